@@ -94,7 +94,9 @@ def bits_per_byte(model, tokens: np.ndarray) -> float:
     for start in range(0, len(tokens), 8192):
         logp = np.asarray(model.log_probs(contexts[start : start + 8192]), dtype=np.float64)
         if logp.shape != (len(contexts[start : start + 8192]), VOCAB):
-            raise SystemExit(f"eval.py: log_probs returned shape {logp.shape}, expected (n, {VOCAB})")
+            raise SystemExit(
+                f"eval.py: log_probs returned shape {logp.shape}, expected (n, {VOCAB})"
+            )
         if not np.allclose(np.exp(logp).sum(axis=1), 1.0, atol=1e-3):
             raise SystemExit("eval.py: log_probs rows must be normalised log-probabilities")
         targets = tokens[start : start + 8192]

@@ -1,0 +1,68 @@
+"""Commands that set up a research repository: `init` and `doctor`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from tyro.conf import Positional
+
+
+def register(app) -> None:
+    app.command(init)
+    app.command(doctor)
+
+
+def init(
+    path: Positional[Path] = Path("."),
+    /,
+    *,
+    metric: str = "val_bpb",
+    direction: Literal["min", "max"] = "min",
+    example: bool = False,
+) -> int:
+    """Write the research repository layout into PATH (git init'ed if needed).
+
+    Never overwrites a file that exists; running it again changes nothing. With
+    --example it also writes the bundled example problem (eval.py, train.py) and fills
+    program.md for it.
+
+    Args:
+        path: The directory to set up (created if missing).
+        metric: The name of the metric the evaluation reports.
+        direction: min when lower is better, max when higher is better.
+        example: Add the bundled byte-level language-modelling example.
+    """
+    from harness.scaffold import init_research_repo
+
+    report = init_research_repo(path, metric=metric, direction=direction, example=example)
+    if report.git_initialised:
+        print(f"initialised a git repository in {report.root}")
+    for name in report.created:
+        print(f"created  {name}")
+    for name in report.skipped:
+        print(f"skipped  {name} (exists)")
+    if report.committed:
+        print(f"committed {report.committed[:10]} (the first commit)")
+    elif report.created:
+        print("commit the new files when you have reviewed them")
+    from harness.doctor import unfilled_slots
+
+    if unfilled_slots((report.root / "program.md").read_text(encoding="utf-8")):
+        print("next: fill the {FILL_IN} slots of program.md, then run `harness doctor`")
+    else:
+        print("next: run `harness doctor`")
+    return 0
+
+
+def doctor() -> int:
+    """Check the layout, the config, program.md's slots, the hooks and the queue backend.
+
+    Prints one line per check; exits 1 when any check fails.
+    """
+    from harness.doctor import run_checks
+
+    checks = run_checks()
+    for check in checks:
+        print(f"{check.status.upper():4}  {check.name:12} {check.detail}")
+    return 1 if any(check.status == "fail" for check in checks) else 0

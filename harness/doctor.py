@@ -1,0 +1,139 @@
+"""`harness doctor`: is this research repository ready for the loop?
+
+Each check returns a `Check`; the command prints one line per check and fails when any
+check failed. Warnings (a missing hook, say) do not fail the doctor.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from harness.config import Config, load_config
+from harness.errors import HarnessError
+from harness.layout import Layout, find_layout
+from harness.schema import header_line
+
+Status = Literal["ok", "warn", "fail"]
+FILL_IN = re.compile(r"\{FILL_IN:?\s*([^}]*)\}")
+
+REQUIRED_PATHS = (
+    "program.md",
+    "eval.py",
+    "justfile",
+    "pyproject.toml",
+    "results.tsv",
+    "RESEARCH_JOURNAL.md",
+    "meta_journal.md",
+    "human_journal.md",
+    "0_docs/problem.md",
+    "0_docs/papers",
+    "1_ideas/_TEMPLATE.md",
+    "9_reports/_TEMPLATE.md",
+    "5_worktrees",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+
+
+def run_checks(start: Path | None = None) -> list[Check]:
+    """Every check, in order; a check that cannot run (no repository) ends the list."""
+    try:
+        layout = find_layout(start)
+    except HarnessError as exc:
+        return [Check("repository", "fail", str(exc))]
+    checks = [Check("repository", "ok", f"root {layout.root}")]
+    try:
+        config = load_config(layout.root)
+        checks.append(
+            Check("config", "ok", f"{config.metric} ({config.direction}) from pyproject.toml")
+        )
+    except HarnessError as exc:
+        checks.append(Check("config", "fail", str(exc)))
+        config = Config()
+    for check in (
+        check_layout,
+        check_results_header,
+        check_program_slots,
+        check_hooks,
+        check_tools,
+    ):
+        checks.append(check(layout, config))
+    checks.append(check_queue(layout, config))
+    return checks
+
+
+def check_layout(layout: Layout, config: Config) -> Check:
+    missing = [p for p in REQUIRED_PATHS if not (layout.root / p).exists()]
+    if missing:
+        return Check(
+            "layout", "fail", f"missing {', '.join(missing)}: run `harness init` to add them"
+        )
+    return Check("layout", "ok", f"{len(REQUIRED_PATHS)} paths present")
+
+
+def check_results_header(layout: Layout, config: Config) -> Check:
+    try:
+        with layout.results_tsv.open(encoding="utf-8") as handle:
+            first = handle.readline()
+    except OSError:
+        return Check("results.tsv", "fail", "results.tsv is missing: run `harness init`")
+    if first != header_line():
+        return Check(
+            "results.tsv",
+            "fail",
+            "results.tsv does not start with the harness header: "
+            "move it aside and run `harness results import FILE`",
+        )
+    return Check("results.tsv", "ok", "header matches the schema")
+
+
+def unfilled_slots(text: str) -> list[tuple[int, str]]:
+    """(line number, slot text) of every `{FILL_IN: ...}` in a document."""
+    return [
+        (number, match.group(1).strip())
+        for number, line in enumerate(text.splitlines(), start=1)
+        for match in FILL_IN.finditer(line)
+    ]
+
+
+def check_program_slots(layout: Layout, config: Config) -> Check:
+    found = []
+    for name in ("program.md", "eval.py"):
+        path = layout.root / name
+        if path.exists():
+            found += [(name, n, s) for n, s in unfilled_slots(path.read_text(encoding="utf-8"))]
+    if not found:
+        return Check("program", "ok", "no unfilled {FILL_IN} slots")
+    listed = "; ".join(f"{name}:{line} {slot[:50]}" for name, line, slot in found)
+    return Check("program", "fail", f"{len(found)} unfilled slot(s): {listed}")
+
+
+def check_hooks(layout: Layout, config: Config) -> Check:
+    hook = layout.git_common_dir / "hooks" / "pre-commit"
+    if hook.exists() and "harness" in hook.read_text(encoding="utf-8", errors="replace"):
+        return Check("hooks", "ok", f"pre-commit guard installed in {hook.parent}")
+    return Check("hooks", "warn", "no pre-commit guard: run `harness hooks install`")
+
+
+def check_tools(layout: Layout, config: Config) -> Check:
+    missing = [tool for tool in ("git", "just") if shutil.which(tool) is None]
+    if missing:
+        return Check("tools", "fail", f"not on PATH: {', '.join(missing)} (pip install rust-just)")
+    return Check("tools", "ok", "git and just on PATH")
+
+
+def check_queue(layout: Layout, config: Config) -> Check:
+    if config.queue != "auto":
+        return Check("queue", "ok", f"{config.queue} (from [tool.harness] queue)")
+    if shutil.which("pueue"):
+        return Check("queue", "ok", "auto: pueue is installed")
+    return Check("queue", "ok", "auto: local (pueue is not installed)")

@@ -1,0 +1,126 @@
+"""Every path the harness touches, found from any worktree of a research repository.
+
+A research repository has one main worktree (the root: where `main` is checked out and
+where the GLOBAL files are written) and any number of linked worktrees under
+`5_worktrees/<slug>`. Whichever of them a command runs in, `find_layout` returns the
+same root, so records always land in the root copy.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import NotARepository
+
+IDEAS_DIR = "1_ideas"
+REPORTS_DIR = "9_reports"
+WORKTREES_DIR = "5_worktrees"
+DOCS_DIR = "0_docs"
+
+
+@dataclass(frozen=True)
+class Layout:
+    worktree: Path  # the worktree the command runs in (may be the root itself)
+    root: Path  # the main worktree
+    git_common_dir: Path  # shared by every worktree: locks and the local queue live here
+
+    @property
+    def is_root(self) -> bool:
+        return self.worktree == self.root
+
+    @property
+    def pyproject(self) -> Path:
+        return self.root / "pyproject.toml"
+
+    @property
+    def program(self) -> Path:
+        return self.root / "program.md"
+
+    @property
+    def results_tsv(self) -> Path:
+        return self.root / "results.tsv"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "RESEARCH_JOURNAL.md"
+
+    @property
+    def human_journal(self) -> Path:
+        return self.root / "human_journal.md"
+
+    @property
+    def meta_journal(self) -> Path:
+        return self.root / "meta_journal.md"
+
+    @property
+    def docs_dir(self) -> Path:
+        return self.root / DOCS_DIR
+
+    @property
+    def ideas_dir(self) -> Path:
+        return self.root / IDEAS_DIR
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / REPORTS_DIR
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.root / WORKTREES_DIR
+
+    @property
+    def state_dir(self) -> Path:
+        """Harness state shared by all worktrees and never committed (in the git dir)."""
+        return self.git_common_dir / "harness"
+
+    def worktree_path(self, slug: str) -> Path:
+        return self.worktrees_dir / slug
+
+
+def find_layout(start: Path | None = None) -> Layout:
+    """The layout of the repository containing `start` (default: the current directory)."""
+    start = (start or Path.cwd()).resolve()
+    try:
+        proc = subprocess.run(
+            [
+                "git",
+                "rev-parse",
+                "--path-format=absolute",
+                "--show-toplevel",
+                "--git-dir",
+                "--git-common-dir",
+            ],
+            cwd=start,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotARepository(f"{start} is not a directory inside a git repository") from None
+    lines = proc.stdout.splitlines()
+    if proc.returncode != 0 or len(lines) != 3:
+        raise NotARepository(
+            f"{start} is not inside a git repository: run `harness init` there, "
+            "or cd into a research repository"
+        )
+    worktree, git_dir, common_dir = (Path(line) for line in lines)
+    return Layout(
+        worktree=worktree,
+        root=_main_worktree(worktree, git_dir, common_dir),
+        git_common_dir=common_dir,
+    )
+
+
+def _main_worktree(worktree: Path, git_dir: Path, common_dir: Path) -> Path:
+    if git_dir == common_dir:  # this is the main worktree
+        return worktree
+    if common_dir.name == ".git":
+        return common_dir.parent
+    # A linked worktree of a repository whose git dir lives apart (--separate-git-dir):
+    # git itself does not record where the main worktree is.
+    raise NotARepository(
+        f"cannot tell the main worktree of {worktree} (its git dir {common_dir} lives apart): "
+        "run the harness from the main worktree"
+    )

@@ -1,0 +1,189 @@
+"""`harness init`: write the research repository layout into a directory.
+
+The templates are package data (`harness/templates/`); files ending in `.j2` are rendered
+with jinja2, the others are copied as they are (some of them are jinja2 templates the
+harness renders later, such as the idea and report templates). Nothing that exists is
+ever overwritten: an existing file is listed as skipped, and an existing pyproject.toml
+gets `[tool.harness]` added with a format-preserving TOML editor.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from harness import gitops
+from harness.errors import HarnessError, UsageError
+from harness.layout import WORKTREES_DIR
+from harness.schema import header_line
+
+GITIGNORE_LINES = (f"/{WORKTREES_DIR}/", ".venv/", "__pycache__/", "*.egg-info/")
+METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class InitReport:
+    root: Path
+    created: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    git_initialised: bool = False
+    committed: str | None = None  # sha of the first commit, when init made it
+
+
+def init_research_repo(
+    path: Path,
+    *,
+    metric: str = "val_bpb",
+    direction: str = "min",
+    example: bool = False,
+    main_branch: str = "main",
+) -> InitReport:
+    """Write the layout into `path` (created if needed); idempotent."""
+    if not METRIC_NAME.match(metric):
+        raise UsageError(f"metric name {metric!r} is not a plain identifier: use e.g. val_bpb")
+    if direction not in ("min", "max"):
+        raise UsageError(f"direction must be min or max, got {direction!r}")
+    root = _make_directory(path)
+    report = InitReport(root=root)
+    if not gitops.is_repository(root):
+        gitops.init_repository(root, branch=main_branch)
+        report.git_initialised = True
+    context = {
+        "metric": metric,
+        "direction": direction,
+        "example": example,
+        "main_branch": main_branch,
+        "project_name": _project_name(root),
+    }
+    for relative, text in _planned_files(context):
+        _write_new(root, relative, text, report)
+    (root / WORKTREES_DIR).mkdir(exist_ok=True)
+    _merge_gitignore(root, report)
+    _add_tool_harness(root, context, report)
+    if not gitops.has_commits(root):
+        report.committed = gitops.commit_paths(
+            root, report.created, message="Start the research repository (harness init)"
+        )
+    return report
+
+
+def _make_directory(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(
+            f"cannot create {path}: {exc.strerror}: choose a writable path"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise HarnessError(f"cannot write to {path}: permission denied: choose a writable path")
+    return path.resolve()
+
+
+def _project_name(root: Path) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", root.name).strip("-.")
+    return name or "research"
+
+
+def _templates() -> Path:
+    return Path(str(resources.files("harness") / "templates"))
+
+
+def _planned_files(context: dict) -> list[tuple[str, str]]:
+    """(relative path, content) of every file of the layout."""
+    base = _templates()
+    files = []
+    for source in sorted((base / "repo").rglob("*")):
+        if source.is_file():
+            relative = source.relative_to(base / "repo").as_posix()
+            files.append(_render_file(source, relative, context))
+    files.append(("results.tsv", header_line()))
+    if context["example"]:
+        for name in ("eval.py", "train.py"):
+            files.append((name, (base / "example" / name).read_text(encoding="utf-8")))
+    else:
+        files.append(_render_file(base / "eval.py.j2", "eval.py.j2", context))
+    return files
+
+
+def _render_file(source: Path, relative: str, context: dict) -> tuple[str, str]:
+    text = source.read_text(encoding="utf-8")
+    if not relative.endswith(".j2"):
+        return relative, text
+    return relative.removesuffix(".j2"), render_template(text, context)
+
+
+def render_template(text: str, context: dict) -> str:
+    import jinja2
+
+    environment = jinja2.Environment(
+        keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False
+    )
+    return environment.from_string(text).render(**context)
+
+
+def _write_new(root: Path, relative: str, text: str, report: InitReport) -> None:
+    target = root / relative
+    if target.exists() or target.is_symlink():
+        report.skipped.append(relative)
+        return
+    write_atomic(target, text)
+    report.created.append(relative)
+
+
+def write_atomic(target: Path, text: str) -> None:
+    """Write through a temporary file in the same directory, then rename: never half a file."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise HarnessError(f"cannot write {target}: {exc.strerror}") from None
+
+
+def _merge_gitignore(root: Path, report: InitReport) -> None:
+    path = root / ".gitignore"
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    missing = [line for line in GITIGNORE_LINES if line not in existing.splitlines()]
+    if not missing:
+        report.skipped.append(".gitignore")
+        return
+    prefix = existing if not existing or existing.endswith("\n") else existing + "\n"
+    write_atomic(path, prefix + "".join(line + "\n" for line in missing))
+    report.created.append(".gitignore")
+
+
+def _add_tool_harness(root: Path, context: dict, report: InitReport) -> None:
+    import tomlkit
+
+    snippet = render_template((_templates() / "tool_harness.toml.j2").read_text(), context)
+    path = root / "pyproject.toml"
+    if not path.exists():
+        head = render_template((_templates() / "pyproject.toml.j2").read_text(), context)
+        write_atomic(path, head + snippet)
+        report.created.append("pyproject.toml")
+        return
+    text = path.read_text(encoding="utf-8")
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise HarnessError(
+            f"{path} is not valid TOML ({exc}): fix it, then run init again"
+        ) from None
+    tool = document.get("tool")
+    if tool is not None and "harness" in tool:
+        report.skipped.append("pyproject.toml")
+        return
+    if tool is None:
+        document["tool"] = tool = tomlkit.table(is_super_table=True)
+    tool["harness"] = tomlkit.parse(snippet)["tool"]["harness"]
+    write_atomic(path, tomlkit.dumps(document))
+    report.created.append("pyproject.toml")

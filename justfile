@@ -1,0 +1,55 @@
+# Recipes of the research loop and of the harness's own development.
+# `just --list` shows them. This repository is itself a research repository (the bundled
+# example); the research recipes are the ones `harness init` writes into new projects.
+
+set positional-arguments
+
+export PATH := justfile_directory() / ".venv/bin" + ":" + justfile_directory() / "../../.venv/bin" + ":" + env_var("PATH")
+
+# list the recipes
+default:
+    @just --list
+
+# a sanity check of a few seconds (records nothing)
+smoke *args:
+    @harness smoke "$@"
+
+# the full evaluation of this worktree, recorded in results.tsv and the journal
+eval *args:
+    @python eval.py "$@"
+
+# queue the evaluation over the configured seeds: just queue -q "question" -H "hypothesis"
+queue *args:
+    @harness queue add --seeds 3 "$@" -- just eval
+
+# measure the noise of the main branch: several seeds plus one repeated
+baseline *args:
+    @harness baseline "$@"
+
+# what to do next, and why
+next:
+    @harness next
+
+# the loop at a glance
+status:
+    @harness status
+
+# the whole loop on the bundled example, in a temporary repository
+demo *args:
+    @python -m harness.demo "$@"
+
+# the harness's test suite
+test *args:
+    @python -m pytest -q -n auto "$@"
+
+# lint and type-check
+lint:
+    @ruff check . && ruff format --check . && mypy
+
+# fix what ruff can fix, and format
+fix:
+    @ruff check --fix . && ruff format .
+
+# the benchmarks (ratios against raw git and the raw commands)
+bench:
+    @for script in bench/*.py; do python "$script"; done

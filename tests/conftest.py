@@ -1,0 +1,93 @@
+"""Shared fixtures: real git repositories in temporary folders, isolated from the machine.
+
+HOME and git's global config point into a temporary directory for the whole session, so
+no user or system git setting (hooks path, signing, identity) leaks into a test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.scaffold import init_research_repo
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    home = tmp_path_factory.mktemp("home")
+    gitconfig = home / ".gitconfig"
+    gitconfig.write_text(
+        "[user]\n\tname = Test Researcher\n\temail = researcher@example.com\n"
+        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
+    )
+    saved = dict(os.environ)
+    os.environ.update(
+        {"HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig), "GIT_CONFIG_NOSYSTEM": "1"}
+    )
+    for name in ("META_MODE", "HARNESS_QUEUE", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        os.environ.pop(name, None)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo`; fail the test with git's stderr when it fails."""
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0, f"git {' '.join(args)} failed: {proc.stderr}"
+    return proc.stdout
+
+
+def commit_files(repo: Path, files: dict[str, str], message: str = "change") -> str:
+    """Write `files` (path -> content) into `repo`, commit exactly them, return the sha."""
+    for relative, content in files.items():
+        path = repo / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    git(repo, "add", "--", *files)
+    git(repo, "commit", "--quiet", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture(scope="session")
+def example_template(tmp_path_factory: pytest.TempPathFactory, isolated_git: None) -> Path:
+    """One research repository with the bundled example, built once per session."""
+    root = tmp_path_factory.mktemp("template") / "research"
+    init_research_repo(root, example=True)
+    return root
+
+
+@pytest.fixture
+def research_repo(example_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the example research repository (a real git repository)."""
+    root = tmp_path / "research"
+    shutil.copytree(example_template, root, symlinks=True)
+    return root
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Call the harness CLI in-process: cli(*args, cwd=path) -> CliResult."""
+
+    def run(*args: str, cwd: Path) -> CliResult:
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
