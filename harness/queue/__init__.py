@@ -1,0 +1,1 @@
+"""Task queues: one protocol (`base.py`), one module per backend."""
