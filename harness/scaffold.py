@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from harness import gitops
 from harness.errors import HarnessError, UsageError
+from harness.fileio import write_atomic
 from harness.layout import WORKTREES_DIR
 from harness.schema import header_line
 
@@ -132,21 +132,6 @@ def _write_new(root: Path, relative: str, text: str, report: InitReport) -> None
         return
     write_atomic(target, text)
     report.created.append(relative)
-
-
-def write_atomic(target: Path, text: str) -> None:
-    """Write through a temporary file in the same directory, then rename: never half a file."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except OSError as exc:
-        raise HarnessError(f"cannot write {target}: {exc.strerror}") from None
 
 
 def _merge_gitignore(root: Path, report: InitReport) -> None:
