@@ -62,19 +62,19 @@ def list_worktrees(layout: Layout, config: Config, *, details: bool = True) -> l
     found = []
     for entry in gitops.worktree_entries(layout.root)[1:]:
         slug = _slug_of(layout, entry)
-        if slug is None:
-            continue
-        worktree = Worktree(slug, entry.branch, entry.path, missing=entry.prunable)
-        if details and not entry.prunable:
-            worktree = _with_details(layout, config, worktree)
-        found.append(worktree)
+        if slug is not None:
+            found.append(Worktree(slug, entry.branch, entry.path, missing=entry.prunable))
+    if details and found:
+        main = config.main_branch
+        base = main if gitops.branch_exists(layout.root, main) else None
+        found = [w if w.missing else _with_details(layout, w, base=base) for w in found]
     return sorted(found, key=lambda w: w.slug)
 
 
-def _with_details(layout: Layout, config: Config, worktree: Worktree) -> Worktree:
+def _with_details(layout: Layout, worktree: Worktree, *, base: str | None) -> Worktree:
     ahead = behind = None
-    if worktree.branch and gitops.branch_exists(layout.root, config.main_branch):
-        ahead, behind = gitops.ahead_behind(layout.root, worktree.branch, base=config.main_branch)
+    if worktree.branch and base:
+        ahead, behind = gitops.ahead_behind(layout.root, worktree.branch, base=base)
     return Worktree(
         worktree.slug,
         worktree.branch,
