@@ -54,6 +54,7 @@ RESERVED_SLUGS = frozenset({"baseline"})  # results.tsv's name for runs of the m
 FILE_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})_([a-z0-9][a-z0-9-]*)\.md")
 TEMPLATE = "_TEMPLATE.md"
 HISTORY = "History"
+REASON = "abandoned_reason"  # the front matter key that says why an idea was abandoned
 SIMILAR_AT = 0.6  # word overlap from which `idea new` warns
 
 
@@ -114,11 +115,16 @@ def ideas_lock(layout: Layout) -> Iterator[None]:
 
 def read_idea(path: Path) -> Idea:
     """The idea in `path`; a malformed file is a RecordError that names it."""
+    return parse_idea(path, path.read_text(encoding="utf-8"))
+
+
+def parse_idea(path: Path, text: str) -> Idea:
+    """The idea `text` holds, to be stored in `path` (whose name gives date and slug)."""
     name = f"{IDEAS_DIR}/{path.name}"
     match = FILE_NAME.fullmatch(path.name)
     if not match:
         raise RecordError(f"{name} is not named YYYY-MM-DD_slug.md: rename it")
-    meta, body = frontmatter.split(path.read_text(encoding="utf-8"), name=name)
+    meta, body = frontmatter.split(text, name=name)
     if meta.get("slug") != match.group(2):
         raise RecordError(
             f"{name}: front matter slug {meta.get('slug')!r} differs from the file name: "
@@ -144,7 +150,7 @@ def read_idea(path: Path) -> Idea:
         branch=str(meta.get("branch") or f"exp/{match.group(2)}"),
         path=path,
         body=body,
-        reason=meta.get("abandoned_reason"),
+        reason=meta.get(REASON),
     )
 
 
@@ -237,16 +243,22 @@ def now_stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def rewrite_idea(idea: Idea, *, changes: dict[str, Any], body: str | None = None) -> Idea:
-    """Write `changes` into the idea's front matter (None deletes a key) and re-read it."""
+def rewrite_idea(
+    idea: Idea,
+    *,
+    changes: dict[str, Any],
+    remove: tuple[str, ...] = (),
+    body: str | None = None,
+) -> Idea:
+    """Write `changes` into the idea's front matter (dropping the keys in `remove`) and,
+    when given, the new `body`; returns the idea as written."""
     meta, old_body = frontmatter.split(idea.path.read_text(encoding="utf-8"), name=idea.name)
-    for key, value in changes.items():
-        if value is None and key not in ("rating", *SCORES):
-            meta.pop(key, None)
-        else:
-            meta[key] = value
-    write_atomic(idea.path, frontmatter.join(meta, old_body if body is None else body))
-    return read_idea(idea.path)
+    for key in remove:
+        meta.pop(key, None)
+    text = frontmatter.join(meta | changes, old_body if body is None else body)
+    updated = parse_idea(idea.path, text)
+    write_atomic(idea.path, text)
+    return updated
 
 
 def log_change(body: str, line: str) -> str:
@@ -277,16 +289,18 @@ def new_idea(
                     f"idea {slug!r} exists already in {other.name}: choose another slug"
                 )
         text = render_idea(layout, slug=slug, title=title, hypothesis=hypothesis, created=created)
+        try:
+            idea = parse_idea(path, text)
+        except RecordError as exc:
+            template = layout.ideas_dir / TEMPLATE
+            raise RecordError(f"{template} renders a broken idea: {exc}") from None
         write_atomic(path, text)
-    try:
-        idea = read_idea(path)
-    except RecordError as exc:
-        path.unlink()
-        raise RecordError(f"{layout.ideas_dir / TEMPLATE} renders a broken idea: {exc}") from None
     return NewIdea(idea, similar_ideas(existing, idea, placeholder=_placeholder(layout)))
 
 
 def render_idea(layout: Layout, *, slug: str, title: str, hypothesis: str, created: str) -> str:
+    import jinja2
+
     from harness.scaffold import render_template
 
     template = layout.ideas_dir / TEMPLATE
@@ -297,7 +311,7 @@ def render_idea(layout: Layout, *, slug: str, title: str, hypothesis: str, creat
     context = {"slug": slug, "title": title, "hypothesis": hypothesis, "created": created}
     try:
         return render_template(source, context)
-    except Exception as exc:  # jinja2's errors: the project's own template is broken
+    except jinja2.TemplateError as exc:  # the project's own template is broken
         raise RecordError(f"{template} cannot be rendered ({exc}): fix the template") from None
 
 
@@ -347,8 +361,11 @@ def set_status(
                 f"not {status} (pass --force to override)"
             )
         line = f"{idea.status} -> {status}" + (f": {reason}" if reason else "")
-        changes = {"status": status, "abandoned_reason": reason if status == "abandoned" else None}
-        return rewrite_idea(idea, changes=changes, body=log_change(idea.body, line)), True
+        body = log_change(idea.body, line)
+        if status == "abandoned":
+            changes = {"status": status, REASON: reason}
+            return rewrite_idea(idea, changes=changes, body=body), True
+        return rewrite_idea(idea, changes={"status": status}, remove=(REASON,), body=body), True
 
 
 def mark_implementing(layout: Layout, slug: str) -> Idea:

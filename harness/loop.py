@@ -20,7 +20,7 @@ from harness.config import Config
 from harness.critique import pick_idea
 from harness.errors import HarnessError
 from harness.ideas import FILE_NAME, Idea, load_ideas
-from harness.layout import Layout
+from harness.layout import WORKTREES_DIR, Layout
 from harness.queue.base import TaskState
 from harness.worktrees import Worktree, list_worktrees
 
@@ -185,7 +185,11 @@ def patience_streak(state: LoopState, config: Config) -> int:
 
 
 def spent_budget(state: LoopState, config: Config) -> str | None:
-    """Why the research budget is spent, or None while it is not."""
+    """Why the research budget is spent, or None while it is not.
+
+    max_runs counts every run but the confirmations of a winner on held-out data;
+    max_hours counts the duration of every run, confirmations included.
+    """
     budget = config.budget
     runs = [run for run in state.runs if run.status != "confirm"]
     if budget.max_runs is not None and len(runs) >= budget.max_runs:
@@ -207,7 +211,8 @@ def _q(text: str) -> str:
 
 
 def _in_worktree(state: LoopState, slug: str) -> str:
-    return f"cd {_q(str(state.root / '5_worktrees' / slug))}"
+    worktree = state.worktree_of(slug)
+    return f"cd {_q(str(worktree.path if worktree else state.root / WORKTREES_DIR / slug))}"
 
 
 # -- the rules, in the order they are tried ----------------------------------------------------
@@ -327,7 +332,8 @@ def test_implementing(state: LoopState, config: Config) -> Action | None:
                 idea.slug,
                 (f"harness worktree create {idea.slug}",),
             )
-        return Action("test", _test_reason(idea, worktree), idea.slug, _test_commands(state, idea))
+        commands = _test_commands(state, idea, config)
+        return Action("test", _test_reason(idea, worktree), idea.slug, commands)
     return None
 
 
@@ -339,12 +345,14 @@ def _test_reason(idea: Idea, worktree: Worktree) -> str:
     return f"{idea.slug} is implementing: finish the change, commit, smoke, then queue"
 
 
-def _test_commands(state: LoopState, idea: Idea) -> tuple[str, ...]:
+def _test_commands(state: LoopState, idea: Idea, config: Config) -> tuple[str, ...]:
     question = _q(f"does {idea.title} help?")
+    hypothesis = _q(f"EXPECTED CHANGE IN {config.metric}")
+    queue = f"--seeds {config.seeds} --question {question} --hypothesis {hypothesis}"
     return (
         _in_worktree(state, idea.slug),
         "just smoke",
-        f"harness queue add --seeds N --question {question} --hypothesis 'EXPECTED' -- just eval",
+        f"harness queue add {queue} -- just eval",
         f"harness idea set {idea.slug} --status testing",
     )
 

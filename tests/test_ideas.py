@@ -81,6 +81,23 @@ def test_the_project_template_is_used(research_repo: Path, cli) -> None:
     assert cli("idea", "show", "own", cwd=research_repo).out == path.read_text()
 
 
+def test_a_template_jinja_cannot_render_is_one_line(research_repo: Path, cli) -> None:
+    (research_repo / "1_ideas" / "_TEMPLATE.md").write_text("{{ unknown_name }}\n")
+    result = cli("idea", "new", "x", "--title", "X", cwd=research_repo)
+    assert result.code == 1
+    assert result.err.startswith(f"harness: {research_repo}/1_ideas/_TEMPLATE.md cannot be")
+    assert "fix the template" in result.err and result.err.count("\n") == 1
+
+
+def test_a_missing_template_says_how_to_restore_it(research_repo: Path, cli) -> None:
+    (research_repo / "1_ideas" / "_TEMPLATE.md").unlink()
+    result = cli("idea", "new", "x", "--title", "X", cwd=research_repo)
+    assert result.err == (
+        f"harness: {research_repo}/1_ideas/_TEMPLATE.md is missing: "
+        "run `harness init` to restore it\n"
+    )
+
+
 def test_a_template_that_renders_a_broken_idea_is_refused(research_repo: Path, cli) -> None:
     (research_repo / "1_ideas" / "_TEMPLATE.md").write_text("# {{ title }}\nno front matter\n")
     result = cli("idea", "new", "x", "--title", "X", cwd=research_repo)

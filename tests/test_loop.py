@@ -325,7 +325,11 @@ def test_next_follows_an_idea_through_the_loop(small_target: Path, cli) -> None:
     action = next_for(repo, cwd=worktree)
     assert (action.kind, action.slug) == ("test", "deep")
     assert action.commands[0] == f"cd {worktree}"
-    assert "just smoke" in action.commands
+    assert action.commands[1:3] == (
+        "just smoke",
+        "harness queue add --seeds 3 --question 'does A second hidden layer help?' "
+        "--hypothesis 'EXPECTED CHANGE IN val_bpb' -- just eval",
+    )
     (worktree / "train.py").write_text("# a second layer, in progress\n")
     assert "uncommitted changes" in next_for(repo).reason
 
