@@ -368,12 +368,19 @@ def set_status(
         return rewrite_idea(idea, changes={"status": status}, remove=(REASON,), body=body), True
 
 
-def mark_implementing(layout: Layout, slug: str) -> Idea:
-    """Mark an idea `implementing` when its worktree is created (later states are kept)."""
+def advance(layout: Layout, slug: str, status: str, *, note: str = "") -> Idea:
+    """Move an idea forward to `status` when it is at an earlier stage; otherwise (already
+    there, further on, or abandoned) leave it as it is. For commands that move ideas as a
+    side effect: creating a worktree, queueing its runs, writing its report, submitting."""
+    order = STATUSES.index
     with ideas_lock(layout):
         idea = find_idea(layout, slug)
-        if idea.status not in NOT_STARTED:
+        if idea.status == "abandoned" or order(idea.status) >= order(status):
             return idea
-        line = f"{idea.status} -> implementing (worktree created)"
-        changes = {"status": "implementing"}
-        return rewrite_idea(idea, changes=changes, body=log_change(idea.body, line))
+        line = f"{idea.status} -> {status}" + (f" ({note})" if note else "")
+        return rewrite_idea(idea, changes={"status": status}, body=log_change(idea.body, line))
+
+
+def mark_implementing(layout: Layout, slug: str) -> Idea:
+    """Mark an idea `implementing` when its worktree is created (later states are kept)."""
+    return advance(layout, slug, "implementing", note="worktree created")

@@ -429,3 +429,18 @@ def test_ideas_written_from_a_worktree_land_in_the_root_copy(research_repo: Path
 
 def test_the_cli_status_names_are_the_core_statuses() -> None:
     assert get_args(Status) == STATUSES
+
+
+def test_advance_only_moves_an_idea_forward(research_repo: Path, cli) -> None:
+    """What report, submit and the queue call: forward, or nothing at all."""
+    from harness.ideas import advance
+
+    layout = find_layout(research_repo)
+    new(cli, research_repo, "wide", "Wider hidden layer")
+    assert advance(layout, "wide", "testing", note="runs queued").status == "testing"
+    assert advance(layout, "wide", "implementing").status == "testing"
+    assert advance(layout, "wide", "testing").status == "testing"
+    text = idea_path(research_repo, "wide").read_text()
+    assert text.count(" -> ") == 1 and "proposed -> testing (runs queued)" in text
+    cli("idea", "set", "wide", "--status", "abandoned", "--reason", "r", cwd=research_repo)
+    assert advance(layout, "wide", "reported").status == "abandoned"
