@@ -55,3 +55,7 @@ class DuplicateIdea(HarnessError):
 
 class QueueUnavailable(HarnessError):
     """The chosen queue backend cannot be reached."""
+
+
+class WorktreeError(HarnessError):
+    """A worktree cannot be created or removed as asked."""
