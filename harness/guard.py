@@ -147,11 +147,11 @@ def head_state(cwd: Path) -> tuple[str | None, list[str]]:
     """(the checked-out branch or None when detached, the commits of a merge in progress)."""
     args = ("rev-parse", "--path-format=absolute", "--git-path", "MERGE_HEAD")
     out = gitops.git(*args, "--symbolic-full-name", "HEAD", cwd=cwd, check=False).splitlines()
-    if len(out) != 2:  # no commit yet: HEAD names a branch that does not exist
-        return gitops.current_branch(cwd), []
-    merge_head, head = Path(out[0]), out[1]
-    branch = head.removeprefix("refs/heads/") if head.startswith("refs/heads/") else None
-    return branch, merge_head.read_text().split() if merge_head.exists() else []
+    merge_head = Path(out[0])
+    merging = merge_head.read_text().split() if merge_head.exists() else []
+    if len(out) == 2 and out[1].startswith("refs/heads/"):
+        return out[1].removeprefix("refs/heads/"), merging
+    return gitops.current_branch(cwd), merging  # detached, or no commit yet
 
 
 def changed_paths(args: list[str], *, cwd: Path) -> set[str]:

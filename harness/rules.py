@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.appendonly import ENTRY_MARK, is_valid_append
+from harness.appendonly import ENTRY_MARK, is_valid_append, split_header
 from harness.config import Rules
 from harness.globs import matches
 
@@ -162,11 +162,21 @@ def append_only_problem(change: Change, path: str) -> str | None:
         return "it must stay a regular file"
     if change.old_text is None or change.new_text is None:
         raise ValueError(f"the contents of {path} are needed to check it (see needs_content)")
-    if is_valid_append(change.old_text, change.new_text):
+    return edit_problem(change.old_text, change.new_text)
+
+
+def edit_problem(old: str, new: str) -> str | None:
+    """How `new` breaks the APPEND-ONLY rule against `old`, or None when it does not."""
+    if is_valid_append(old, new):
         return None
-    if len(change.new_text) < len(change.old_text):
+    header, _ = split_header(old)
+    if not new.startswith(header):
+        return "the change edits the header"
+    if len(new) < len(old):
         return "the change removes old text (the file was truncated or an entry deleted)"
-    return "the change edits old text (the header or an old entry)"
+    if new.startswith(old):
+        return "the change adds text below the old entries"
+    return "the change edits an old entry or inserts text between old entries"
 
 
 def check_protected_main(change: Change, context: Context) -> list[Violation]:
