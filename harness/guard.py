@@ -51,6 +51,19 @@ class GuardReport:
     def ok(self) -> bool:
         return not self.violations
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "commits": self.commits,
+            "changes": self.changes,
+            "branch": self.branch,
+            "meta_mode": self.meta,
+            "violations": [
+                {"commit": v.commit, "path": v.path, "rule": v.rule, "message": v.message}
+                for v in self.violations
+            ],
+        }
+
 
 def parse_raw(output: bytes) -> list[Change]:
     """Changes from `git diff-index/diff-tree --raw -z` output."""
@@ -90,11 +103,11 @@ def load_contents(changes: list[Change], config: Config, *, cwd: Path) -> list[C
     wanted = [c for c in changes if rules.needs_content(c, config.rules)]
     if not wanted:
         return changes
-    blobs = read_blobs({b for c in wanted for b in (c.old_blob, c.new_blob)}, cwd=cwd)
-    filled = {
-        id(c): replace(c, old_text=blobs[c.old_blob], new_text=blobs[c.new_blob]) for c in wanted
-    }
-    return [filled.get(id(c), c) for c in changes]
+    texts = read_blobs({b for c in wanted for b in (c.old_blob, c.new_blob)}, cwd=cwd)
+    return [
+        replace(c, old_text=texts[c.old_blob], new_text=texts[c.new_blob]) if c in wanted else c
+        for c in changes
+    ]
 
 
 def read_blobs(blob_ids: Iterable[str], *, cwd: Path) -> dict[str, str]:
@@ -147,8 +160,8 @@ def head_state(cwd: Path) -> tuple[str | None, list[str]]:
     """(the checked-out branch or None when detached, the commits of a merge in progress)."""
     args = ("rev-parse", "--path-format=absolute", "--git-path", "MERGE_HEAD")
     out = gitops.git(*args, "--symbolic-full-name", "HEAD", cwd=cwd, check=False).splitlines()
-    merge_head = Path(out[0])
-    merging = merge_head.read_text().split() if merge_head.exists() else []
+    merge_head = Path(out[0]) if out else None
+    merging = merge_head.read_text().split() if merge_head and merge_head.exists() else []
     if len(out) == 2 and out[1].startswith("refs/heads/"):
         return out[1].removeprefix("refs/heads/"), merging
     return gitops.current_branch(cwd), merging  # detached, or no commit yet

@@ -84,6 +84,16 @@ class WorktreeIntegrity:
     branch: str | None  # None: detached HEAD
     integrity: Integrity
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "worktree": str(self.path),
+            "branch": self.branch,
+            "status": self.integrity.status,
+            "frozen_sha": self.integrity.frozen_sha,
+            "main_sha": self.integrity.main_sha,
+            "changed": list(self.integrity.changed),
+        }
+
 
 def list_worktrees(root: Path) -> list[tuple[Path, str | None]]:
     """(path, branch) of every worktree of the repository whose directory exists."""

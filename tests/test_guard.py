@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -401,3 +402,32 @@ def test_guard_needs_exactly_one_mode(research_repo: Path, cli) -> None:
     )
     assert cli("guard", "--staged", "--integrity", cwd=research_repo).code == 2
     assert cli("guard", "--stagd", cwd=research_repo).code == 2  # a typo goes through tyro
+
+
+def test_the_hook_path_imports_no_heavy_library(research_repo: Path) -> None:
+    """The hook runs on every commit: `guard --staged` skips tyro, loguru, polars, gitpython."""
+    code = (
+        "import sys\n"
+        "from harness.cli import main\n"
+        "code = main(['guard', '--staged'])\n"
+        "heavy = {'tyro', 'loguru', 'polars', 'git', 'matplotlib', 'numpy', 'jinja2', 'yaml'}\n"
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=research_repo, capture_output=True, text=True
+    )
+    assert proc.stdout.strip() == "0 []", proc.stderr
+
+
+def test_the_range_check_needs_rules_in_base(tmp_path: Path, cli) -> None:
+    repo = tmp_path / "plain"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit_files(repo, {"pyproject.toml": "[project]\nname = 'x'\n"}, "start")
+    git(repo, "checkout", "--quiet", "-b", "exp/x")
+    commit_files(repo, {"pyproject.toml": "[tool.harness]\n"}, "rules of my own")
+    result = cli("guard", "--range", "main..exp/x", cwd=repo)
+    assert (result.code, result.err.strip()) == (
+        2,
+        "harness: pyproject.toml of main has no [tool.harness] table: run `harness init`",
+    )

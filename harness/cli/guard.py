@@ -67,7 +67,7 @@ def guard(
         assert range is not None
         report = core.check_range(range, branch=branch)
     if json:
-        _print_json(_report_json(report))
+        _print_json(report.to_json())
     for violation in report.violations:
         print(f"harness: {violation}", file=sys.stderr)
     if report.violations:
@@ -75,20 +75,6 @@ def guard(
         print(f"harness: {what}: {len(report.violations)} rule violation(s)", file=sys.stderr)
         return 3
     return 0
-
-
-def _report_json(report) -> dict[str, object]:
-    return {
-        "ok": report.ok,
-        "commits": report.commits,
-        "changes": report.changes,
-        "branch": report.branch,
-        "meta_mode": report.meta,
-        "violations": [
-            {"commit": v.commit, "path": v.path, "rule": v.rule, "message": v.message}
-            for v in report.violations
-        ],
-    }
 
 
 def _integrity(*, json: bool) -> int:
@@ -99,18 +85,7 @@ def _integrity(*, json: bool) -> int:
     layout = find_layout()
     results = check_worktrees(layout.root, config=load_config(layout.root))
     if json:
-        rows = [
-            {
-                "worktree": str(r.path),
-                "branch": r.branch,
-                "status": r.integrity.status,
-                "frozen_sha": r.integrity.frozen_sha,
-                "main_sha": r.integrity.main_sha,
-                "changed": list(r.integrity.changed),
-            }
-            for r in results
-        ]
-        _print_json(rows)
+        _print_json([r.to_json() for r in results])
     else:
         for r in results:
             changed = f"  {', '.join(r.integrity.changed)}" if r.integrity.changed else ""
