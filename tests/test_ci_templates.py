@@ -51,8 +51,25 @@ def pull_request(research_repo: Path, tmp_path: Path) -> tuple[Path, Path]:
     return research_repo, checkout
 
 
-def publish(origin: Path) -> None:
+def run_workflow(
+    origin: Path, checkout: Path, *, head_branch: str
+) -> subprocess.CompletedProcess[str]:
+    """Open pull request 7 from exp/idea on `origin`, then run the workflow's shell steps."""
     git(origin, "update-ref", "refs/pull/7/head", "exp/idea")
+    steps = workflow_steps(checkout)
+    fetch_step = steps["Fetch the pull request's commits (as objects only)"]
+    fetch = run_step(fetch_step, checkout, NUMBER="7")
+    assert fetch.returncode == 0, fetch.stderr
+    check = steps["Check every commit of the pull request"]
+    return run_step(check, checkout, HEAD_BRANCH=head_branch, BASE_BRANCH="main")
+
+
+def commit_on_branch(origin: Path, relative: str, text: str) -> str:
+    """Commit on exp/idea with --no-verify (the hook skipped); returns the sha."""
+    worktree = origin / "5_worktrees" / "idea"
+    (worktree / relative).write_text(text)
+    git(worktree, "commit", "--quiet", "--no-verify", "-am", f"change {relative}")
+    return git(worktree, "rev-parse", "HEAD").strip()
 
 
 def test_init_writes_and_commits_the_workflow(research_repo: Path) -> None:
@@ -62,50 +79,28 @@ def test_init_writes_and_commits_the_workflow(research_repo: Path) -> None:
 
 
 def test_the_workflow_passes_a_clean_pull_request(pull_request: tuple[Path, Path]) -> None:
-    origin, checkout = pull_request
-    publish(origin)
-    steps = workflow_steps(checkout)
-    fetch = run_step(
-        steps["Fetch the pull request's commits (as objects only)"], checkout, NUMBER="7"
-    )
-    assert fetch.returncode == 0, fetch.stderr
-    check = steps["Check every commit of the pull request"]
-    result = run_step(check, checkout, HEAD_BRANCH="exp/idea", BASE_BRANCH="main")
+    result = run_workflow(*pull_request, head_branch="exp/idea")
     assert result.returncode == 0, result.stderr
 
 
 def test_the_workflow_fails_a_pull_request_with_a_no_verify_commit(
     pull_request: tuple[Path, Path],
 ) -> None:
-    origin, checkout = pull_request
-    worktree = origin / "5_worktrees" / "idea"
-    (worktree / "eval.py").write_text("print('val_bpb: 0.0')\n")
-    git(worktree, "commit", "--quiet", "--no-verify", "-am", "easier evaluation")
-    sha = git(worktree, "rev-parse", "HEAD").strip()
-    publish(origin)
-    steps = workflow_steps(checkout)
-    run_step(steps["Fetch the pull request's commits (as objects only)"], checkout, NUMBER="7")
-    check = steps["Check every commit of the pull request"]
-    result = run_step(check, checkout, HEAD_BRANCH="exp/idea", BASE_BRANCH="main")
+    sha = commit_on_branch(pull_request[0], "eval.py", "print('val_bpb: 0.0')\n")
+    result = run_workflow(*pull_request, head_branch="exp/idea")
     assert result.returncode == 3
     assert f"harness: {sha[:10]}: eval.py is FROZEN: editing it" in result.stderr
 
 
 def test_a_fork_main_branch_is_not_taken_for_main(pull_request: tuple[Path, Path]) -> None:
-    origin, checkout = pull_request
-    worktree = origin / "5_worktrees" / "idea"
-    (worktree / "results.tsv").write_text((worktree / "results.tsv").read_text() + "forged\n")
-    git(worktree, "commit", "--quiet", "--no-verify", "-am", "a better row")
-    publish(origin)
-    steps = workflow_steps(checkout)
-    run_step(steps["Fetch the pull request's commits (as objects only)"], checkout, NUMBER="7")
-    check = steps["Check every commit of the pull request"]
-    result = run_step(check, checkout, HEAD_BRANCH="main", BASE_BRANCH="main")
+    results = (pull_request[0] / "results.tsv").read_text()
+    commit_on_branch(pull_request[0], "results.tsv", results + "forged\n")
+    result = run_workflow(*pull_request, head_branch="main")
     assert result.returncode == 3
-    assert (
+    expected = (
         "results.tsv is GLOBAL: it is committed only on main, not on branch pull-request/main"
-        in (result.stderr)
     )
+    assert expected in result.stderr
 
 
 def test_the_pre_commit_framework_hook_runs_the_guard(research_repo: Path) -> None:
