@@ -431,3 +431,14 @@ def test_the_range_check_needs_rules_in_base(tmp_path: Path, cli) -> None:
         2,
         "harness: pyproject.toml of main has no [tool.harness] table: run `harness init`",
     )
+
+
+@pytest.mark.parametrize("how", [["-a"], ["--", "eval.py"]], ids=["commit-a", "commit-path"])
+def test_the_hook_sees_what_commit_a_and_commit_path_stage(worktree: Path, how: list[str]) -> None:
+    """`git commit -a` / `git commit PATH` stage into a temporary index the hook must read."""
+    (worktree / "eval.py").write_text("print('val_bpb: 0.0')\n")
+    before = head(worktree)
+    proc = run_git(worktree, "commit", "--quiet", "-m", "sneak", *how)
+    assert proc.returncode == 1
+    assert f"harness: {FROZEN_EDIT}" in proc.stderr.splitlines()
+    assert head(worktree) == before
