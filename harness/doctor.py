@@ -64,6 +64,7 @@ def run_checks(start: Path | None = None) -> list[Check]:
         check_results_header,
         check_program_slots,
         check_hooks,
+        check_rules,
         check_tools,
     ):
         checks.append(check(layout, config))
@@ -118,10 +119,22 @@ def check_program_slots(layout: Layout, config: Config) -> Check:
 
 
 def check_hooks(layout: Layout, config: Config) -> Check:
-    hook = layout.git_common_dir / "hooks" / "pre-commit"
-    if hook.exists() and "harness" in hook.read_text(encoding="utf-8", errors="replace"):
-        return Check("hooks", "ok", f"pre-commit guard installed in {hook.parent}")
-    return Check("hooks", "warn", "no pre-commit guard: run `harness hooks install`")
+    from harness.hooks import hook_state
+
+    state, detail = hook_state(layout.root)
+    return Check("hooks", "ok" if state == "ok" else "warn", detail)
+
+
+def check_rules(layout: Layout, config: Config) -> Check:
+    from harness.gitops import git
+    from harness.rules import unmatched_globs
+
+    tracked = git("ls-files", "-z", cwd=layout.root).split("\0")
+    unmatched = unmatched_globs(config.rules, filter(None, tracked))
+    if unmatched:
+        listed = ", ".join(f"{rule} {glob!r}" for rule, glob in unmatched)
+        return Check("rules", "warn", f"globs matching no tracked file: {listed} (a typo?)")
+    return Check("rules", "ok", "every FROZEN, GLOBAL and APPEND-ONLY glob matches a file")
 
 
 def check_tools(layout: Layout, config: Config) -> Check:

@@ -38,6 +38,21 @@ def git(*args: str, cwd: Path, input: str | None = None, check: bool = True) -> 
     return proc.stdout
 
 
+def git_bytes(*args: str, cwd: Path, input: bytes | None = None) -> bytes:
+    """`git()` for output that is not text: paths as git stores them, blob contents."""
+    argv = ["git", *args]
+    try:
+        proc = subprocess.run(argv, cwd=cwd, input=input, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed: install it (e.g. apt-get install git)") from None
+    except NotADirectoryError:
+        raise NotARepository(f"{cwd} is not a directory") from None
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no stderr)"]
+        raise GitError(f"`{' '.join(argv)}` failed in {cwd}: {tail[0]}")
+    return proc.stdout
+
+
 def is_repository(path: Path) -> bool:
     proc = subprocess.run(
         ["git", "rev-parse", "--git-dir"], cwd=path, capture_output=True, check=False
