@@ -7,8 +7,18 @@ function, which is what the recorded-protocol tests feed.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal, Protocol, runtime_checkable
+
+from harness.errors import UsageError
+
+# The environment of a queued task carries its label, so that a queued `harness eval`
+# records it; HARNESS_QUEUE_TASK is `<backend>:<id>`, the `queue_task` of its results row.
+TASK_ENV = "HARNESS_QUEUE_TASK"
+LABEL_ENVS = ("HARNESS_QUESTION", "HARNESS_HYPOTHESIS", "HARNESS_EXPECTED", "HARNESS_SEED")
 
 State = Literal["queued", "running", "succeeded", "failed", "killed", "timed_out", "lost"]
 FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "killed", "timed_out", "lost"})
@@ -41,10 +51,58 @@ class TaskState:
     started_at: str | None = None
     ended_at: str | None = None
     detail: str = ""  # a backend's own words for the state, e.g. "NODE_FAIL"
+    backend: str = ""  # the backend's name, e.g. "local"
+    env: Mapping[str, str] = field(default_factory=dict)  # the task's HARNESS_* variables
 
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def queue_task(self) -> str:
+        """`<backend>:<id>`: what HARNESS_QUEUE_TASK held in the task (and its results row)."""
+        return f"{self.backend}:{self.task_id}"
+
+
+def check_spec(spec: TaskSpec) -> None:
+    """Refuse a spec no backend can run, before anything is queued."""
+    if not spec.argv:
+        raise UsageError("empty command: give one after `--`, e.g. `-- just eval`")
+    if not os.path.isdir(spec.cwd):
+        raise UsageError(
+            f"working directory {spec.cwd} does not exist: create it, or queue from another one"
+        )
+    if spec.timeout is not None and spec.timeout <= 0:
+        raise UsageError(f"timeout must be positive, got {spec.timeout}")
+
+
+def harness_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The HARNESS_* variables of an environment: what a task state keeps of it."""
+    return {key: value for key, value in env.items() if key.startswith("HARNESS_")}
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def normalise_time(text: str | None) -> str | None:
+    """An ISO 8601 time in UTC ending in `Z`, from `...Z`, `...+00:00` or nanoseconds."""
+    if not text:
+        return None
+    head, dot, rest = text.partition(".")
+    if dot:  # Python parses at most microseconds: keep six digits of the fraction
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        head = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+    moment = datetime.fromisoformat(head.replace("Z", "+00:00"))
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from one normalised time to another (to now when `end` is None)."""
+    if not start:
+        return None
+    stop = datetime.fromisoformat(end) if end else datetime.now(UTC)
+    return (stop - datetime.fromisoformat(start)).total_seconds()
 
 
 @runtime_checkable
@@ -72,3 +130,10 @@ class Backend(Protocol):
     def log(self, task_id: str, *, tail: int | None = None) -> str:
         """The task's combined output so far (its last `tail` lines when given)."""
         ...
+
+
+def tail_lines(text: str, tail: int | None) -> str:
+    """The last `tail` lines of a text (all of it when `tail` is None)."""
+    if tail is None:
+        return text
+    return "".join(text.splitlines(keepends=True)[-tail:]) if tail > 0 else ""
