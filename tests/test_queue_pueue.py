@@ -341,3 +341,20 @@ def test_the_wrapper_says_when_it_cannot_find_its_task_id_and_runs_anyway() -> N
     done = wrap("--", sys.executable, "-c", code, env=env)
     assert (done.returncode, done.stdout) == (0, "-\n")
     assert "cannot tell this task's pueue id (pueue is not installed" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("version", "started"),
+    [("v3.1.2", "2026-11-23T06:19:44.674Z"), ("v4.0.4", "2026-11-23T06:19:37.383Z")],
+)
+def test_times_of_both_shapes_read_alike(version: str, started: str) -> None:
+    states = parse_status(recording(version, "s5_status_json").stdout)
+    (labeled,) = [s for s in states if s.label]
+    assert labeled.started_at == started  # +00:00 (3.x) and Z (4.x), nanoseconds cut
+
+
+def test_a_time_with_another_offset_is_turned_to_utc() -> None:
+    from harness.queue.times import normalise_time
+
+    assert normalise_time("2026-11-23T08:19:37.5+02:00") == "2026-11-23T06:19:37.500Z"
+    assert normalise_time(None) is None

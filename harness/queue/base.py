@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from harness.errors import UsageError
@@ -18,7 +17,6 @@ from harness.errors import UsageError
 # The environment of a queued task carries its label, so that a queued `harness eval`
 # records it; HARNESS_QUEUE_TASK is `<backend>:<id>`, the `queue_task` of its results row.
 TASK_ENV = "HARNESS_QUEUE_TASK"
-LABEL_ENVS = ("HARNESS_QUESTION", "HARNESS_HYPOTHESIS", "HARNESS_EXPECTED", "HARNESS_SEED")
 
 State = Literal["queued", "running", "succeeded", "failed", "killed", "timed_out", "lost"]
 FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "killed", "timed_out", "lost"})
@@ -79,30 +77,6 @@ def check_spec(spec: TaskSpec) -> None:
 def harness_env(env: Mapping[str, str]) -> dict[str, str]:
     """The HARNESS_* variables of an environment: what a task state keeps of it."""
     return {key: value for key, value in env.items() if key.startswith("HARNESS_")}
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def normalise_time(text: str | None) -> str | None:
-    """An ISO 8601 time in UTC ending in `Z`, from `...Z`, `...+00:00` or nanoseconds."""
-    if not text:
-        return None
-    head, dot, rest = text.partition(".")
-    if dot:  # Python parses at most microseconds: keep six digits of the fraction
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        head = f"{head}.{digits[:6]}{rest[len(digits) :]}"
-    moment = datetime.fromisoformat(head.replace("Z", "+00:00"))
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    """Seconds from one normalised time to another (to now when `end` is None)."""
-    if not start:
-        return None
-    stop = datetime.fromisoformat(end) if end else datetime.now(UTC)
-    return (stop - datetime.fromisoformat(start)).total_seconds()
 
 
 @runtime_checkable

@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 from harness.errors import QueueError, UnknownTask
-from harness.queue.base import TASK_ENV, TaskSpec, TaskState, check_spec, tail_lines, utc_now
+from harness.queue.base import TASK_ENV, TaskSpec, TaskState, check_spec, tail_lines
 from harness.queue.local_store import GroupSettings, QueueStore, Record, to_state
 from harness.queue.procs import signal_group, spawn_detached
+from harness.queue.times import utc_now
 
 DEFAULT_IDLE_EXIT = 10.0
 STARTUP_WINDOW = 5.0  # seconds a spawned worker has to take its lock before another is spawned

@@ -26,9 +26,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.queue.base import utc_now
 from harness.queue.local_store import LOST_DETAIL, GroupSettings, QueueStore, Record
 from harness.queue.procs import GRACE, exit_code_of, signal_group, signal_name
+from harness.queue.times import utc_now
 
 MAX_SLEEP = 1.0
 

@@ -15,8 +15,9 @@ from typing import Any
 from harness.config import Config, load_config
 from harness.errors import QueueError, UnknownTask, UsageError
 from harness.layout import Layout, find_layout
-from harness.queue.base import Backend, TaskSpec, TaskState, seconds_between
+from harness.queue.base import Backend, TaskSpec, TaskState
 from harness.queue.choice import NAMES, Choice, choose_backend, open_backend
+from harness.queue.times import seconds_between
 from harness.runner import resolve_argv
 
 POLL = 0.5

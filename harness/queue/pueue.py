@@ -38,10 +38,10 @@ from harness.queue.base import (
     TaskState,
     check_spec,
     harness_env,
-    normalise_time,
     tail_lines,
 )
 from harness.queue.procs import TIMEOUT_EXIT
+from harness.queue.times import normalise_time
 from harness.queue.wrap import TOKEN_ENV  # lets a running task find its own pueue id
 
 WRAPPER = "harness.queue.wrap"
