@@ -175,3 +175,14 @@ def test_killing_an_ended_task_says_so(queue_dir: Path, tmp_path: Path) -> None:
     wait_for(backend, [task], poll=0.05, timeout=30)
     with pytest.raises(QueueError, match=f"task local:{task} has already ended"):
         backend.cancel(task)
+
+
+def test_a_damaged_record_is_named_with_the_fix(queue_dir: Path, tmp_path: Path) -> None:
+    from harness.errors import QueueError
+
+    backend = LocalBackend(queue_dir)
+    task = backend.submit(spec(tmp_path, ("true",)))
+    wait_for(backend, [task], poll=0.05, timeout=30)
+    (queue_dir / "tasks" / f"{task}.json").write_text("{not json")
+    with pytest.raises(QueueError, match=r"tasks/0.json is not a task record .* move it aside"):
+        backend.states()

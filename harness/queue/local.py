@@ -148,7 +148,7 @@ class LocalBackend:
         marker.touch()
         argv = [sys.executable, "-m", "harness.queue.local_worker", str(self.store.root)]
         argv += ["--idle-exit", f"{self.idle_exit:g}"]
-        spawn_detached(argv, log=self.store.worker_log_path)
+        spawn_detached(argv, log=self.store.worker_log_path, cwd=self.store.root)
 
     def _record(self, number: int) -> Record:
         record = self.store.read(number)

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness.errors import QueueError
 from harness.locking import exclusive_lock
 from harness.queue.base import TaskState, harness_env
 
@@ -99,11 +100,15 @@ class QueueStore:
         self._replace(self.tasks_dir / f"{record.id}.json", json.dumps(asdict(record)))
 
     def read(self, task_id: int) -> Record | None:
+        path = self.tasks_dir / f"{task_id}.json"
         try:
-            text = (self.tasks_dir / f"{task_id}.json").read_text(encoding="utf-8")
+            return Record(**json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             return None
-        return Record(**json.loads(text))
+        except (ValueError, TypeError):
+            raise QueueError(
+                f"{path} is not a task record of the local queue: move it aside"
+            ) from None
 
     def all_ids(self) -> list[int]:
         return _ids_in(self.tasks_dir, suffix=".json")

@@ -41,7 +41,7 @@ def signal_name(exit_code: int) -> str:
         return ""
 
 
-def spawn_detached(argv: list[str], *, log: Path, env: dict[str, str] | None = None) -> None:
+def spawn_detached(argv: list[str], *, log: Path, cwd: Path) -> None:
     """Start argv in a new session, detached from this process and its terminal.
 
     A short-lived `sh` puts it in the background and exits, so the new process is
@@ -52,5 +52,5 @@ def spawn_detached(argv: list[str], *, log: Path, env: dict[str, str] | None = N
         start_new_session=True,
         close_fds=True,
         check=True,
-        env=env,
+        cwd=cwd,
     )
