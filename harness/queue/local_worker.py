@@ -92,7 +92,6 @@ class Worker:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # `sh ... &` left it ignored: reset
         signal.signal(signal.SIGQUIT, signal.SIG_DFL)  # so that tasks inherit the defaults
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         return read_fd
 
     def _on_stop(self, signum: int, frame: object) -> None:
