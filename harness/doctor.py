@@ -145,8 +145,15 @@ def check_tools(layout: Layout, config: Config) -> Check:
 
 
 def check_queue(layout: Layout, config: Config) -> Check:
-    if config.queue != "auto":
-        return Check("queue", "ok", f"{config.queue} (from [tool.harness] queue)")
-    if shutil.which("pueue"):
-        return Check("queue", "ok", "auto: pueue is installed")
-    return Check("queue", "ok", "auto: local (pueue is not installed)")
+    from harness.queue.choice import choose_backend, open_backend
+
+    try:
+        choice = choose_backend(config)
+        if choice.source.startswith("auto"):
+            return Check("queue", "ok", choice.describe())
+        available, why = open_backend(choice.name, layout=layout, config=config).is_available()
+    except HarnessError as exc:
+        return Check("queue", "fail", str(exc))
+    if not available:
+        return Check("queue", "fail", f"{choice.describe()}: {why}")
+    return Check("queue", "ok", f"{choice.describe()}: {why}")

@@ -59,3 +59,11 @@ class QueueUnavailable(HarnessError):
 
 class WorktreeError(HarnessError):
     """A worktree cannot be created or removed as asked."""
+
+
+class QueueError(HarnessError):
+    """A queue backend refused or failed an operation; the message keeps its own words."""
+
+
+class UnknownTask(QueueError):
+    """The queue has no task with this id."""

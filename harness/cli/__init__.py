@@ -17,10 +17,10 @@ DESCRIPTION = "A git-native research loop: ideas, worktrees, guarded files, queu
 def build_app():
     from tyro.extras import SubcommandApp
 
-    from harness.cli import guard, idea, loop, runs, setup, worktree
+    from harness.cli import guard, idea, loop, queue, runs, setup, worktree
 
     app = SubcommandApp()
-    for module in (setup, loop, idea, worktree, runs, guard):
+    for module in (setup, loop, idea, worktree, runs, queue, guard):
         module.register(app)
     return app
 
