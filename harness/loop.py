@@ -115,9 +115,20 @@ def load_runs(layout: Layout, config: Config) -> list[RunRecord]:
 def load_active_tasks(layout: Layout, config: Config) -> list[TaskState]:
     """The harness's queued and running tasks, from the configured queue backend.
 
-    Empty until the queue (issue 6) exists; the lead wires it here.
+    A backend that cannot be reached is reported on stderr and counts as empty, so that
+    `harness next` still answers (the agent sees the warning).
     """
-    return []
+    from harness.queue.choice import choose_backend, open_backend
+
+    try:
+        choice = choose_backend(config)
+        backend = open_backend(choice.name, layout=layout, config=config)
+        return [task for task in backend.states() if not task.is_final]
+    except HarnessError as exc:
+        from loguru import logger
+
+        logger.warning(f"queue not read: {exc}")
+        return []
 
 
 def report_slugs(layout: Layout) -> frozenset[str]:
