@@ -17,10 +17,10 @@ DESCRIPTION = "A git-native research loop: ideas, worktrees, guarded files, queu
 def build_app():
     from tyro.extras import SubcommandApp
 
-    from harness.cli import runs, setup
+    from harness.cli import journal, results, runs, setup
 
     app = SubcommandApp()
-    for module in (setup, runs):
+    for module in (setup, runs, results, journal):
         module.register(app)
     return app
 
