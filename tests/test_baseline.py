@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from conftest import commit_files, git
+
 from harness.baseline import summarise
 from harness.config import Config
 from harness.results import read_results

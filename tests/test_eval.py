@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import commit_files, git
+
 from harness.appendonly import is_valid_append
 from harness.evaluation import idea_of, split_seed
 from harness.results import read_results
@@ -112,7 +112,10 @@ def test_labels_come_from_the_environment_and_never_tear_the_row(
 
 
 def test_a_crash_is_recorded_with_the_tail_of_its_log(research_repo: Path, cli) -> None:
-    code = "import sys; print('loading'); sys.stderr.write('Traceback\\nValueError: boom\\n'); sys.exit(3)"
+    code = (
+        "import sys; print('loading'); "
+        "sys.stderr.write('Traceback\\nValueError: boom\\n'); sys.exit(3)"
+    )
     result = cli("eval", "--", "python", "-c", code, cwd=research_repo)
     assert result.code == 1
     assert "ValueError: boom" in result.err  # stderr streams to the terminal's stderr
@@ -153,7 +156,7 @@ def test_a_timeout_stops_the_whole_process_group(research_repo: Path, cli, tmp_p
     assert result.code == 124
     (row,) = rows_of(research_repo)
     assert row["status"] == "timeout" and 1.5 < row["duration_s"] < 30
-    assert "timed out after 2 s; log tail: started" == row["description"]
+    assert row["description"] == "timed out after 2 s; log tail: started"
     grandchild = int(pid_file.read_text())
     deadline = time.monotonic() + 10
     while is_alive(grandchild) and time.monotonic() < deadline:

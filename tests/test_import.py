@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from conftest import commit_files
+
 from harness.results import read_results
 from harness.schema import header_line
 

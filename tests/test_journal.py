@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import git
+
 from harness.appendonly import is_valid_append, split_header
 
 

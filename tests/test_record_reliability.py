@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from conftest import git
+
 from harness.appendonly import is_valid_append, split_header
 from harness.results import read_results
 from harness.schema import RESULTS_COLUMNS
@@ -24,10 +25,13 @@ def test_sixteen_evaluations_from_four_worktrees_at_once(research_repo: Path) ->
         worktrees.append(path)
     # every run prints a long label with tabs and newlines, so a torn write would show
     code = "import os; print('---'); print('val_bpb:', 1 + int(os.environ['HARNESS_SEED']) / 100)"
+    label = "x" * 3000
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "harness", "eval", "--seed", str(seed)]
-            + ["-q", f"run {seed}\tof\n{path.name} " + "x" * 3000, "--", "python", "-c", code],
+            [
+                *(sys.executable, "-m", "harness", "eval", "--seed", str(seed)),
+                *("-q", f"run {seed}\tof\n{path.name} {label}", "--", "python", "-c", code),
+            ],
             cwd=path,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
