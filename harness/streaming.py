@@ -8,6 +8,7 @@ ending rather than an exception, so the caller can still record the run.
 
 from __future__ import annotations
 
+import codecs
 import os
 import shlex
 import signal
@@ -21,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, TextIO
 
-from harness.errors import UsageError
+from harness.errors import HarnessError, UsageError
 from harness.metrics import SummaryCollector
 
 Ending = Literal["exited", "timeout", "interrupted"]
 TAIL_LINES = 20
+CHUNK = 65536
+MAX_LINE = 1 << 20  # a "line" longer than this (an endless progress bar) is cut
 GRACE_S = 5.0
 
 
@@ -45,26 +48,64 @@ class Execution:
 
 
 class _Output:
-    """Where the lines go: the log file, a terminal stream, the tail and the summary."""
+    """Where the output goes: the terminal as it comes, the log, the tail and the summary.
+
+    The terminal gets every chunk at once (a progress bar drawn with `\\r` shows live);
+    the log, the tail and the metric summary get whole lines. A terminal or log that
+    fails (a closed pipe, a full disk) is dropped, never the draining of the command's
+    pipes, which would block the command.
+    """
 
     def __init__(self, log: IO[str], tail: deque[str]):
-        self.log = log
+        self.log: IO[str] | None = log
         self.tail = tail
         self.lock = threading.Lock()
 
     def pump(self, pipe: IO[bytes], sink: TextIO | None, summary: SummaryCollector | None):
-        for raw in iter(pipe.readline, b""):
-            line = raw.decode("utf-8", errors="replace")
-            with self.lock:
-                self.log.write(line)
-                self.log.flush()
-                self.tail.append(line.rstrip("\r\n"))
-                if summary is not None:
-                    summary.feed(line)
-            if sink is not None:
-                sink.write(line)
-                sink.flush()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = b""
+        while chunk := os.read(pipe.fileno(), CHUNK):
+            sink = _echo(sink, decoder.decode(chunk))
+            *lines, pending = (pending + chunk).split(b"\n")
+            if len(pending) > MAX_LINE:
+                lines, pending = [*lines, pending], b""
+            for raw in lines:
+                self.line(raw.decode("utf-8", errors="replace"), summary)
+        if pending:
+            self.line(pending.decode("utf-8", errors="replace"), summary)
         pipe.close()
+
+    def note(self, text: str) -> None:
+        """A line of the harness's own, in the log only."""
+        with self.lock:
+            self._log(text)
+
+    def line(self, text: str, summary: SummaryCollector | None) -> None:
+        with self.lock:
+            self._log(text)
+            self.tail.append(text.rstrip("\r").rsplit("\r", 1)[-1])
+            if summary is not None:
+                summary.feed(text)
+
+    def _log(self, text: str) -> None:
+        if self.log is not None:
+            try:
+                self.log.write(text + "\n")
+                self.log.flush()
+            except OSError:
+                self.log = None
+
+
+def _echo(sink: TextIO | None, text: str) -> TextIO | None:
+    """Write to the terminal; returns None (stop echoing) once it fails."""
+    if sink is None or not text:
+        return sink
+    try:
+        sink.write(text)
+        sink.flush()
+    except (OSError, ValueError):
+        return None
+    return sink
 
 
 def run_logged(
@@ -79,13 +120,11 @@ def run_logged(
     grace: float = GRACE_S,
 ) -> Execution:
     """Run argv to its end, its timeout, or an interrupt; never raises for those."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     execution = Execution(ending="exited", exit_code=None, duration_s=0.0)
-    with log_path.open("w", encoding="utf-8") as log:
-        log.write(f"$ {shlex.join(argv)}\n")
-        log.flush()
+    with _open_log(log_path) as log:
         output = _Output(log, tail)
+        output.note(f"$ {shlex.join(argv)}")
         started = time.monotonic()
         proc = _start(argv, cwd=cwd, env=env)
         pumps = [
@@ -97,10 +136,17 @@ def run_logged(
         execution.duration_s = time.monotonic() - started
         for pump in pumps:
             pump.join(timeout=grace)
-        with output.lock:
-            log.write(f"# harness: {execution.ending}, exit code {proc.returncode}\n")
+        output.note(f"# harness: {execution.ending}, exit code {proc.returncode}")
     execution.tail = list(tail)
     return execution
+
+
+def _open_log(path: Path) -> IO[str]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise HarnessError(f"cannot write the run's log {path}: {exc.strerror}") from None
 
 
 def _start(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -185,6 +185,34 @@ def test_an_interrupted_run_is_recorded_as_killed(research_repo: Path, tmp_path:
     assert not is_alive(child)
 
 
+def test_a_closed_terminal_does_not_block_the_run(research_repo: Path) -> None:
+    """`harness eval | head -1`: the reader goes away, the run goes on and is recorded."""
+    code = "for i in range(200000): print('line', i)\nprint('---'); print('val_bpb: 1.5')"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "eval", "--", "python", "-c", code],
+        cwd=research_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    proc.wait(timeout=120)
+    (row,) = rows_of(research_repo)
+    assert (row["status"], row["value"]) == ("ok", 1.5)
+    assert "line 199999" in Path(json.loads(row["extra"])["log"]).read_text()
+
+
+def test_the_log_tail_shows_where_a_progress_bar_ended(research_repo: Path, cli) -> None:
+    code = (
+        "import sys; sys.stderr.write('step  10%\\rstep  50%\\rstep 100%\\n'); "
+        "sys.stderr.write('Killed\\n'); sys.exit(137)"
+    )
+    assert cli("eval", "--", "python", "-c", code, cwd=research_repo).code == 1
+    (row,) = rows_of(research_repo)
+    assert row["description"] == "exit code 137; log tail: step 100% | Killed"
+
+
 def test_a_run_in_a_worktree_is_recorded_in_the_root(research_repo: Path, cli) -> None:
     worktree = research_repo / "5_worktrees" / "wider"
     git(research_repo, "worktree", "add", "-q", "-b", "exp/wider", str(worktree))

@@ -78,6 +78,12 @@ def torn(path: Path, line: str) -> None:
         (lambda p: torn(p, "r9\t2026\tbaseline\n"), "line 3 has 3 fields, expected 20"),
         (lambda p: torn(p, "\n"), "line 3 is empty"),
         (
+            lambda p: p.write_bytes(
+                p.read_bytes() + format_row(row("r9", 1.0)).encode()[:-1] + b"\xff\n"
+            ),
+            "line 3 is not valid UTF-8",
+        ),
+        (
             lambda p: torn(p, format_row(row("r9", 1.0)).replace("\t0\tval_bpb", "\tx\tval_bpb")),
             "line 3: column seed holds 'x', not an integer",
         ),
