@@ -92,29 +92,58 @@ def evaluate(
     check_appendable(layout.results_tsv)
     request = with_environment(request)
     command, seed = split_seed(request.command or config.eval, request.seed)
+    if request.timeout is not None and request.timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {request.timeout}")
     run_id = new_run_id()
     integrity = check_integrity(layout.worktree, root=layout.root, config=config)
     row = describe_worktree(layout, config, request=request, seed=seed, run_id=run_id)
     row.update(frozen_sha=integrity.frozen_sha, integrity=integrity.status)
     log_path = layout.state_dir / "logs" / f"{run_id}.log"
-    metrics_file = layout.state_dir / "tmp" / f"{run_id}.metrics.json"
-    metrics_file.parent.mkdir(parents=True, exist_ok=True)
-    env = run_environment(run_id=run_id, seed=seed, metrics_file=metrics_file)
-    execution = run_logged(
-        [*resolve_argv(command), "--seed", str(seed)],
-        cwd=layout.worktree,
-        env=env,
-        log_path=log_path,
-        timeout=request.timeout or config.timeout,
-        stdout=stdout,
-        stderr=stderr,
+    row.update(
+        execute(
+            [*resolve_argv(command), "--seed", str(seed)],
+            layout=layout,
+            config=config,
+            row=row,
+            log_path=log_path,
+            timeout=request.timeout or config.timeout,
+            sinks=(stdout, stderr),
+        )
     )
-    row.update(outcome(execution, metrics_file=metrics_file, config=config, log_path=log_path))
-    metrics_file.unlink(missing_ok=True)
     if request.description:
         row["description"] = _join(request.description, row["description"])
     entry = record_run(layout, config, row, changed=integrity.changed)
     return RecordedRun(row=row, log_path=log_path, entry=entry)
+
+
+def execute(
+    argv: list[str],
+    *,
+    layout: Layout,
+    config: Config,
+    row: dict[str, Any],
+    log_path: Path,
+    timeout: float,
+    sinks: tuple[TextIO | None, TextIO | None],
+) -> dict[str, Any]:
+    """Run argv in the worktree with the run's environment; the outcome's columns."""
+    metrics_file = layout.state_dir / "tmp" / f"{row['run_id']}.metrics.json"
+    metrics_file.parent.mkdir(parents=True, exist_ok=True)
+    metrics_file.unlink(missing_ok=True)
+    env = run_environment(run_id=row["run_id"], seed=row["seed"], metrics_file=metrics_file)
+    try:
+        execution = run_logged(
+            argv,
+            cwd=layout.worktree,
+            env=env,
+            log_path=log_path,
+            timeout=timeout,
+            stdout=sinks[0],
+            stderr=sinks[1],
+        )
+        return outcome(execution, metrics_file=metrics_file, config=config, log_path=log_path)
+    finally:
+        metrics_file.unlink(missing_ok=True)
 
 
 def with_environment(request: EvalRequest) -> EvalRequest:

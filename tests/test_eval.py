@@ -259,12 +259,16 @@ def test_a_foreign_results_file_stops_the_run_before_it_starts(research_repo: Pa
     assert not marker.exists()
 
 
-def test_an_unknown_command_is_a_usage_error(research_repo: Path, cli) -> None:
+def test_an_unknown_command_or_a_bad_timeout_is_a_usage_error(research_repo: Path, cli) -> None:
     result = cli("eval", "--", "no-such-evaluator", cwd=research_repo)
     assert result.code == 2
     assert result.err == (
         "harness: command not found: no-such-evaluator: check [tool.harness] eval or the PATH\n"
     )
+    result = cli("eval", "--timeout", "-1", "--", "python", "-c", "1", cwd=research_repo)
+    assert result.code == 2
+    assert result.err == "harness: --timeout must be a positive number of seconds, got -1.0\n"
+    assert rows_of(research_repo) == []
 
 
 def test_just_eval_runs_harness_eval(research_repo: Path) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from tyro.conf import Positional
+from tyro.conf import Positional, arg
 
 HELP = "Read results.tsv: the runs, the best valid result, comparisons; import a foreign one."
 
@@ -73,7 +74,13 @@ def best(*, json: bool = False) -> int:
     return 0
 
 
-def compare(a: Positional[str], b: Positional[str], /, *, json: bool = False) -> int:
+def compare(
+    a: Positional[Annotated[str, arg(metavar="A")]],
+    b: Positional[Annotated[str, arg(metavar="B")]],
+    /,
+    *,
+    json: bool = False,
+) -> int:
     """Compare B against A (each an idea or a run id): mean, std, n, difference, noise.
 
     The noise is measured on the baseline runs; when both sides ran the same seeds the
@@ -99,7 +106,9 @@ def compare(a: Positional[str], b: Positional[str], /, *, json: bool = False) ->
     return 0
 
 
-def import_(file: Positional[Path], /, *, metric_column: str | None = None) -> int:
+def import_(
+    file: Positional[Annotated[Path, arg(metavar="FILE")]], /, *, metric_column: str | None = None
+) -> int:
     """Adopt a results table of another layout (e.g. commit, val_bpb, ..., status, description).
 
     Keeps a copy of FILE in the git directory first, then maps its rows into the harness's
@@ -108,7 +117,7 @@ def import_(file: Positional[Path], /, *, metric_column: str | None = None) -> i
 
     Args:
         file: The tab-separated file to import.
-        metric_column: The column holding the metric (default: the configured metric).
+        metric_column: The column holding the metric; none: the configured metric.
     """
     from harness.config import load_config
     from harness.importing import import_results

@@ -26,7 +26,7 @@ def smoke(command: Positional[list[str]] = [], /) -> int:  # noqa: B006 (tyro re
 
 
 def eval_(
-    command: Positional[list[str]] = [],  # noqa: B006 (tyro reads the default)
+    command: Positional[Annotated[list[str], arg(metavar="[-- CMD ...]")]] = [],  # noqa: B006
     /,
     *,
     seed: int | None = None,
@@ -47,14 +47,14 @@ def eval_(
     Exits 0 when the run is ok, 1 crash, 124 timeout, 130 interrupted.
 
     Args:
-        command: The evaluation command (default: [tool.harness] eval).
-        seed: The seed (default: HARNESS_SEED, else 0).
-        question: The question the run answers (default: HARNESS_QUESTION).
-        hypothesis: What you expect and why (default: HARNESS_HYPOTHESIS).
-        expected: The expected effect on the metric, e.g. -0.02 (default: HARNESS_EXPECTED).
-        timeout: Seconds before the run is stopped (default: [tool.harness] timeout).
+        command: The evaluation command; empty: [tool.harness] eval.
+        seed: The seed; none: HARNESS_SEED, else 0.
+        question: The question the run answers; none: HARNESS_QUESTION.
+        hypothesis: What you expect and why; none: HARNESS_HYPOTHESIS.
+        expected: The expected effect on the metric, e.g. -0.02; none: HARNESS_EXPECTED.
+        timeout: Seconds before the run is stopped; none: [tool.harness] timeout.
         description: A note stored with the row.
-        queue_task: The queue task id (default: HARNESS_QUEUE_TASK; set by the queue).
+        queue_task: The queue's task id; none: HARNESS_QUEUE_TASK (the queue sets it).
     """
     from harness.evaluation import EvalRequest, evaluate
 
@@ -94,8 +94,8 @@ def baseline(*, seeds: int | None = None, timeout: float | None = None, json: bo
     or the noise is not below min_effect.
 
     Args:
-        seeds: How many different seeds to run.
-        timeout: Seconds each run may take (default: [tool.harness] timeout).
+        seeds: How many different seeds to run; none: [tool.harness] seeds.
+        timeout: Seconds each run may take; none: [tool.harness] timeout.
         json: Print the report as JSON (the runs' output goes to stderr).
     """
     from harness.baseline import render_report, run_baseline
