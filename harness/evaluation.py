@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from harness import gitops
 from harness.config import Config, load_config
-from harness.errors import RecordError, UsageError
+from harness.errors import RecordError, UnknownIdea, UsageError
 from harness.globs import matches
 from harness.integrity import check_integrity
 from harness.journal import add_entry, run_entry
@@ -113,7 +113,22 @@ def evaluate(
     if request.description:
         row["description"] = _join(request.description, row["description"])
     entry = record_run(layout, config, row, changed=integrity.changed)
+    mark_testing(layout, row["idea"], run_id=run_id)
     return RecordedRun(row=row, log_path=log_path, entry=entry)
+
+
+def mark_testing(layout: Layout, idea: str, *, run_id: str) -> None:
+    """A recorded run moves its idea to `testing` (a branch without an idea file: no-op)."""
+    from harness.ideas import advance
+
+    try:
+        advance(layout, idea, "testing", note=f"run {run_id} recorded")
+    except (UnknownIdea, UsageError):  # baseline, a plain branch name, no idea file
+        pass
+    except RecordError as exc:  # the run is recorded; the idea file needs a hand
+        from loguru import logger
+
+        logger.warning(f"idea status not updated: {exc}")
 
 
 def execute(

@@ -105,11 +105,17 @@ Rule = Callable[[LoopState, Config], Action | None]
 
 
 def load_runs(layout: Layout, config: Config) -> list[RunRecord]:
-    """The rows of results.tsv as RunRecords.
+    """The rows of the root results.tsv as RunRecords (an unreadable file is a RecordError)."""
+    from harness.results import read_results
 
-    Empty until `harness.results` (issue 5) reads results.tsv; the lead wires it here.
-    """
-    return []
+    if not layout.results_tsv.exists():
+        return []
+    frame = read_results(layout.results_tsv)
+    columns = ("idea", "status", "value", "integrity", "seed", "timestamp", "duration_s")
+    return [
+        RunRecord(**{name: row[name] for name in columns})
+        for row in frame.select(columns).iter_rows(named=True)
+    ]
 
 
 def load_active_tasks(layout: Layout, config: Config) -> list[TaskState]:

@@ -25,7 +25,6 @@ REVOKE = re.compile(r"META_MODE\s*=\s*0(?![0-9])")
 TIMESTAMP = re.compile(
     r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?))?\s*(Z|UTC|[+-]\d{2}:?\d{2})?"
 )
-LOCK_NAME = "records.lock"
 
 
 @dataclass(frozen=True)
@@ -140,5 +139,5 @@ def _write(layout: Layout, title: str, reason: str, now: datetime | None) -> str
     heading = f"{moment:%Y-%m-%dT%H:%M:%SZ} {title}"
     body = reason.strip() or "(no reason given)"
     entry = f"{ENTRY_MARK}{heading}\n\n{body}\n"
-    prepend_entry(layout.human_journal, entry, lock_path=layout.state_dir / LOCK_NAME)
+    prepend_entry(layout.human_journal, entry, lock_path=layout.record_lock)
     return heading

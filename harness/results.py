@@ -39,7 +39,7 @@ BOOL_TEXT = {"true": True, "false": False}
 
 def record_lock(layout: Layout) -> Path:
     """The one lock of results.tsv and the journal, shared by every worktree."""
-    return layout.state_dir / "record.lock"
+    return layout.record_lock
 
 
 def utc_now() -> str:
