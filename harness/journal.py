@@ -56,6 +56,8 @@ def run_entry(
         f"- Expected: {_text(row.get('expected'))}",
         f"- Observation: {_observation(row)}",
     ]
+    if row.get("queue_task"):
+        lines.append(f"- Queue task: {row['queue_task']}")
     if frame is None:
         lines.append("- Best so far: unknown (results.tsv cannot be read: `harness results`)")
     else:

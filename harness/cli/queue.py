@@ -18,6 +18,7 @@ def register(app) -> None:
     for command in (add, status, log, follow, wait, kill):
         sub.command(command)
     app.command(sub, name="queue")
+    app.command(sync)
 
 
 def add(
@@ -199,3 +200,49 @@ def _print_table(rows: list[dict], *, show_all: bool) -> None:
             )
     if hidden:
         print(f"({hidden} older finished task(s) not shown: --all shows them)", file=sys.stderr)
+
+
+def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
+    """Record every finished task that did not record its own row (crash, kill, timeout, lost).
+
+    Each gets a results.tsv row with its final state as the status, its label, seed and
+    log tail, and a journal entry. Running it twice adds nothing twice.
+
+    Args:
+        backend: The queue to read; default: [tool.harness] queue, HARNESS_QUEUE, then auto.
+        json: Print the rows added as JSON.
+    """
+    import json as jsonlib
+
+    from harness.queue.ops import open_queue
+    from harness.sync import sync as sync_record
+
+    queue, _ = open_queue(flag=_flag(backend))
+    report = sync_record(queue.layout, queue.config, queue.backend)
+    if json:
+        print(
+            jsonlib.dumps(
+                {
+                    "recorded": report.recorded,
+                    "already": report.already,
+                    "not_evaluations": report.not_evaluations,
+                    "unfinished": report.unfinished,
+                },
+                default=str,
+            )
+        )
+        return 0
+    for row in report.recorded:
+        print(
+            f"recorded {row['queue_task']}: {row['status']} ({row['idea']}) as run {row['run_id']}"
+        )
+    print(
+        f"{len(report.recorded)} recorded, {report.already} already recorded, "
+        f"{report.unfinished} still queued or running"
+    )
+    if report.not_evaluations:
+        print(
+            f"{len(report.not_evaluations)} succeeded without a row (not evaluations): "
+            + ", ".join(report.not_evaluations[:10])
+        )
+    return 0
