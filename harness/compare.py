@@ -103,9 +103,14 @@ def side_of(frame: pl.DataFrame, key: str, config: Config) -> Side:
             f"{kind} {key!r} has no valid run (status ok and integrity ok; it has: "
             f"{statuses}): nothing to compare"
         )
+    return side_from_valid(key, valid)
+
+
+def side_from_valid(label: str, valid: pl.DataFrame) -> Side:
+    """A Side from rows that are all valid runs (at least one)."""
     values = tuple(samples(valid))
     std = statistics.stdev(values) if len(values) > 1 else None
-    return Side(key, values, _by_seed(valid), statistics.fmean(values), std, valid.height)
+    return Side(label, values, _by_seed(valid), statistics.fmean(values), std, valid.height)
 
 
 def compare_sides(a: Side, b: Side, *, config: Config, noise: Noise) -> Comparison:

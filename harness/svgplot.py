@@ -73,7 +73,7 @@ def _empty(metric: str) -> str:
 def _value_range(values: list[float], direction: str) -> tuple[float, float]:
     """The whole of the best end, and the bulk (97%) of the worst end, of the values."""
     ordered = sorted(values)
-    cut = math.ceil(0.03 * (len(ordered) - 1))
+    cut = int(0.03 * len(ordered))  # nothing is cut from fewer than 34 values
     if direction == "min":
         low, high = ordered[0], ordered[len(ordered) - 1 - cut]
     else:

@@ -73,10 +73,10 @@ def make_handler(folder: Path, before_index: Callable[[], None]) -> type[BaseHTT
         do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
 
         def _serve(self, *, send_body: bool) -> None:
+            if urlsplit(self.path).path in ("/", f"/{INDEX}"):
+                before_index()  # may write the page for the first time
             target = resolve_request_path(folder, self.path)
-            if target is not None and target.name == INDEX and target.parent == folder.resolve():
-                before_index()
-            if target is None or not target.is_file():
+            if target is None:
                 self.send_error(HTTPStatus.NOT_FOUND, "not found")
                 return
             body = target.read_bytes()

@@ -17,10 +17,21 @@ DESCRIPTION = "A git-native research loop: ideas, worktrees, guarded files, queu
 def build_app():
     from tyro.extras import SubcommandApp
 
-    from harness.cli import guard, idea, journal, loop, queue, results, runs, setup, worktree
+    from harness.cli import (
+        dashboard,
+        guard,
+        idea,
+        journal,
+        loop,
+        queue,
+        results,
+        runs,
+        setup,
+        worktree,
+    )
 
     app = SubcommandApp()
-    for module in (setup, loop, idea, worktree, runs, queue, results, journal, guard):
+    for module in (setup, loop, idea, worktree, runs, queue, results, journal, guard, dashboard):
         module.register(app)
     return app
 
