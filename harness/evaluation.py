@@ -232,13 +232,21 @@ def describe_worktree(
     worktree = layout.worktree
     branch = gitops.current_branch(worktree)
     commit = gitops.head_commit(worktree)
-    return {
-        "run_id": run_id,
+    return label_columns(config, request=request, seed=seed, run_id=run_id) | {
         "timestamp": utc_now(),
         "idea": request.idea or idea_of(branch, main_branch=config.main_branch, commit=commit),
         "branch": branch or "",
         "commit": commit or "",
         "dirty": has_code_changes(worktree, config),
+    }
+
+
+def label_columns(
+    config: Config, *, request: EvalRequest, seed: int | None, run_id: str
+) -> dict[str, Any]:
+    """The row's columns that do not depend on the worktree: the run, its seed and label."""
+    return {
+        "run_id": run_id,
         "seed": seed,
         "metric": config.metric,
         "question": request.question,

@@ -10,7 +10,6 @@ or two syncs at once, adds nothing twice.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from harness import gitops
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.evaluation import describe_worktree
+from harness.evaluation import describe_worktree, label_columns
 from harness.integrity import check_integrity
 from harness.journal import add_entry, run_entry
 from harness.layout import Layout, find_layout
@@ -122,19 +121,9 @@ def _where(
     cwd = Path(task.cwd)
     try:
         here = find_layout(cwd)
-    except HarnessError:
-        return {
-            "run_id": run_id,
-            "idea": cwd.name,
-            "seed": seed,
-            "metric": config.metric,
-            "question": request.question,
-            "hypothesis": request.hypothesis,
-            "expected": request.expected,
-            "queue_task": request.queue_task,
-            "host": socket.gethostname(),
-            "integrity": "",
-        }
+    except HarnessError:  # the worktree is gone: only the task's own words remain
+        columns = label_columns(config, request=request, seed=seed, run_id=run_id)
+        return columns | {"idea": cwd.name, "integrity": ""}
     row = describe_worktree(here, config, request=request, seed=seed or 0, run_id=run_id)
     row["seed"] = seed
     integrity = check_integrity(here.worktree, root=layout.root, config=config)
