@@ -55,3 +55,11 @@ class DuplicateIdea(HarnessError):
 
 class QueueUnavailable(HarnessError):
     """The chosen queue backend cannot be reached."""
+
+
+class QueueError(HarnessError):
+    """A queue backend refused or failed an operation; the message keeps its own words."""
+
+
+class UnknownTask(QueueError):
+    """The queue has no task with this id."""
