@@ -16,7 +16,7 @@ smoke *args:
 
 # the full evaluation of this worktree, recorded in results.tsv and the journal
 eval *args:
-    @python eval.py "$@"
+    @harness eval "$@"
 
 # queue the evaluation over the configured seeds: just queue -q "question" -H "hypothesis"
 queue *args:

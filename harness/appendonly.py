@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import RecordError
-from harness.fileio import write_atomic
-from harness.locking import exclusive_lock
 
 ENTRY_MARK = "## "
 
@@ -45,6 +43,9 @@ def prepend_text(old: str, entry: str) -> str:
 
 def prepend_entry(path: Path, entry: str, *, lock_path: Path) -> None:
     """Insert `entry` (text starting with `## `) on top of the entries of `path`."""
+    from harness.fileio import write_atomic  # imported here: the guard reads this module
+    from harness.locking import exclusive_lock
+
     with exclusive_lock(lock_path):
         old = path.read_text(encoding="utf-8") if path.exists() else ""
         write_atomic(path, prepend_text(old, entry))

@@ -60,6 +60,13 @@ class PueueSettings:
 
 
 @dataclass(frozen=True)
+class LocalSettings:
+    """The embedded local queue: how many tasks of one group run at once."""
+
+    parallel: int = 1
+
+
+@dataclass(frozen=True)
 class SlurmSettings:
     """sbatch options for the Slurm backend."""
 
@@ -93,6 +100,7 @@ class Config:
     rules: Rules = field(default_factory=Rules)
     budget: Budget = field(default_factory=Budget)
     pueue: PueueSettings = field(default_factory=PueueSettings)
+    local: LocalSettings = field(default_factory=LocalSettings)
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
 
     def is_better(self, candidate: float, reference: float) -> bool:
@@ -124,6 +132,8 @@ def parse_config(table: dict[str, Any]) -> Config:
         raise ConfigError(
             "tool.harness: ideas_target and gpus must be >= 0, seeds >= 1, timeout > 0"
         )
+    if config.pueue.parallel < 1 or config.local.parallel < 1:
+        raise ConfigError("tool.harness: pueue.parallel and local.parallel must be >= 1")
     if config.min_effect < 0:
         raise ConfigError("tool.harness.min_effect must be >= 0 (an absolute metric difference)")
     if not config.eval:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,7 @@ class Demo:
 
     def run(self, *args: str, cwd: Path | None = None, check: bool = True) -> int:
         argv = [sys.executable, "-m", "harness", *args] if args[0] != "just" else list(args)
-        print(f"$ {' '.join(['harness', *args] if args[0] != 'just' else args)}", flush=True)
+        print(f"$ {shlex.join(['harness', *args] if args[0] != 'just' else args)}", flush=True)
         code = subprocess.run(argv, cwd=cwd or self.root, env=self.env, check=False).returncode
         if check and code != 0:
             raise SystemExit(f"demo: step failed with exit code {code}: {' '.join(args)}")
@@ -47,8 +48,19 @@ def run_demo(root: Path) -> None:
     demo.run("doctor")
     demo.step("smoke-test the research code")
     demo.run("just", "smoke")
-    demo.step("run the evaluation once")
-    demo.run("just", "eval", "--seed", "0")
+    demo.step("measure the noise: the evaluation over 2 seeds, then seed 0 again (recorded)")
+    demo.run("just", "baseline", "--seeds", "2")
+    demo.step("read the record")
+    demo.run("results")
+    demo.run("results", "best")
+    demo.run(
+        "journal",
+        "add",
+        "--observation",
+        "the baseline's spread over seeds is below min_effect, and seed 0 repeats exactly",
+        "--inference",
+        "one run per seed can detect an effect of min_effect; ready for ideas",
+    )
     demo.step(f"done in {time.perf_counter() - demo.started:.1f}s; the repository is {root}")
 
 

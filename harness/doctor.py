@@ -64,6 +64,7 @@ def run_checks(start: Path | None = None) -> list[Check]:
         check_results_header,
         check_program_slots,
         check_hooks,
+        check_rules,
         check_tools,
     ):
         checks.append(check(layout, config))
@@ -118,10 +119,22 @@ def check_program_slots(layout: Layout, config: Config) -> Check:
 
 
 def check_hooks(layout: Layout, config: Config) -> Check:
-    hook = layout.git_common_dir / "hooks" / "pre-commit"
-    if hook.exists() and "harness" in hook.read_text(encoding="utf-8", errors="replace"):
-        return Check("hooks", "ok", f"pre-commit guard installed in {hook.parent}")
-    return Check("hooks", "warn", "no pre-commit guard: run `harness hooks install`")
+    from harness.hooks import hook_state
+
+    state, detail = hook_state(layout.root)
+    return Check("hooks", "ok" if state == "ok" else "warn", detail)
+
+
+def check_rules(layout: Layout, config: Config) -> Check:
+    from harness.gitops import git
+    from harness.rules import unmatched_globs
+
+    tracked = git("ls-files", "-z", cwd=layout.root).split("\0")
+    unmatched = unmatched_globs(config.rules, filter(None, tracked))
+    if unmatched:
+        listed = ", ".join(f"{rule} {glob!r}" for rule, glob in unmatched)
+        return Check("rules", "warn", f"globs matching no tracked file: {listed} (a typo?)")
+    return Check("rules", "ok", "every FROZEN, GLOBAL and APPEND-ONLY glob matches a file")
 
 
 def check_tools(layout: Layout, config: Config) -> Check:
@@ -132,8 +145,15 @@ def check_tools(layout: Layout, config: Config) -> Check:
 
 
 def check_queue(layout: Layout, config: Config) -> Check:
-    if config.queue != "auto":
-        return Check("queue", "ok", f"{config.queue} (from [tool.harness] queue)")
-    if shutil.which("pueue"):
-        return Check("queue", "ok", "auto: pueue is installed")
-    return Check("queue", "ok", "auto: local (pueue is not installed)")
+    from harness.queue.choice import choose_backend, open_backend
+
+    try:
+        choice = choose_backend(config)
+        if choice.source.startswith("auto"):
+            return Check("queue", "ok", choice.describe())
+        available, why = open_backend(choice.name, layout=layout, config=config).is_available()
+    except HarnessError as exc:
+        return Check("queue", "fail", str(exc))
+    if not available:
+        return Check("queue", "fail", f"{choice.describe()}: {why}")
+    return Check("queue", "ok", f"{choice.describe()}: {why}")

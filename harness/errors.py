@@ -57,6 +57,10 @@ class QueueUnavailable(HarnessError):
     """The chosen queue backend cannot be reached."""
 
 
+class WorktreeError(HarnessError):
+    """A worktree cannot be created or removed as asked."""
+
+
 class QueueError(HarnessError):
     """A queue backend refused or failed an operation; the message keeps its own words."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,21 @@ def git(*args: str, cwd: Path, input: str | None = None, check: bool = True) -> 
         raise NotARepository(f"{cwd} is not a directory") from None
     if check and proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
+        raise GitError(f"`{' '.join(argv)}` failed in {cwd}: {tail[0]}")
+    return proc.stdout
+
+
+def git_bytes(*args: str, cwd: Path, input: bytes | None = None) -> bytes:
+    """`git()` for output that is not text: paths as git stores them, blob contents."""
+    argv = ["git", *args]
+    try:
+        proc = subprocess.run(argv, cwd=cwd, input=input, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed: install it (e.g. apt-get install git)") from None
+    except NotADirectoryError:
+        raise NotARepository(f"{cwd} is not a directory") from None
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no stderr)"]
         raise GitError(f"`{' '.join(argv)}` failed in {cwd}: {tail[0]}")
     return proc.stdout
 
@@ -101,3 +117,79 @@ def open_repo(path: Path) -> gitpython.Repo:
         return gitpython.Repo(path, search_parent_directories=True)
     except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
         raise NotARepository(f"{path} is not inside a git repository") from None
+
+
+# -- worktrees and branches --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorktreeEntry:
+    """One entry of `git worktree list --porcelain`."""
+
+    path: Path
+    head: str | None
+    branch: str | None  # short name (exp/slug), None when detached
+    prunable: bool  # its directory is gone; `git worktree prune` drops it
+    locked: bool
+
+
+def worktree_entries(root: Path) -> list[WorktreeEntry]:
+    """Every worktree of the repository, the main one first."""
+    entries = []
+    for block in git("worktree", "list", "--porcelain", cwd=root).split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            key, _, value = line.partition(" ")
+            if key:
+                fields[key] = value
+        if "worktree" not in fields:
+            continue
+        branch = fields.get("branch", "")
+        entries.append(
+            WorktreeEntry(
+                path=Path(fields["worktree"]),
+                head=fields.get("HEAD") or None,
+                branch=branch.removeprefix("refs/heads/") or None,
+                prunable="prunable" in fields,
+                locked="locked" in fields,
+            )
+        )
+    return entries
+
+
+def branch_exists(root: Path, name: str) -> bool:
+    out = git("rev-parse", "--verify", "--quiet", f"refs/heads/{name}", cwd=root, check=False)
+    return bool(out.strip())
+
+
+def add_worktree(root: Path, path: Path, *, branch: str, start: str) -> None:
+    """Create `path` as a worktree on a new branch `branch` starting at `start`."""
+    git("worktree", "add", "--quiet", "-b", branch, str(path), start, cwd=root)
+
+
+def remove_worktree(root: Path, path: Path, *, force: bool = False) -> None:
+    git("worktree", "remove", *(["--force"] if force else []), str(path), cwd=root)
+
+
+def prune_worktrees(root: Path) -> None:
+    """Forget worktrees whose directories were deleted by hand."""
+    git("worktree", "prune", cwd=root)
+
+
+def delete_branch(root: Path, name: str, *, force: bool = False) -> None:
+    git("branch", "-D" if force else "-d", name, cwd=root)
+
+
+def is_merged(root: Path, branch: str, *, into: str) -> bool:
+    """True when every commit of `branch` is on `into`."""
+    proc = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", branch, into], cwd=root, capture_output=True
+    )
+    return proc.returncode == 0
+
+
+def ahead_behind(path: Path, ref: str, *, base: str) -> tuple[int, int]:
+    """(commits on `ref` not on `base`, commits on `base` not on `ref`)."""
+    out = git("rev-list", "--left-right", "--count", f"{ref}...{base}", cwd=path)
+    ahead, behind = out.split()
+    return int(ahead), int(behind)

@@ -76,3 +76,41 @@ def check_integrity(worktree: Path, *, root: Path, config: Config) -> Integrity:
     main = commit_frozen_files(root, config.main_branch, patterns)
     changed = sorted(p for p in here.keys() | main.keys() if here.get(p) != main.get(p))
     return Integrity(frozen_sha=digest(here), main_sha=digest(main), changed=tuple(changed))
+
+
+@dataclass(frozen=True)
+class WorktreeIntegrity:
+    path: Path
+    branch: str | None  # None: detached HEAD
+    integrity: Integrity
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "worktree": str(self.path),
+            "branch": self.branch,
+            "status": self.integrity.status,
+            "frozen_sha": self.integrity.frozen_sha,
+            "main_sha": self.integrity.main_sha,
+            "changed": list(self.integrity.changed),
+        }
+
+
+def list_worktrees(root: Path) -> list[tuple[Path, str | None]]:
+    """(path, branch) of every worktree of the repository whose directory exists."""
+    found: list[tuple[Path, str | None]] = []
+    for record in git("worktree", "list", "--porcelain", "-z", cwd=root).split("\0\0"):
+        fields = dict(line.partition(" ")[::2] for line in record.split("\0") if line.strip())
+        path = Path(fields.get("worktree", ""))
+        if not fields.get("worktree") or "bare" in fields or not path.is_dir():
+            continue
+        branch = fields.get("branch", "").removeprefix("refs/heads/") or None
+        found.append((path, branch))
+    return found
+
+
+def check_worktrees(root: Path, *, config: Config) -> list[WorktreeIntegrity]:
+    """The integrity of every worktree (the main one first) against the main branch."""
+    return [
+        WorktreeIntegrity(path, branch, check_integrity(path, root=root, config=config))
+        for path, branch in list_worktrees(root)
+    ]

@@ -75,6 +75,11 @@ class Layout:
         """Harness state shared by all worktrees and never committed (in the git dir)."""
         return self.git_common_dir / "harness"
 
+    @property
+    def record_lock(self) -> Path:
+        """The one lock of results.tsv and the journals, shared by every worktree."""
+        return self.state_dir / "record.lock"
+
     def worktree_path(self, slug: str) -> Path:
         return self.worktrees_dir / slug
 

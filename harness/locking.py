@@ -25,6 +25,7 @@ def exclusive_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + timeout
+        pause = 0.0005  # short waits first: most holders only append one line
         while True:
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -35,7 +36,8 @@ def exclusive_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
                         f"could not lock {path} within {timeout:.0f} s: another harness "
                         "process holds it; wait, or check for a hung process"
                     ) from None
-                time.sleep(0.01)
+                time.sleep(pause)
+                pause = min(pause * 2, 0.01)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

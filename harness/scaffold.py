@@ -32,6 +32,7 @@ class InitReport:
     skipped: list[str] = field(default_factory=list)
     git_initialised: bool = False
     committed: str | None = None  # sha of the first commit, when init made it
+    hook: str = ""  # what became of the pre-commit guard, for people
 
 
 def init_research_repo(
@@ -68,7 +69,18 @@ def init_research_repo(
         report.committed = gitops.commit_paths(
             root, report.created, message="Start the research repository (harness init)"
         )
+    report.hook = _install_guard(root)  # after the first commit, which adds FROZEN files
     return report
+
+
+def _install_guard(root: Path) -> str:
+    from harness.hooks import install_hook
+
+    try:
+        done = install_hook(root)
+    except HarnessError as exc:
+        return f"pre-commit guard not installed: {exc}"
+    return f"pre-commit guard {'installed' if done.changed else 'up to date'} in {done.path}"
 
 
 def _make_directory(path: Path) -> Path:

@@ -38,21 +38,29 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     os.environ.update(saved)
 
 
-def git(repo: Path, *args: str) -> str:
+def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """Run git in `repo`; fail the test with git's stderr when it fails."""
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
     assert proc.returncode == 0, f"git {' '.join(args)} failed: {proc.stderr}"
     return proc.stdout
 
 
-def commit_files(repo: Path, files: dict[str, str], message: str = "change") -> str:
-    """Write `files` (path -> content) into `repo`, commit exactly them, return the sha."""
+def commit_files(
+    repo: Path, files: dict[str, str], message: str = "change", *, meta: bool = False
+) -> str:
+    """Write `files` (path -> content) into `repo`, commit exactly them, return the sha.
+
+    `meta=True` commits as the human would in META_MODE (the guard lets FROZEN files and
+    code on main through); without it the pre-commit guard applies as usual.
+    """
     for relative, content in files.items():
         path = repo / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
     git(repo, "add", "--", *files)
-    git(repo, "commit", "--quiet", "-m", message)
+    git(repo, "commit", "--quiet", "-m", message, env={"META_MODE": "1"} if meta else None)
     return git(repo, "rev-parse", "HEAD").strip()
 
 

@@ -17,21 +17,25 @@ DESCRIPTION = "A git-native research loop: ideas, worktrees, guarded files, queu
 def build_app():
     from tyro.extras import SubcommandApp
 
-    from harness.cli import runs, setup
+    from harness.cli import guard, idea, journal, loop, queue, results, runs, setup, worktree
 
     app = SubcommandApp()
-    for module in (setup, runs):
+    for module in (setup, loop, idea, worktree, runs, queue, results, journal, guard):
         module.register(app)
     return app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
+    from harness.cli.guard import fast_guard
     from harness.errors import HarnessError
 
     args = list(sys.argv[1:] if argv is None else argv)
-    configure_logging()
     try:
+        fast = fast_guard(args)  # the pre-commit hook's path: no tyro, no loguru
+        if fast is not None:
+            return fast()
+        configure_logging()
         result = build_app().cli(
             prog="harness", description=DESCRIPTION, args=args, sort_subcommands=False
         )
@@ -43,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `harness ... | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return result if isinstance(result, int) else 0
 
 

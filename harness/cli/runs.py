@@ -1,12 +1,17 @@
-"""Commands that run the research code: `smoke`."""
+"""Commands that run the research code: `smoke`, `eval` and `baseline`."""
 
 from __future__ import annotations
 
-from tyro.conf import Positional
+import sys
+from typing import Annotated
+
+from tyro.conf import Positional, arg
 
 
 def register(app) -> None:
     app.command(smoke)
+    app.command(eval_, name="eval")
+    app.command(baseline)
 
 
 def smoke(command: Positional[list[str]] = [], /) -> int:  # noqa: B006 (tyro reads the default)
@@ -18,3 +23,89 @@ def smoke(command: Positional[list[str]] = [], /) -> int:  # noqa: B006 (tyro re
     from harness.runner import run_smoke
 
     return run_smoke(tuple(command))
+
+
+def eval_(
+    command: Positional[Annotated[list[str], arg(metavar="[-- CMD ...]")]] = [],  # noqa: B006
+    /,
+    *,
+    seed: int | None = None,
+    question: Annotated[str | None, arg(aliases=("-q",))] = None,
+    hypothesis: Annotated[str | None, arg(aliases=("-H",))] = None,
+    expected: Annotated[str | None, arg(aliases=("-e",))] = None,
+    timeout: float | None = None,
+    description: str = "",
+    queue_task: str | None = None,
+) -> int:
+    """Run the evaluation in this worktree and record the run in results.tsv and the journal.
+
+    The command comes from [tool.harness] eval unless given after `--`; it gets
+    `--seed N` appended and HARNESS_SEED, HARNESS_METRICS_FILE set. Its metrics are read
+    from that JSON file or from `key: value` lines after a `---` line. A crash, a missing
+    metric, a timeout or Ctrl-C is recorded too. Rows and entries go to the main
+    worktree's results.tsv and RESEARCH_JOURNAL.md, whichever worktree this runs in.
+    Exits 0 when the run is ok, 1 crash, 124 timeout, 130 interrupted.
+
+    Args:
+        command: The evaluation command; empty: [tool.harness] eval.
+        seed: The seed; none: HARNESS_SEED, else 0.
+        question: The question the run answers; none: HARNESS_QUESTION.
+        hypothesis: What you expect and why; none: HARNESS_HYPOTHESIS.
+        expected: The expected effect on the metric, e.g. -0.02; none: HARNESS_EXPECTED.
+        timeout: Seconds before the run is stopped; none: [tool.harness] timeout.
+        description: A note stored with the row.
+        queue_task: The queue's task id; none: HARNESS_QUEUE_TASK (the queue sets it).
+    """
+    from harness.evaluation import EvalRequest, evaluate
+
+    request = EvalRequest(
+        command=tuple(command),
+        seed=seed,
+        question=question,
+        hypothesis=hypothesis,
+        expected=expected,
+        queue_task=queue_task,
+        timeout=timeout,
+        description=description,
+    )
+    run = evaluate(request, stdout=sys.stdout, stderr=sys.stderr)
+    print(summary_line(run.row, log_path=str(run.log_path)))
+    return run.exit_code
+
+
+def summary_line(row: dict, *, log_path: str) -> str:
+    value = "no value" if row.get("value") is None else f"{row['metric']} {row['value']:.6g}"
+    line = f"recorded run {row['run_id']} ({row['idea']}, seed {row['seed']}): {value}, "
+    line += f"{row['status']}, {row['duration_s']:.1f} s"
+    if row.get("integrity") != "ok":
+        line += ", INTEGRITY MODIFIED (never counts)"
+    if row["status"] != "ok":
+        line += f"; log: {log_path}"
+    return line
+
+
+def baseline(*, seeds: int | None = None, timeout: float | None = None, json: bool = False) -> int:
+    """Measure the noise of the main branch: N seeds, then the first seed once more.
+
+    Runs the evaluation in the main worktree N times (default: [tool.harness] seeds) with
+    seeds 0..N-1 and once more with seed 0, records every run as `baseline`, and reports
+    the standard deviation against min_effect, whether the same seed gave the same
+    number, and the duration against the timeout and budget. Exits 1 when a run failed
+    or the noise is not below min_effect.
+
+    Args:
+        seeds: How many different seeds to run; none: [tool.harness] seeds.
+        timeout: Seconds each run may take; none: [tool.harness] timeout.
+        json: Print the report as JSON (the runs' output goes to stderr).
+    """
+    from harness.baseline import render_report, run_baseline
+
+    echo = sys.stderr if json else sys.stdout
+    report = run_baseline(seeds=seeds, timeout=timeout, stdout=echo, stderr=sys.stderr)
+    if json:
+        import json as json_module
+
+        print(json_module.dumps(report.as_dict(), indent=2))
+    else:
+        print(render_report(report))
+    return 0 if report.passed else 1

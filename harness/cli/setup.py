@@ -45,7 +45,17 @@ def init(
     if report.committed:
         print(f"committed {report.committed[:10]} (the first commit)")
     elif report.created:
-        print("commit the new files when you have reviewed them")
+        print("commit the new files when you have reviewed them (with META_MODE=1: the guard")
+        print("refuses FROZEN files and code on main otherwise)")
+    if report.hook:
+        print(report.hook)
+    from harness.importing import is_foreign_results
+
+    if "results.tsv" in report.skipped and is_foreign_results(report.root / "results.tsv"):
+        print(
+            "results.tsv has another layout: adopt its rows with "
+            "`harness results import results.tsv` (a copy of it is kept)"
+        )
     from harness.doctor import unfilled_slots
 
     if unfilled_slots((report.root / "program.md").read_text(encoding="utf-8")):

@@ -1,0 +1,102 @@
+"""`harness status` and `harness next`: where the loop stands, and what to do next."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.cli.idea import repository
+
+if TYPE_CHECKING:
+    from harness.status import Summary
+
+
+def register(app) -> None:
+    app.command(status)
+    app.command(name="next")(next_step)
+
+
+def status(*, json: bool = False) -> int:
+    """Show the loop at a glance: ideas by status and how many are still needed, worktrees,
+    the queue, the best result, and the next action.
+
+    Everything is read afresh from the repository's files.
+
+    Args:
+        json: Print one JSON object instead.
+    """
+    from harness.loop import build_state
+    from harness.status import summarize
+
+    layout, config = repository()
+    summary = summarize(build_state(layout, config), config)
+    if json:
+        import json as jsonlib
+
+        print(jsonlib.dumps(summary.to_json(), indent=2))
+    else:
+        print("\n".join(status_lines(summary, metric=config.metric)))
+    return 0
+
+
+def status_lines(summary: Summary, *, metric: str) -> list[str]:
+    from harness.cli.worktree import worktree_lines
+
+    counts = ", ".join(f"{name} {n}" for name, n in summary.ideas_by_status.items() if n)
+    needed = f"{summary.ideas_needed} more needed" if summary.ideas_needed else "enough"
+    lines = [f"ideas      {summary.ideas_live} of {summary.ideas_target} ({needed})"]
+    lines += [f"           {counts}"] if counts else []
+    lines.append(f"worktrees  {len(summary.worktrees) or 'none'}")
+    lines += [
+        f"           {line}" for line in worktree_lines(summary.worktrees, summary.idea_status)
+    ]
+    lines.append(f"queue      {queue_line(summary)}")
+    lines += [f"           {t.task_id}  {t.state:<8} {t.label}" for t in summary.active_tasks]
+    lines.append(f"best       {best_line(summary, metric)}")
+    action = summary.action
+    lines.append(
+        f"next       {action.kind}{' ' + action.slug if action.slug else ''}: {action.reason}"
+    )
+    return lines
+
+
+def queue_line(summary: Summary) -> str:
+    if not summary.active_tasks:
+        return "none yet"
+    running = sum(task.state == "running" for task in summary.active_tasks)
+    return f"{running} running, {len(summary.active_tasks) - running} queued"
+
+
+def best_line(summary: Summary, metric: str) -> str:
+    best = summary.best
+    if best is None:
+        return "none yet" if not summary.runs else f"none yet ({summary.runs} runs, none ok)"
+    text = f"{best.slug} {best.value:.4f} {metric} (mean of {best.runs} run(s))"
+    if summary.baseline and summary.baseline.slug != best.slug:
+        text += f"; baseline {summary.baseline.value:.4f} ({summary.baseline.runs} run(s))"
+    return text
+
+
+def next_step(*, json: bool = False) -> int:
+    """Say what to do next in the research loop, why, and the exact commands to run.
+
+    One of: ideate, critique SLUG, implement SLUG, test SLUG, wait, baseline, report SLUG,
+    submit SLUG, or stop (the budget in [tool.harness.budget] is spent). Read afresh from
+    the repository's files, so it is the way back after a lost context.
+
+    Args:
+        json: Print {"action", "slug", "reason", "commands", "rule"} as JSON instead.
+    """
+    from harness.loop import build_state, next_action
+
+    layout, config = repository()
+    action = next_action(build_state(layout, config), config)
+    if json:
+        import json as jsonlib
+
+        print(jsonlib.dumps(action.to_json(), indent=2))
+        return 0
+    print(f"{action.kind}{' ' + action.slug if action.slug else ''}")
+    print(f"  why:  {action.reason}")
+    for command in action.commands:
+        print(f"  run:  {command}")
+    return 0

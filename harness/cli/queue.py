@@ -1,0 +1,201 @@
+"""`harness queue ...`: queue evaluations (pueue or the embedded local queue) and watch them."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Literal
+
+from tyro.conf import Positional, arg
+
+BackendFlag = Literal["auto", "pueue", "local", "slurm"]
+TEXT_ROWS_DONE = 20  # finished tasks `status` shows without --all
+
+
+def register(app) -> None:
+    from tyro.extras import SubcommandApp
+
+    sub = SubcommandApp()
+    for command in (add, status, log, follow, wait, kill):
+        sub.command(command)
+    app.command(sub, name="queue")
+
+
+def add(
+    command: Positional[list[str]],
+    /,
+    *,
+    question: Annotated[str, arg(aliases=("-q",))] = "",
+    hypothesis: Annotated[str, arg(aliases=("-H",))] = "",
+    expected: str = "",
+    seeds: int | None = None,
+    group: str | None = None,
+    backend: BackendFlag = "auto",
+    gpus: int | None = None,
+) -> int:
+    """Queue a command (usually `just eval`) in this worktree, labelled with its question.
+
+    Prints the id of each queued task (e.g. local:12), one a line. The task runs in the
+    root of this worktree with this shell's environment plus HARNESS_QUESTION,
+    HARNESS_HYPOTHESIS, HARNESS_EXPECTED and HARNESS_QUEUE_TASK, so a queued
+    `harness eval` records its label. Example:
+    harness queue add --seeds 3 -q "does warmup help?" -H "-0.02 val_bpb" -- just eval
+
+    Args:
+        command: The command to run, after `--`.
+        question: The question the run answers (the label's `Q:`).
+        hypothesis: What you expect and why (the label's `H:`).
+        expected: The expected value of the metric, e.g. 1.52.
+        seeds: Queue N tasks, with `--seed 0` .. `--seed N-1` appended (and HARNESS_SEED).
+        group: The queue group (default [tool.harness.pueue] group, `harness`).
+        backend: The queue to use; default: [tool.harness] queue, HARNESS_QUEUE, then auto.
+        gpus: Run up to N tasks of the group at once, one GPU each (default [tool.harness] gpus).
+    """
+    from loguru import logger
+
+    from harness.queue.ops import make_specs, open_queue
+
+    queue, _ = open_queue(flag=_flag(backend), gpus=gpus, group=group)
+    specs = make_specs(
+        command,
+        cwd=queue.layout.worktree,
+        question=question,
+        hypothesis=hypothesis,
+        expected=expected,
+        seeds=seeds,
+        group=group or queue.config.pueue.group,
+        timeout=queue.config.timeout,
+    )
+    for spec in specs:
+        task_id = queue.backend.submit(spec)
+        print(f"{queue.backend.name}:{task_id}", flush=True)
+    logger.info(f"queued {len(specs)} task(s) on {queue.choice.describe()}")
+    return 0
+
+
+def status(
+    *,
+    as_json: Annotated[bool, arg(name="json")] = False,
+    show_all: Annotated[bool, arg(name="all")] = False,
+    backend: BackendFlag = "auto",
+) -> int:
+    """Show the queue's tasks: id, idea, state, runtime, result and label.
+
+    Args:
+        as_json: Print every task as one JSON array (for scripts and agents).
+        show_all: Show every finished task, not only the latest ones.
+        backend: The queue to read; default: as configured (see `harness doctor`).
+    """
+    import json
+
+    from loguru import logger
+
+    from harness.queue.ops import describe, open_queue
+
+    queue, _ = open_queue(flag=_flag(backend))
+    rows = [describe(state, queue.layout) for state in queue.backend.states()]
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    logger.info(f"queue: {queue.choice.describe()}")
+    _print_table(rows, show_all=show_all)
+    return 0
+
+
+def log(task: Positional[str], /, *, tail: int | None = None, backend: BackendFlag = "auto") -> int:
+    """Print a task's output (stdout and stderr) so far.
+
+    Args:
+        task: The task id, e.g. 12 or local:12.
+        tail: Only the last N lines.
+        backend: The queue to read when the id has no prefix.
+    """
+    from harness.queue.ops import open_queue
+
+    queue, task_id = open_queue(flag=_flag(backend), ref=task)
+    sys.stdout.write(queue.backend.log(task_id, tail=tail))
+    return 0
+
+
+def follow(task: Positional[str], /, *, backend: BackendFlag = "auto") -> int:
+    """Print a task's output as it grows, until the task ends; exits 0 if it succeeded.
+
+    Args:
+        task: The task id, e.g. 12 or local:12.
+        backend: The queue to read when the id has no prefix.
+    """
+    from harness.queue.ops import follow as follow_task
+    from harness.queue.ops import open_queue
+
+    queue, task_id = open_queue(flag=_flag(backend), ref=task)
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    final = follow_task(queue.backend, task_id, write=write)
+    print(f"{final.queue_task} {final.state}", file=sys.stderr)
+    return 0 if final.state == "succeeded" else 1
+
+
+def wait(
+    tasks: Positional[list[str]] = [],  # noqa: B006 (tyro reads the default)
+    /,
+    *,
+    backend: BackendFlag = "auto",
+) -> int:
+    """Wait until the given tasks (default: all queued and running ones) have ended.
+
+    Prints one line per task; exits 0 when every one succeeded, 1 otherwise.
+
+    Args:
+        tasks: Task ids, e.g. 12 or local:12; none: every task queued or running now.
+        backend: The queue to read when the ids have no prefix.
+    """
+    from harness.queue.ops import active_ids, bare_id, open_queue, result_of, wait_for
+
+    queue, _ = open_queue(flag=_flag(backend), ref=tasks[0] if tasks else None)
+    ids = [bare_id(task, queue.backend.name) for task in tasks] or active_ids(queue.backend)
+    if not ids:
+        print("nothing to wait for: no task is queued or running", file=sys.stderr)
+        return 0
+    finals = wait_for(queue.backend, ids)
+    for state in finals:
+        print(f"{state.queue_task}\t{state.state}\t{result_of(state)}\t{state.label}")
+    return 0 if all(state.state == "succeeded" for state in finals) else 1
+
+
+def kill(task: Positional[str], /, *, backend: BackendFlag = "auto") -> int:
+    """Kill a running task (its whole process group) or remove a queued one.
+
+    Args:
+        task: The task id, e.g. 12 or local:12.
+        backend: The queue to use when the id has no prefix.
+    """
+    from harness.queue.ops import open_queue
+
+    queue, task_id = open_queue(flag=_flag(backend), ref=task)
+    queue.backend.cancel(task_id)
+    print(f"killing {queue.backend.name}:{task_id}")
+    return 0
+
+
+def _flag(backend: str) -> str | None:
+    return None if backend == "auto" else backend
+
+
+def _print_table(rows: list[dict], *, show_all: bool) -> None:
+    from harness.queue.ops import format_runtime
+
+    done = [row for row in rows if row["result"]]
+    hidden = 0 if show_all else max(0, len(done) - TEXT_ROWS_DONE)
+    hide = {id(row) for row in done[:hidden]}
+    print(f"{'ID':<12} {'IDEA':<20} {'STATE':<10} {'RUNTIME':>8} {'RESULT':<8} LABEL")
+    for row in rows:
+        if id(row) not in hide:
+            runtime = format_runtime(row["runtime_s"])
+            print(
+                f"{row['id']:<12} {row['idea'][:20]:<20} {row['state']:<10} {runtime:>8} "
+                f"{row['result']:<8} {row['label']}"
+            )
+    if hidden:
+        print(f"({hidden} older finished task(s) not shown: --all shows them)", file=sys.stderr)

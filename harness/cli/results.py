@@ -1,0 +1,133 @@
+"""`harness results`: read the record (table, best, compare) and adopt a foreign one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from tyro.conf import Positional, arg
+
+HELP = "Read results.tsv: the runs, the best valid result, comparisons; import a foreign one."
+
+
+def register(app) -> None:
+    from tyro.extras import SubcommandApp
+
+    sub = SubcommandApp()
+    sub.command(is_default=True)(show)
+    sub.command(best)
+    sub.command(compare)
+    sub.command(name="import")(import_)
+    app.command(sub, name="results", help=HELP)
+
+
+def _record():
+    from harness.config import load_config
+    from harness.layout import find_layout
+    from harness.results import read_results
+
+    layout = find_layout()
+    return layout, load_config(layout.root), read_results(layout.results_tsv)
+
+
+def show(*, idea: str | None = None, json: bool = False, csv: bool = False) -> int:
+    """Every recorded run (the default of `harness results`), oldest first.
+
+    Args:
+        idea: Only the runs of this idea (`baseline` for the main branch).
+        json: Print the rows as a JSON list (every column).
+        csv: Print the rows as CSV (every column).
+    """
+    import polars as pl
+
+    from harness.results_view import render_table
+
+    _, _, frame = _record()
+    if idea is not None:
+        frame = frame.filter(pl.col("idea") == idea)
+    if json:
+        print(frame.write_json())
+    elif csv:
+        print(frame.write_csv(), end="")
+    else:
+        print(render_table(frame))
+    return 0
+
+
+def best(*, json: bool = False) -> int:
+    """The best valid result: status ok, integrity ok, by the configured direction.
+
+    Args:
+        json: Print the row as JSON (null when there is none).
+    """
+    from harness.results import best_run
+    from harness.results_view import render_best
+
+    _, config, frame = _record()
+    row = best_run(frame, config)
+    if json:
+        import json as json_module
+
+        print(json_module.dumps(row))
+    else:
+        print(render_best(row, metric=config.metric, direction=config.direction))
+    return 0
+
+
+def compare(
+    a: Positional[Annotated[str, arg(metavar="A")]],
+    b: Positional[Annotated[str, arg(metavar="B")]],
+    /,
+    *,
+    json: bool = False,
+) -> int:
+    """Compare B against A (each an idea or a run id): mean, std, n, difference, noise.
+
+    The noise is measured on the baseline runs; when both sides ran the same seeds the
+    per-seed differences are shown too. The verdict says whether B differs from A by more
+    than min_effect and more than the noise.
+
+    Args:
+        a: The reference: an idea slug (e.g. baseline) or a run id.
+        b: The candidate: an idea slug or a run id.
+        json: Print the comparison as JSON.
+    """
+    from harness.compare import compare as compare_runs
+    from harness.results_view import comparison_dict, render_comparison
+
+    _, config, frame = _record()
+    comparison = compare_runs(frame, a, b, config)
+    if json:
+        import json as json_module
+
+        print(json_module.dumps(comparison_dict(comparison), indent=2))
+    else:
+        print(render_comparison(comparison, metric=config.metric))
+    return 0
+
+
+def import_(
+    file: Positional[Annotated[Path, arg(metavar="FILE")]], /, *, metric_column: str | None = None
+) -> int:
+    """Adopt a results table of another layout (e.g. commit, val_bpb, ..., status, description).
+
+    Keeps a copy of FILE in the git directory first, then maps its rows into the harness's
+    columns: keep/discard become ok runs, crash rows get no value, unknown columns go
+    into extra. FILE may be the root results.tsv itself, which then gets the harness layout.
+
+    Args:
+        file: The tab-separated file to import.
+        metric_column: The column holding the metric; none: the configured metric.
+    """
+    from harness.config import load_config
+    from harness.importing import import_results
+    from harness.layout import find_layout
+
+    layout = find_layout()
+    config = load_config(layout.root)
+    report = import_results(layout, config, file, metric_column=metric_column)
+    print(
+        f"imported {report.rows} rows ({report.valid} valid) from {report.source} "
+        f"into {layout.results_tsv}; the original is kept in {report.copy}"
+    )
+    return 0

@@ -1,0 +1,100 @@
+"""The metric protocol: how an evaluation command hands its numbers to the harness.
+
+Two ways, checked in this order (DESIGN.md section 5):
+
+1. a JSON object written to the file named by the environment variable
+   `HARNESS_METRICS_FILE`;
+2. `key: value` lines on standard output after a line `---` (the last such line counts,
+   so earlier progress output may use `---` too).
+
+Values that read as numbers become floats (or ints); the others stay strings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+SEPARATOR = "---"
+SUMMARY_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-/]*)\s*:\s*(.*?)\s*$")
+MAX_SUMMARY_LINES = 1000
+
+
+class SummaryCollector:
+    """Keeps the stdout lines that follow the last `---` line, as they stream by."""
+
+    def __init__(self) -> None:
+        self.seen_separator = False
+        self.lines: list[str] = []
+
+    def feed(self, line: str) -> None:
+        text = line.rstrip("\r\n")
+        if text.strip() == SEPARATOR:
+            self.seen_separator = True
+            self.lines = []
+        elif self.seen_separator and len(self.lines) < MAX_SUMMARY_LINES:
+            self.lines.append(text)
+
+    def metrics(self) -> dict[str, Any]:
+        return parse_summary(self.lines)
+
+
+def parse_summary(lines: list[str]) -> dict[str, Any]:
+    """{key: value} of the `key: value` lines; other lines are ignored."""
+    found: dict[str, Any] = {}
+    for line in lines:
+        match = SUMMARY_LINE.match(line)
+        if match and match.group(2):
+            found[match.group(1)] = parse_value(match.group(2))
+    return found
+
+
+def parse_value(text: str) -> Any:
+    """`12` -> 12, `1.5` / `nan` -> float, anything else stays the string."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read_metrics_file(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """(metrics, problem): metrics is None when the file is absent or unusable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"cannot read HARNESS_METRICS_FILE ({exc})"
+    if not text.strip():
+        return None, ""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"HARNESS_METRICS_FILE is not valid JSON ({exc.msg})"
+    if not isinstance(data, dict):
+        return None, f"HARNESS_METRICS_FILE holds a {type(data).__name__}, not a JSON object"
+    return data, ""
+
+
+def metric_value(metrics: dict[str, Any], name: str) -> tuple[float | None, str]:
+    """(value, problem) of the metric `name`; value is None when missing or not a number."""
+    if name not in metrics:
+        listed = ", ".join(sorted(metrics)) or "none"
+        return None, f"the evaluation reported no {name} (reported: {listed})"
+    raw = metrics[name]
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None, f"{name} is {raw!r}, not a number"
+    try:
+        value = float(raw)
+    except ValueError:
+        return None, f"{name} is {raw!r}, not a number"
+    if not math.isfinite(value):
+        return None, f"{name} is {value} (the run diverged or failed)"
+    return value, ""

@@ -1,0 +1,125 @@
+"""`harness audit`: FROZEN changes in main's history, each with the grant that allowed it."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from harness.layout import find_layout
+from harness.meta import grant, revoke
+from tests.conftest import git
+
+
+def commit_at(repo: Path, when: str, files: dict[str, str], *, verify: bool = True) -> str:
+    for relative, text in files.items():
+        (repo / relative).write_text(text)
+        git(repo, "add", relative)
+    env = {**os.environ, "GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when}
+    args = ["git", "commit", "--quiet", "-m", f"change at {when}"]
+    proc = subprocess.run(
+        args + ([] if verify else ["--no-verify"]),
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def history(research_repo: Path) -> dict[str, str]:
+    """Main's history: a granted eval.py change, an ungranted one, and one merged from exp."""
+    layout = find_layout(research_repo)
+    grant(layout, reason="the split leaked", now=datetime(2030, 1, 1, 10, tzinfo=UTC))
+    journal = (research_repo / "human_journal.md").read_text()
+    granted = commit_at(
+        research_repo,
+        "2030-01-01T11:00:00Z",
+        {"eval.py": "print(1)\n", "human_journal.md": journal},
+    )
+    revoke(layout, now=datetime(2030, 1, 1, 12, tzinfo=UTC))
+    sneaky = commit_at(
+        research_repo, "2030-01-01T13:00:00Z", {"eval.py": "print(2)\n"}, verify=False
+    )
+    git(research_repo, "checkout", "--quiet", "-b", "exp/idea")
+    merged = commit_at(
+        research_repo, "2030-01-01T14:00:00Z", {"program.md": "mine\n"}, verify=False
+    )
+    git(research_repo, "checkout", "--quiet", "main")
+    git(research_repo, "merge", "--quiet", "--no-ff", "--no-verify", "-m", "merge", "exp/idea")
+    commit_at(research_repo, "2030-01-01T15:00:00Z", {"train.py": "x = 1\n"}, verify=False)
+    return {"granted": granted, "sneaky": sneaky, "merged": merged}
+
+
+def test_audit_lists_frozen_changes_with_their_grants(
+    research_repo: Path, history: dict[str, str], cli
+) -> None:
+    result = cli("audit", "--json", cwd=research_repo)
+    assert result.code == 0, result.err
+    entries = json.loads(result.out)
+    summary = [(e["commit"], e["paths"], e["grant"]) for e in entries]
+    first = git(research_repo, "rev-list", "--max-parents=0", "HEAD").strip()
+    assert summary == [
+        (history["merged"], ["program.md"], None),
+        (history["sneaky"], ["eval.py"], None),
+        (
+            history["granted"],
+            ["eval.py"],
+            "human_journal.md: ## 2030-01-01T10:00:00Z META_MODE=1 (meta on)",
+        ),
+        (first, ["eval.py", "meta_journal.md", "program.md"], "the first commit"),
+    ]
+
+
+def test_audit_text_says_no_grant_plainly_when_piped(
+    research_repo: Path, history: dict[str, str], cli
+) -> None:
+    out = cli("audit", cwd=research_repo).out
+    assert f"{history['sneaky'][:10]}  2030-01-01 13:00  eval.py  change at" in out
+    assert "            grant: no grant\n" in out
+    assert "\033[" not in out
+
+
+def test_audit_colours_no_grant_red_on_a_terminal(
+    research_repo: Path, history: dict[str, str]
+) -> None:
+    main, secondary = pty.openpty()
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "audit"],
+        cwd=research_repo,
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        timeout=60,
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    assert proc.returncode == 0, proc.stderr
+    assert b"grant: \x1b[31mno grant\x1b[0m" in b"".join(chunks)
+
+
+def test_audit_of_a_repository_without_frozen_changes(tmp_path: Path, cli) -> None:
+    repo = tmp_path / "plain"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    (repo / "pyproject.toml").write_text("[tool.harness]\n")
+    git(repo, "add", "pyproject.toml")
+    git(repo, "commit", "--quiet", "-m", "start")
+    result = cli("audit", cwd=repo)
+    assert (result.code, result.out) == (0, "no commit of the main branch changed a FROZEN file\n")

@@ -1,0 +1,126 @@
+"""Comparisons against the noise: standard errors, paired seeds, verdicts, expectations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_results import row, write_rows
+
+from harness.compare import beats, compare, judge_expected, noise_of
+from harness.config import Config
+from harness.results import read_results
+
+BASELINE = [1.00, 1.02, 0.98, 1.01, 0.99]  # std 0.0158
+
+
+def record(repo: Path, idea: str, values: list[float], *, seeds: list[int] | None = None) -> None:
+    seeds = seeds if seeds is not None else list(range(len(values)))
+    rows = [
+        row(f"{idea}-{i}", value, idea=idea, seed=seed)
+        for i, (seed, value) in enumerate(zip(seeds, values, strict=True))
+    ]
+    write_rows(repo, *rows)
+
+
+def frame_of(repo: Path):
+    return read_results(repo / "results.tsv")
+
+
+def test_a_clear_improvement_beats_min_effect_and_the_noise(research_repo: Path) -> None:
+    record(research_repo, "baseline", BASELINE)
+    record(research_repo, "better", [0.94, 0.96, 0.92])
+    result = compare(frame_of(research_repo), "baseline", "better", Config(min_effect=0.01))
+    assert result.a.n == 5 and result.b.n == 3
+    assert result.difference == pytest.approx(-0.06)
+    assert result.improvement == pytest.approx(0.06)
+    assert result.noise.method == "MAD of the baseline" and result.noise.seeds == 5
+    assert result.noise.sigma == pytest.approx(0.01 * 1.4826)
+    assert result.confidence == pytest.approx(0.06 / (0.014826 * (1 / 5 + 1 / 3) ** 0.5))
+    assert result.paired is not None and result.paired.seeds == (0, 1, 2)
+    assert result.paired.differences == pytest.approx((-0.06, -0.06, -0.06))
+    assert result.verdict.startswith("better is better than baseline by 0.06: more than")
+    assert beats(result.improvement, result.confidence, min_effect=0.01)
+
+
+def test_a_small_difference_is_within_the_noise_or_below_min_effect(research_repo) -> None:
+    record(research_repo, "baseline", BASELINE)
+    record(research_repo, "tweak", [0.985, 1.005, 0.975], seeds=[10, 11, 12])
+    frame = frame_of(research_repo)
+    within = compare(frame, "baseline", "tweak", Config(min_effect=0.001))
+    assert within.paired is None  # no seed in common
+    assert "within the noise" in within.verdict
+    assert not beats(within.improvement, within.confidence, min_effect=0.001)
+    small = compare(frame, "baseline", "tweak", Config(min_effect=0.05))
+    assert small.verdict.endswith("not more than min_effect")
+
+
+def test_max_direction_and_run_ids(research_repo: Path) -> None:
+    record(research_repo, "baseline", BASELINE)
+    record(research_repo, "worse", [0.5])
+    result = compare(frame_of(research_repo), "worse-0", "baseline-1", Config(direction="max"))
+    assert (result.a.label, result.a.n, result.b.mean) == ("worse-0", 1, 1.02)
+    assert result.improvement == pytest.approx(0.52)
+
+
+def test_a_repeated_seed_is_one_sample(research_repo: Path) -> None:
+    record(research_repo, "baseline", [1.0, 1.1, 1.0, 1.0], seeds=[0, 1, 0, 0])
+    record(research_repo, "b", [1.0])
+    result = compare(frame_of(research_repo), "baseline", "b", Config())
+    assert result.a.values == (1.0, 1.1) and result.a.runs == 4
+
+
+def test_without_a_baseline_the_noise_is_pooled_from_both_sides(research_repo) -> None:
+    record(research_repo, "a", [1.0, 1.1, 0.9])
+    record(research_repo, "b", [0.5, 0.6, 0.4])
+    result = compare(frame_of(research_repo), "a", "b", Config())
+    assert result.noise.sigma is None
+    assert result.standard_error == pytest.approx(0.1 * (2 / 3) ** 0.5)
+
+
+def test_the_noise_estimate_resists_one_odd_run() -> None:
+    calm = noise_of([1.00, 1.01, 0.99, 1.00, 1.02])
+    odd = noise_of([1.00, 1.01, 0.99, 1.00, 1.50])
+    assert odd.sigma == pytest.approx(calm.sigma)
+    assert noise_of([1.0]).sigma is None
+    assert noise_of([1.0, 1.0, 1.2]).method == "std of the baseline"  # MAD 0: fall back
+
+
+def test_the_compare_command(research_repo: Path, cli) -> None:
+    record(research_repo, "baseline", BASELINE)
+    record(research_repo, "better", [0.94, 0.96, 0.92])
+    write_rows(research_repo, row("broken-0", None, idea="broken", status="crash"))
+    out = cli("results", "compare", "baseline", "better", cwd=research_repo).out
+    assert "A baseline: mean 1, std 0.0158114, n 5" in out
+    assert "paired by seed (B - A): 0: -0.06, 1: -0.06, 2: -0.06" in out
+    assert out.splitlines()[-1].startswith("verdict: better is better than baseline by 0.06")
+    data = json.loads(
+        cli("results", "compare", "baseline", "better", "--json", cwd=research_repo).out
+    )
+    assert data["b"]["n"] == 3 and data["paired"]["seeds"] == [0, 1, 2]
+    unknown = cli("results", "compare", "baseline", "nope", cwd=research_repo)
+    assert unknown.code == 2
+    assert unknown.err == (
+        "harness: no run id or idea 'nope' in results.tsv: see `harness results`\n"
+    )
+    broken = cli("results", "compare", "baseline", "broken", cwd=research_repo)
+    assert broken.code == 2
+    assert "idea 'broken' has no valid run" in broken.err and "crash" in broken.err
+
+
+@pytest.mark.parametrize(
+    ("expected", "observed", "threshold", "start"),
+    [
+        (None, -0.1, 0.02, "no expected effect was stated"),
+        ("expect -0.05 val_bpb", -0.06, 0.02, "seen: expected -0.05, observed -0.06"),
+        ("-0.05", -0.01, 0.02, "not seen: the effect -0.01 is within the noise"),
+        ("-0.05", 0.04, 0.02, "not seen: expected -0.05, observed +0.04, the other way"),
+        ("0", 0.01, 0.02, "seen: expected no effect"),
+        ("lower", -0.1, 0.02, "cannot tell: 'lower' states no number"),
+        ("-0.05", None, 0.02, "cannot tell: no reference value"),
+        ("-0.05", -0.06, None, "seen: expected -0.05, observed -0.06 (noise not measured)"),
+    ],
+)
+def test_judging_the_expected_effect(expected, observed, threshold, start: str) -> None:
+    assert judge_expected(expected, observed, threshold).startswith(start)

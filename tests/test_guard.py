@@ -1,0 +1,444 @@
+"""The guard on real repositories: real commits through the installed pre-commit hook, in
+the main worktree and in linked `exp/` worktrees, and `harness guard --range` over commits
+that skipped the hook with `--no-verify`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import commit_files, git
+
+FROZEN_EDIT = (
+    "eval.py is FROZEN: editing it needs META_MODE=1 (a human decision, see program.md); "
+    "leave it as it is on main"
+)
+
+
+def run_git(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **env}
+    )
+
+
+def head(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def refused(repo: Path, *lines: str, **env: str) -> str:
+    """Commit what is staged; assert the hook refused it with exactly these reasons."""
+    before = head(repo)
+    proc = run_git(repo, "commit", "--quiet", "-m", "attempt", **env)
+    assert proc.returncode != 0, "the commit should have been refused"
+    reasons = [line for line in proc.stderr.splitlines() if "commit refused" not in line]
+    assert reasons == [f"harness: {line}" for line in lines]
+    assert head(repo) == before
+    return proc.stderr
+
+
+def refused_with(repo: Path, fragment: str, **env: str) -> None:
+    """Commit what is staged; assert the hook refused it with a line holding `fragment`."""
+    before = head(repo)
+    proc = run_git(repo, "commit", "--quiet", "-m", "attempt", **env)
+    assert proc.returncode != 0, "the commit should have been refused"
+    assert fragment in proc.stderr, proc.stderr
+    assert head(repo) == before
+
+
+def accepted(repo: Path, **env: str) -> str:
+    proc = run_git(repo, "commit", "--quiet", "-m", "accepted change", **env)
+    assert proc.returncode == 0, proc.stderr
+    return head(repo)
+
+
+@pytest.fixture
+def worktree(research_repo: Path) -> Path:
+    """A linked worktree on exp/idea, as `harness worktree create idea` makes it."""
+    path = research_repo / "5_worktrees" / "idea"
+    git(research_repo, "worktree", "add", "--quiet", "-b", "exp/idea", str(path))
+    return path
+
+
+def write(repo: Path, relative: str, text: str) -> None:
+    path = repo / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    git(repo, "add", "--", relative)
+
+
+def test_code_commits_in_an_exp_worktree_pass(worktree: Path) -> None:
+    write(worktree, "train.py", (worktree / "train.py").read_text() + "\n# wider model\n")
+    write(worktree, "1_ideas/notes on ü.md", "notes\n")
+    accepted(worktree)
+
+
+def test_editing_a_frozen_file_is_refused_in_a_linked_worktree(worktree: Path) -> None:
+    write(worktree, "eval.py", (worktree / "eval.py").read_text() + "\nSCORE_BONUS = 1\n")
+    refused(worktree, FROZEN_EDIT)
+
+
+def test_deleting_a_frozen_file_is_refused(worktree: Path) -> None:
+    git(worktree, "rm", "--quiet", "program.md")
+    refused(
+        worktree,
+        "program.md is FROZEN: deleting it needs META_MODE=1 (a human decision, see "
+        "program.md); leave it as it is on main",
+    )
+
+
+def test_renaming_a_frozen_file_away_is_refused(worktree: Path) -> None:
+    git(worktree, "mv", "eval.py", "eval_v2.py")
+    refused(
+        worktree,
+        "eval.py is FROZEN: renaming it away needs META_MODE=1 (a human decision, see "
+        "program.md); leave it as it is on main",
+    )
+
+
+def test_moving_another_file_onto_a_frozen_file_is_refused(worktree: Path) -> None:
+    git(worktree, "mv", "-f", "train.py", "eval.py")
+    refused(worktree, FROZEN_EDIT)
+
+
+def test_renaming_onto_a_new_frozen_path_is_refused(research_repo: Path, worktree: Path) -> None:
+    pyproject = research_repo / "pyproject.toml"  # the rules come from the main worktree
+    pyproject.write_text(
+        pyproject.read_text().replace('frozen = ["eval.py",', 'frozen = ["checks/*.py", "eval.py",')
+    )
+    write(worktree, "helper.py", "def check():\n    return True\n" * 5)
+    accepted(worktree)
+    (worktree / "checks").mkdir()
+    git(worktree, "mv", "helper.py", "checks/helper.py")
+    refused(
+        worktree,
+        "checks/helper.py is FROZEN: renaming a file onto it needs META_MODE=1 (a human "
+        "decision, see program.md); leave it as it is on main",
+    )
+
+
+def test_chmod_of_a_frozen_file_is_refused(worktree: Path) -> None:
+    (worktree / "eval.py").chmod(0o755)
+    git(worktree, "add", "eval.py")
+    refused(
+        worktree,
+        "eval.py is FROZEN: changing its mode needs META_MODE=1 (a human decision, see "
+        "program.md); leave it as it is on main",
+    )
+
+
+def test_replacing_a_frozen_file_with_a_symlink_is_refused(worktree: Path) -> None:
+    (worktree / "my_eval.py").write_text("print('val_bpb: 0.1')\n")
+    (worktree / "eval.py").unlink()
+    (worktree / "eval.py").symlink_to("my_eval.py")
+    git(worktree, "add", "eval.py", "my_eval.py")
+    refused(
+        worktree,
+        "eval.py is FROZEN: replacing it with a symlink needs META_MODE=1 (a human "
+        "decision, see program.md); leave it as it is on main",
+    )
+
+
+def test_committing_results_tsv_from_an_exp_worktree_is_refused(worktree: Path) -> None:
+    write(worktree, "results.tsv", (worktree / "results.tsv").read_text() + "fake\trow\n")
+    refused(
+        worktree,
+        "results.tsv is GLOBAL: it is committed only on main, not on branch exp/idea; "
+        "unstage it (git restore --staged) and let the harness write it in the main worktree",
+    )
+
+
+def test_code_on_main_needs_meta_mode(research_repo: Path) -> None:
+    write(research_repo, "train.py", (research_repo / "train.py").read_text() + "\n# tweak\n")
+    refused(
+        research_repo,
+        "train.py cannot change on main (main is protected): commit code on an exp/ branch "
+        "(`harness worktree create SLUG`) and merge it through a reviewed pull request; "
+        "other changes on main need META_MODE=1 (a human decision, see program.md)",
+    )
+    accepted(research_repo, META_MODE="1")
+
+
+def test_records_results_and_journal_entries_commit_on_main(research_repo: Path) -> None:
+    journal = research_repo / "RESEARCH_JOURNAL.md"
+    from harness.appendonly import prepend_text
+
+    write(research_repo, "RESEARCH_JOURNAL.md", prepend_text(journal.read_text(), "## run 1\n"))
+    write(research_repo, "results.tsv", (research_repo / "results.tsv").read_text() + "r\n")
+    write(research_repo, "1_ideas/2025-01-01_wider.md", "# wider\n")
+    write(research_repo, "9_reports/2025-01-01_wider.md", "# report\n")
+    accepted(research_repo)
+
+
+@pytest.fixture
+def journal_repo(research_repo: Path) -> Path:
+    """The research repository with two committed entries in RESEARCH_JOURNAL.md."""
+    from harness.appendonly import prepend_text
+
+    text = (research_repo / "RESEARCH_JOURNAL.md").read_text()
+    text = prepend_text(prepend_text(text, "## first\n\nA.\n"), "## second\n\nB.\n")
+    commit_files(research_repo, {"RESEARCH_JOURNAL.md": text}, "two entries")
+    return research_repo
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda t: t.replace("A.", "A, rewritten."), "edits an old entry"),
+        (
+            lambda t: t.replace("## first", "## inserted\n\nX.\n\n## first"),
+            "edits an old entry or inserts text between old entries",
+        ),
+        (lambda t: t[: t.index("## first")], "removes old text"),
+        (lambda t: t.replace("newest entry on top", "oldest entry on top"), "edits the header"),
+    ],
+    ids=["old-entry", "middle", "truncate", "header"],
+)
+def test_rewriting_the_journal_is_refused(journal_repo: Path, edit, problem: str) -> None:
+    path = journal_repo / "RESEARCH_JOURNAL.md"
+    write(journal_repo, "RESEARCH_JOURNAL.md", edit(path.read_text()))
+    refused_with(journal_repo, f"harness: RESEARCH_JOURNAL.md is APPEND-ONLY: the change {problem}")
+
+
+def test_truncating_or_deleting_a_journal_is_refused(journal_repo: Path) -> None:
+    write(journal_repo, "RESEARCH_JOURNAL.md", "")
+    refused(
+        journal_repo,
+        "RESEARCH_JOURNAL.md is APPEND-ONLY: the change edits the header; restore the old "
+        "text and add new entries on top (below the header, above the first `##` entry)",
+    )
+    git(journal_repo, "rm", "--quiet", "-f", "RESEARCH_JOURNAL.md")
+    refused_with(
+        journal_repo, "RESEARCH_JOURNAL.md is APPEND-ONLY: deleting it removes its entries"
+    )
+
+
+def test_paths_with_spaces_and_unicode(research_repo: Path, worktree: Path) -> None:
+    pyproject = research_repo / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'frozen = ["eval.py",', 'frozen = ["données/é val*.py", "eval.py",'
+        )
+    )
+    write(worktree, "données/é val ü.py", "x = 1\n")
+    refused(
+        worktree,
+        "données/é val ü.py is FROZEN: adding it needs META_MODE=1 (a human decision, see "
+        "program.md); leave it as it is on main",
+    )
+    git(worktree, "reset", "--quiet")
+    write(worktree, "données/notes à lire.md", "ok\n")
+    accepted(worktree)
+
+
+def test_a_malformed_rules_table_stops_the_commit_with_one_clear_line(
+    research_repo: Path, worktree: Path, cli
+) -> None:
+    pyproject = research_repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('frozen = ["eval.py",', "frozen = [1,"))
+    write(worktree, "train.py", "x = 1\n")
+    proc = run_git(worktree, "commit", "--quiet", "-m", "x")
+    expected = (
+        "harness: tool.harness.rules.frozen must be a list of strings, "
+        "got list [1, 'program.md', 'meta_journal.md']"
+    )
+    assert (proc.returncode, proc.stderr.strip()) == (1, expected)
+    result = cli("guard", "--staged", cwd=worktree)
+    assert (result.code, result.err.strip()) == (2, expected)
+
+
+def test_a_rules_glob_that_matches_nothing_guards_nothing_and_the_doctor_says_so(
+    research_repo: Path, worktree: Path, cli
+) -> None:
+    pyproject = research_repo / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('frozen = ["eval.py",', 'frozen = ["evals.py",')
+    )
+    write(worktree, "eval.py", "print('val_bpb: 0.0')\n")
+    accepted(worktree)  # eval.py is no longer FROZEN: the typo unguarded it
+    doctor = cli("doctor", cwd=research_repo)
+    assert (
+        "WARN  rules        globs matching no tracked file: FROZEN 'evals.py' (a typo?)"
+        in doctor.out
+    )
+
+
+def test_the_guard_runs_before_the_first_commit(tmp_path: Path, cli) -> None:
+    repo = tmp_path / "fresh"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    (repo / "pyproject.toml").write_text("[tool.harness]\n")
+    (repo / "results.tsv").write_text("run_id\n")
+    (repo / "eval.py").write_text("print(1)\n")
+    git(repo, "add", "results.tsv")
+    assert cli("guard", "--staged", cwd=repo).code == 0
+    git(repo, "add", "eval.py")
+    result = cli("guard", "--staged", cwd=repo)
+    assert result.code == 3
+    assert "eval.py is FROZEN: adding it" in result.err
+
+
+def test_a_merge_conflict_resolved_on_main_is_refused_a_clean_merge_is_not(
+    research_repo: Path, worktree: Path
+) -> None:
+    write(worktree, "train.py", "branch version\n")
+    accepted(worktree)
+    write(research_repo, "1_ideas/2025-01-01_a.md", "idea\n")
+    accepted(research_repo)
+    assert run_git(research_repo, "merge", "--no-ff", "--no-commit", "exp/idea").returncode == 0
+    accepted(research_repo)  # train.py comes as it was reviewed on exp/idea
+
+    write(worktree, "train.py", "branch version 2\n")
+    accepted(worktree)
+    write(research_repo, "train.py", "main version\n")
+    accepted(research_repo, META_MODE="1")
+    assert run_git(research_repo, "merge", "exp/idea").returncode != 0  # a conflict
+    write(research_repo, "train.py", "resolved on main\n")
+    refused_with(research_repo, "harness: train.py cannot change on main (main is protected)")
+
+
+# --- the range check: what CI runs on a pull request ------------------------------------
+
+
+def no_verify(repo: Path, files: dict[str, str], message: str) -> str:
+    for relative, text in files.items():
+        write(repo, relative, text)
+    git(repo, "commit", "--quiet", "--no-verify", "-m", message)
+    return head(repo)
+
+
+def test_a_no_verify_commit_is_caught_by_the_range_check(
+    research_repo: Path, worktree: Path, cli
+) -> None:
+    write(worktree, "train.py", "ok\n")
+    accepted(worktree)
+    sha = no_verify(worktree, {"eval.py": "print('val_bpb: 0.0')\n"}, "sneaky")
+    result = cli("guard", "--range", "main..exp/idea", cwd=research_repo)
+    assert result.code == 3
+    assert result.err.splitlines() == [
+        f"harness: {sha[:10]}: {FROZEN_EDIT}",
+        "harness: 2 commit(s) checked: 1 rule violation(s)",
+    ]
+
+
+def test_the_range_check_reads_rules_and_grants_from_base(
+    research_repo: Path, worktree: Path, cli
+) -> None:
+    pyproject = (worktree / "pyproject.toml").read_text()
+    loosened = pyproject.replace(
+        'frozen = ["eval.py", "program.md", "meta_journal.md"]', "frozen = []"
+    )
+    assert loosened != pyproject
+    no_verify(worktree, {"pyproject.toml": loosened}, "loosen the rules")
+    journal = (worktree / "human_journal.md").read_text()
+    from harness.appendonly import prepend_text
+
+    no_verify(
+        worktree, {"human_journal.md": prepend_text(journal, "## grant\n\nMETA_MODE=1\n")}, "grant"
+    )
+    sha = no_verify(worktree, {"eval.py": "print('val_bpb: 0.0')\n"}, "edit eval")
+    result = cli("guard", "--range", "main..exp/idea", "--json", cwd=research_repo)
+    assert result.code == 3
+    report = json.loads(result.out)
+    assert (report["commits"], report["meta_mode"], report["branch"]) == (3, False, "exp/idea")
+    assert [(v["commit"], v["path"], v["rule"]) for v in report["violations"]] == [
+        (sha, "eval.py", "FROZEN")
+    ]
+
+
+def test_a_pull_request_that_merged_main_is_not_blamed_for_mains_records(
+    research_repo: Path, worktree: Path, cli
+) -> None:
+    write(worktree, "train.py", "idea\n")
+    accepted(worktree)
+    write(research_repo, "results.tsv", (research_repo / "results.tsv").read_text() + "row\n")
+    accepted(research_repo)
+    assert run_git(worktree, "merge", "--quiet", "--no-edit", "main").returncode == 0
+    result = cli("guard", "--range", "main..exp/idea", "--json", cwd=research_repo)
+    assert (result.code, json.loads(result.out)["violations"]) == (0, [])
+    assert json.loads(result.out)["commits"] == 2
+
+
+def test_the_range_check_with_meta_mode_granted_on_base(
+    research_repo: Path, worktree: Path, cli
+) -> None:
+    no_verify(worktree, {"eval.py": "print('val_bpb: 0.0')\n"}, "edit eval")
+    assert cli("meta", "on", "--reason", "the split leaked", cwd=research_repo).code == 0
+    git(research_repo, "add", "human_journal.md")
+    accepted(research_repo)
+    assert cli("guard", "--range", "main..exp/idea", cwd=research_repo).code == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("main", "harness: --range wants BASE..HEAD (two revisions, two dots), got 'main'"),
+        (
+            "main...exp/idea",
+            "harness: --range wants BASE..HEAD (two revisions, two dots), got 'main...exp/idea'",
+        ),
+        (
+            "main..nope",
+            "harness: 'nope' is not a commit here: fetch it, or name an existing revision",
+        ),
+    ],
+)
+def test_a_bad_range_is_a_usage_error(
+    research_repo: Path, worktree: Path, cli, spec: str, message: str
+) -> None:
+    result = cli("guard", "--range", spec, cwd=research_repo)
+    assert (result.code, result.err.strip()) == (2, message)
+
+
+def test_guard_needs_exactly_one_mode(research_repo: Path, cli) -> None:
+    result = cli("guard", cwd=research_repo)
+    assert result.code == 2
+    assert result.err.strip() == (
+        "harness: harness guard needs exactly one of --staged, --range BASE..HEAD, --integrity"
+    )
+    assert cli("guard", "--staged", "--integrity", cwd=research_repo).code == 2
+    assert cli("guard", "--stagd", cwd=research_repo).code == 2  # a typo goes through tyro
+
+
+def test_the_hook_path_imports_no_heavy_library(research_repo: Path) -> None:
+    """The hook runs on every commit: `guard --staged` skips tyro, loguru, polars, gitpython."""
+    code = (
+        "import sys\n"
+        "from harness.cli import main\n"
+        "code = main(['guard', '--staged'])\n"
+        "heavy = {'tyro', 'loguru', 'polars', 'git', 'matplotlib', 'numpy', 'jinja2', 'yaml'}\n"
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=research_repo, capture_output=True, text=True
+    )
+    assert proc.stdout.strip() == "0 []", proc.stderr
+
+
+def test_the_range_check_needs_rules_in_base(tmp_path: Path, cli) -> None:
+    repo = tmp_path / "plain"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit_files(repo, {"pyproject.toml": "[project]\nname = 'x'\n"}, "start")
+    git(repo, "checkout", "--quiet", "-b", "exp/x")
+    commit_files(repo, {"pyproject.toml": "[tool.harness]\n"}, "rules of my own")
+    result = cli("guard", "--range", "main..exp/x", cwd=repo)
+    assert (result.code, result.err.strip()) == (
+        2,
+        "harness: pyproject.toml of main has no [tool.harness] table: run `harness init`",
+    )
+
+
+@pytest.mark.parametrize("how", [["-a"], ["--", "eval.py"]], ids=["commit-a", "commit-path"])
+def test_the_hook_sees_what_commit_a_and_commit_path_stage(worktree: Path, how: list[str]) -> None:
+    """`git commit -a` / `git commit PATH` stage into a temporary index the hook must read."""
+    (worktree / "eval.py").write_text("print('val_bpb: 0.0')\n")
+    before = head(worktree)
+    proc = run_git(worktree, "commit", "--quiet", "-m", "sneak", *how)
+    assert proc.returncode == 1
+    assert f"harness: {FROZEN_EDIT}" in proc.stderr.splitlines()
+    assert head(worktree) == before
