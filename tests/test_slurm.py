@@ -10,14 +10,16 @@ checked through the state table only.
 
 from __future__ import annotations
 
+import csv
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import git
+from slurm_helpers import require_slurm
 
 from harness.config import SlurmSettings
 from harness.errors import QueueError, QueueUnavailable, UnknownTask, UsageError
@@ -171,7 +173,7 @@ def test_sbatch_options_come_from_the_settings(tmp_path: Path) -> None:
         "--cpus-per-task=4",
         "--mem=16G",
         "--account=lab",
-        "--time=2",  # 90 s, in Slurm's whole minutes
+        "--time=3",  # 90 s in Slurm's whole minutes, plus one: the harness's timeout ends it
     ):
         assert option in argv
     assert argv[-2:] == ["--qos=short", "--no-requeue"]
@@ -231,30 +233,9 @@ def test_the_backend_follows_the_protocol(tmp_path: Path) -> None:
 # -- against a running cluster --------------------------------------------------------
 
 
-def _cluster_problem() -> str | None:
-    try:
-        proc = subprocess.run(
-            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30
-        )
-    except FileNotFoundError:
-        return "sinfo is not installed"
-    except subprocess.TimeoutExpired:
-        return "sinfo did not answer within 30 s"
-    if proc.returncode != 0:
-        return f"sinfo failed: {proc.stderr.strip().splitlines()[-1:]}"
-    if not {"idle", "mixed", "allocated"} & set(proc.stdout.split()):
-        return f"no node is up (sinfo: {proc.stdout.split()})"
-    return None
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture
 def slurm_cluster() -> None:
-    problem = _cluster_problem()
-    if problem is None:
-        return
-    if os.environ.get("HARNESS_REQUIRE_SLURM") == "1":
-        pytest.fail(f"HARNESS_REQUIRE_SLURM=1 but no Slurm cluster answers: {problem}")
-    pytest.skip(f"no Slurm cluster answers ({problem}): start one with scripts/slurm-cluster.sh")
+    require_slurm()
 
 
 @pytest.fixture
@@ -319,10 +300,20 @@ def test_a_comment_with_quotes_and_utf8_reaches_slurm_verbatim(
     assert state.label == label
 
 
-def test_a_timeout_ends_as_timed_out(slurm: SlurmBackend, tmp_path: Path) -> None:
+def test_a_timeout_stops_the_task_to_the_second(slurm: SlurmBackend, tmp_path: Path) -> None:
     task = slurm.submit(spec_in(tmp_path / "wt", "sleep", "600", timeout=1))
-    (state,) = wait_final(slurm, [task], limit=200)  # Slurm counts limits in minutes
-    assert (state.state, state.exit_code, state.detail) == ("timed_out", 143, "TIMEOUT (TimeLimit)")
+    (state,) = wait_final(slurm, [task])
+    assert (state.state, state.exit_code) == ("timed_out", 124)
+    assert state.detail == "stopped by its timeout (1 s)"
+    assert "timed out after 1 s" in slurm.log(task)
+
+
+def test_slurms_own_time_limit_ends_as_timed_out(tmp_path: Path, slurm_cluster: None) -> None:
+    limited = SlurmBackend(tmp_path / "slurm", settings=SlurmSettings(time_limit="1"))
+    task = limited.submit(spec_in(tmp_path / "wt", "sleep", "600"))
+    (state,) = wait_final(limited, [task], limit=200)  # a minute, checked every 30 s or so
+    assert (state.state, state.exit_code) == ("timed_out", 143)
+    assert state.detail == "TIMEOUT (TimeLimit)"
 
 
 def test_a_cancelled_pending_job_never_started(tmp_path: Path, slurm_cluster: None) -> None:
@@ -411,7 +402,7 @@ def test_a_job_slurm_has_forgotten_is_read_from_its_exit_file(
 
 def test_an_id_nobody_knows_is_an_unknown_task(slurm: SlurmBackend) -> None:
     assert slurm.states(["67000002"]) == []
-    with pytest.raises(UnknownTask, match="no Slurm job 67000002"):
+    with pytest.raises(UnknownTask, match="the slurm queue has no task 67000002"):
         slurm.cancel("67000002")
 
 
@@ -458,3 +449,32 @@ def test_a_job_the_controller_forgot_is_read_from_accounting(
         ("succeeded", 0, "COMPLETED"),
         ("failed", 5, "FAILED"),
     ]
+
+
+def test_queue_add_on_slurm_ends_with_labelled_rows_in_the_root_record(
+    research_repo: Path, cli, slurm_cluster: None
+) -> None:
+    git(research_repo, "worktree", "add", "--quiet", "5_worktrees/wider", "-b", "exp/wider")
+    worktree = research_repo / "5_worktrees" / "wider"
+    (worktree / "quick_eval.py").write_text(
+        "import os\nprint('---')\nprint('val_bpb:', 2 + int(os.environ['HARNESS_SEED']) / 100)\n"
+    )
+    added = cli(
+        "queue", "add", "--backend", "slurm", "--seeds", "3",
+        "-q", "does it run on Slurm?", "-H", "as on the local queue", "--",
+        "python", "-m", "harness", "eval", "--", "python", "quick_eval.py", cwd=worktree,
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    tasks = added.out.split()
+    assert len(tasks) == 3 and all(task.startswith("slurm:") for task in tasks)
+    assert cli("queue", "wait", "--backend", "slurm", cwd=worktree).code == 0
+    with (research_repo / "results.tsv").open(encoding="utf-8", newline="") as handle:
+        rows = sorted(csv.DictReader(handle, delimiter="\t"), key=lambda row: row["seed"])
+    assert [(r["seed"], r["value"], r["status"], r["idea"]) for r in rows] == [
+        ("0", "2.0", "ok", "wider"),
+        ("1", "2.01", "ok", "wider"),
+        ("2", "2.02", "ok", "wider"),
+    ]
+    assert {r["question"] for r in rows} == {"does it run on Slurm?"}
+    assert {r["hypothesis"] for r in rows} == {"as on the local queue"}
+    assert sorted(r["queue_task"] for r in rows) == sorted(tasks)

@@ -17,11 +17,11 @@ Both are run with `TZ=UTC`, so their naive times are UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Final
 
 from harness.errors import QueueError
 from harness.queue.base import State, TaskState
+from harness.queue.times import normalise_time
 
 SEP: Final = "\x1f"  # ASCII unit separator: never part of a job name, path or state
 SQUEUE_FIELDS: Final = (
@@ -103,14 +103,14 @@ def exit_from_pair(text: str) -> int | None:
 
 
 def utc_time(text: str) -> str | None:
-    """`2026-11-23T09:15:08` (UTC, as printed under TZ=UTC) as ISO 8601 with a `Z`."""
-    if text.strip() in _NO_TIME:
+    """`2026-11-23T09:15:08` (UTC, as printed under TZ=UTC) as `2026-11-23T09:15:08.000Z`."""
+    text = text.strip()
+    if text in _NO_TIME:
         return None
     try:
-        moment = datetime.fromisoformat(text.strip()).replace(tzinfo=UTC)
+        return normalise_time(f"{text}Z")
     except ValueError:
         return None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_squeue(text: str) -> list[TaskState]:
