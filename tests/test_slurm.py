@@ -24,7 +24,7 @@ from slurm_helpers import require_slurm
 from harness.config import SlurmSettings
 from harness.errors import QueueError, QueueUnavailable, UnknownTask, UsageError
 from harness.queue.base import Backend, TaskSpec, TaskState
-from harness.queue.slurm import SlurmBackend, job_name, sbatch_argv
+from harness.queue.slurm import SlurmBackend, job_name, node_local_locks, sbatch_argv
 from harness.queue.slurm_parse import (
     SLURM_STATES,
     harness_state,
@@ -228,6 +228,33 @@ def test_an_unknown_task_has_no_log(tmp_path: Path) -> None:
 
 def test_the_backend_follows_the_protocol(tmp_path: Path) -> None:
     assert isinstance(SlurmBackend(tmp_path), Backend)
+
+
+MOUNTS = (
+    "overlay / overlay rw,relatime 0 0\n"
+    "nas:/export/home /home nfs4 rw,vers=4.2,hard,proto=tcp 0 0\n"
+    "nas:/export/lab /lab nfs rw,vers=3,nolock,proto=tcp 0 0\n"
+    "nas:/export/lab/x /lab/my\\040repo nfs4 rw,local_lock=all 0 0\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("/home/me/repo/.git/harness/slurm", None),  # NFS v4 with real locks
+        ("/var/tmp/repo", None),  # not NFS: one machine
+        ("/lab/repo/.git/harness/slurm", "/lab is mounted with nolock"),
+        ("/lab/my repo/.git", "/lab/my repo is mounted with local_lock=all"),
+        ("/labs/other", None),  # a prefix of the name is not a parent folder
+    ],
+)
+def test_locks_that_bind_one_machine_only_are_named(path: str, problem: str | None) -> None:
+    found = node_local_locks(Path(path), mounts=MOUNTS)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(problem)
+        assert "remount without it" in found
 
 
 # -- against a running cluster --------------------------------------------------------

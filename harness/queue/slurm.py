@@ -51,6 +51,7 @@ IDS_PER_CALL = 500  # job ids per squeue/sacct call, well under any argv limit
 CHDIR_FAILED = 97  # the job script's exit code when the worktree is not on the node
 QUERY_ENV = {"TZ": "UTC", "SLURM_TIME_FORMAT": "standard"}  # times as ISO 8601, in UTC
 OTHER_BACKEND = 'or choose another backend: queue = "local"'
+LOCAL_LOCK_OPTIONS = ("nolock", "local_lock=all", "local_lock=posix")  # nfs(5)
 
 
 def open_backend(*, layout: Layout, config: Config) -> SlurmBackend:
@@ -80,11 +81,16 @@ class SlurmBackend:
             problem = _tail(proc.stderr)
             return False, f"sinfo failed ({problem}): start slurmctld, {OTHER_BACKEND}"
         partitions = ", ".join(line.replace(" ", ":") for line in proc.stdout.splitlines())
-        return True, f"Slurm controller reachable; partitions {partitions or '(none)'}"
+        reason = f"Slurm controller reachable; partitions {partitions or '(none)'}"
+        locks = node_local_locks(self.state_dir, mounts=_read_mounts())
+        return True, f"{reason}; but {locks}" if locks else reason
 
     def submit(self, spec: TaskSpec) -> str:
         """Queue `spec` with sbatch; returns the Slurm job id."""
         check_slurm_spec(spec, logs_dir=self.logs_dir)
+        problem = node_local_locks(self.state_dir, mounts=_read_mounts())
+        if problem:
+            logger.warning(problem)
         token = secrets.token_hex(4)
         stem = self.logs_dir / f"%j-{token}"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -237,6 +243,34 @@ def check_slurm_spec(spec: TaskSpec, *, logs_dir: Path) -> None:
         raise UsageError(f"{logs_dir} holds % or \\, which Slurm reads as a pattern: move it")
 
 
+def node_local_locks(path: Path, *, mounts: str) -> str | None:
+    """A warning when locks under `path` bind only this machine (NFS mounted `nolock`).
+
+    `mounts` is the text of /proc/mounts; the mount holding `path` is the longest mount
+    point it lies under. The record lock (`fcntl.lockf`) then keeps out writers on this
+    node only, and rows appended from two nodes at once can interleave.
+    """
+    target = str(path.absolute())
+    best: tuple[str, str, str] | None = None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) > len(best[0])):
+            best = (point, fields[2], fields[3])
+    if best is None or not best[1].startswith("nfs"):
+        return None
+    local = [option for option in best[2].split(",") if option in LOCAL_LOCK_OPTIONS]
+    if not local:
+        return None
+    return (
+        f"{best[0]} is mounted with {local[0]}: file locks there bind this machine only, so "
+        "runs on several nodes may interleave their results.tsv rows; remount without it"
+    )
+
+
 def sbatch_argv(spec: TaskSpec, *, settings: SlurmSettings, log: Path) -> list[str]:
     """The sbatch command line for `spec` (the job script comes on stdin)."""
     argv = ["sbatch", "--parsable", f"--job-name={job_name(spec)}", f"--chdir={spec.cwd}"]
@@ -374,6 +408,13 @@ def _run(
         raise QueueUnavailable(
             f"{argv[0]} did not answer within 120 s: is slurmctld busy?"
         ) from None
+
+
+def _read_mounts() -> str:
+    try:
+        return Path("/proc/mounts").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _query_env() -> dict[str, str]:
