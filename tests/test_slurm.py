@@ -21,9 +21,11 @@ import pytest
 from conftest import git
 from slurm_helpers import require_slurm
 
-from harness.config import SlurmSettings
+from harness.config import SlurmSettings, parse_config
 from harness.errors import QueueError, QueueUnavailable, UnknownTask, UsageError
+from harness.layout import find_layout
 from harness.queue.base import Backend, TaskSpec, TaskState
+from harness.queue.choice import choose_backend, open_backend
 from harness.queue.slurm import SlurmBackend, job_name, node_local_locks, sbatch_argv
 from harness.queue.slurm_parse import (
     SLURM_STATES,
@@ -228,6 +230,19 @@ def test_an_unknown_task_has_no_log(tmp_path: Path) -> None:
 
 def test_the_backend_follows_the_protocol(tmp_path: Path) -> None:
     assert isinstance(SlurmBackend(tmp_path), Backend)
+
+
+def test_the_queue_choice_opens_the_backend_with_the_repository_settings(
+    research_repo: Path,
+) -> None:
+    config = parse_config({"queue": "slurm", "slurm": {"partition": "gpu", "gres": "gpu:1"}})
+    layout = find_layout(research_repo)
+    choice = choose_backend(config)
+    backend = open_backend(choice.name, layout=layout, config=config)
+    assert (choice.name, choice.source) == ("slurm", "[tool.harness] queue")
+    assert isinstance(backend, SlurmBackend)
+    assert backend.state_dir == research_repo / ".git" / "harness" / "slurm"
+    assert (backend.settings.partition, backend.settings.gres) == ("gpu", "gpu:1")
 
 
 MOUNTS = (

@@ -70,6 +70,7 @@ class SlurmBackend:
         self.tasks_dir = state_dir / "tasks"
         self.logs_dir = state_dir / "logs"
         self._has_accounting: bool | None = None  # None: not asked yet
+        self._warned = False  # about node-local locks, once per instance
 
     def is_available(self) -> tuple[bool, str]:
         """True when `sinfo` reaches a controller; the reason names the fix otherwise."""
@@ -88,11 +89,8 @@ class SlurmBackend:
     def submit(self, spec: TaskSpec) -> str:
         """Queue `spec` with sbatch; returns the Slurm job id."""
         check_slurm_spec(spec, logs_dir=self.logs_dir)
-        problem = node_local_locks(self.state_dir, mounts=_read_mounts())
-        if problem:
-            logger.warning(problem)
-        token = secrets.token_hex(4)
-        stem = self.logs_dir / f"%j-{token}"
+        self._warn_of_local_locks()
+        stem = self.logs_dir / f"%j-{secrets.token_hex(4)}"  # Slurm puts the job id for %j
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         argv = sbatch_argv(spec, settings=self.settings, log=Path(f"{stem}.log"))
         script = job_script(spec, exit_file=Path(f"{stem}.exit"))
@@ -118,6 +116,13 @@ class SlurmBackend:
         }
         self._write_record(job_id, record)
         return job_id
+
+    def _warn_of_local_locks(self) -> None:
+        if not self._warned:
+            self._warned = True
+            problem = node_local_locks(self.state_dir, mounts=_read_mounts())
+            if problem:
+                logger.warning(problem)
 
     def states(self, task_ids: list[str] | None = None) -> list[TaskState]:
         """States of the given tasks (all queued through this folder when None)."""
