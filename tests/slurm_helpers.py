@@ -25,7 +25,8 @@ def cluster_problem() -> str | None:
     except subprocess.TimeoutExpired:
         return "sinfo did not answer within 30 s"
     if proc.returncode != 0:
-        return f"sinfo failed: {' '.join(proc.stderr.split())[-200:]}"
+        lines = proc.stderr.strip().splitlines() or ["no message"]
+        return f"sinfo failed: {lines[-1].strip()}"
     if not {"idle", "mixed", "allocated"} & set(proc.stdout.split()):
         return f"no node is up (sinfo: {' '.join(proc.stdout.split())})"
     return None
