@@ -3,8 +3,9 @@
 `local` always runs. `pueue` runs against a private daemon (its own config, data and
 socket under the test's temporary folder) only when `pueue` and `pueued` are on PATH;
 otherwise it is skipped, and the pueue backend is checked against the recorded protocol
-of pueue 3.1.2 and 4.0.4 in test_queue_pueue.py. A further backend (Slurm) joins by
-adding one entry to BACKENDS: a context manager that yields a backend whose group runs
+of pueue 3.1.2 and 4.0.4 in test_queue_pueue.py. `slurm` runs against a running cluster
+(scripts/slurm-cluster.sh; CI starts one), and skips without one. A further backend joins
+by adding one entry to BACKENDS: a context manager that yields a backend whose group runs
 one task at a time, or skips when its system is missing.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from queue_helpers import is_alive, python, state_of, wait_until
+from slurm_helpers import require_slurm
 
 from harness.errors import HarnessError, UnknownTask, UsageError
 from harness.queue.base import Backend, TaskSpec, TaskState
@@ -68,9 +70,27 @@ def pueue_backend(tmp_path: Path) -> Iterator[Backend]:
         subprocess.run(["pueue", "-c", str(config), "shutdown"], capture_output=True)
 
 
+@contextmanager
+def slurm_backend(tmp_path: Path) -> Iterator[Backend]:
+    require_slurm()
+    from harness.config import SlurmSettings
+    from harness.queue.slurm import SlurmBackend
+
+    # One job at a time: Slurm's singleton dependency, over one job name per test.
+    one_at_a_time = ("--dependency=singleton", f"--job-name=contract-{tmp_path.name}")
+    backend = SlurmBackend(tmp_path / "slurm", settings=SlurmSettings(extra_args=one_at_a_time))
+    try:
+        yield backend
+    finally:
+        for state in backend.states():
+            if not state.is_final:
+                backend.cancel(state.task_id)
+
+
 BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Backend]]] = {
     "local": local_backend,
     "pueue": pueue_backend,
+    "slurm": slurm_backend,
 }
 
 
