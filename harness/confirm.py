@@ -227,16 +227,24 @@ def run_target(
     sinks: tuple[TextIO | None, TextIO | None],
 ) -> list[dict[str, Any]]:
     """Run the confirm command for `seeds` at `target.commit` in a throwaway worktree."""
+    from loguru import logger
+
     place = layout.worktrees_dir / f".confirm-{target.label}-{target.commit[:10]}"
     if place.exists():
         shutil.rmtree(place)
         gitops.prune_worktrees(layout.root)
     gitops.add_detached_worktree(layout.root, place, commit=target.commit)
     try:
-        return [
-            run_seed(layout, config, target, seed, place=place, against=against, sinks=sinks)
-            for seed in seeds
-        ]
+        rows = []
+        for number, seed in enumerate(seeds, start=1):
+            logger.info(
+                f"held-out confirmation: {target.label} at {target.commit[:10]}, seed {seed} "
+                f"({number} of {len(seeds)}): {' '.join(config.confirm)}"
+            )
+            rows.append(
+                run_seed(layout, config, target, seed, place=place, against=against, sinks=sinks)
+            )
+        return rows
     finally:
         gitops.remove_worktree(layout.root, place, force=True)
 

@@ -94,8 +94,13 @@ def write_report(
     *,
     journal: bool = True,
     today: date | None = None,
+    status: str | None = None,
 ) -> Report:
-    """Render (or update) the report of `slug`, its plot, the idea's status and the journal."""
+    """Render (or update) the report of `slug`, its plot, the idea's status and the journal.
+
+    `status` is the idea's status the report states (default: what it is once reported),
+    for `submit`, which renders the report just before it records the submission.
+    """
     idea = find_idea(layout, slug)
     frame = read_results(layout.results_tsv)
     where = standing(frame, config, slug)  # a clear error when there is no valid run
@@ -107,7 +112,7 @@ def write_report(
     context = report_context(
         idea, config, frame, where=where, confirmation=confirmation, plot=plot.name
     )
-    context["idea"]["status"] = status_after(idea.status)
+    context["idea"]["status"] = status or status_after(idea.status)
     text = render(layout, context)
     if existing is not None:
         text = keep_inferences(text, existing.read_text(encoding="utf-8"))

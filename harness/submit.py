@@ -107,8 +107,9 @@ def submit(
     confirmation = None
     if where.is_winner and held_out.is_configured(config):
         confirmation = run_confirmation(layout, config, frame, where, sinks=(stdout, stderr))
-    report = write_report(layout, config, slug, journal=False)
     submitted, reason = decide(where, confirmation)
+    status = "submitted" if submitted else None
+    report = write_report(layout, config, slug, journal=False, status=status)
     pull_request = open_pull_request(layout, config, idea, report) if submitted else None
     entry = decision_entry(idea, submitted, reason, pushed, confirmation, pull_request)
     add_entry(layout, entry)
