@@ -96,7 +96,8 @@ def results_summary(old: str, new: str) -> tuple[str, str]:
     for (name, state), n in counts.items():
         by_idea.setdefault(name, []).append(f"{n} {state}")
     listed = "; ".join(f"{name}: {', '.join(parts)}" for name, parts in by_idea.items())
-    return f"{len(lines)} runs", f"{RESULTS}: {len(lines)} new runs ({listed})"
+    runs = plural(len(lines), "run")
+    return runs, f"{RESULTS}: {plural(len(lines), 'new run')} ({listed})"
 
 
 def journal_summary(path: str, old: str, new: str) -> tuple[str, str]:
@@ -104,7 +105,13 @@ def journal_summary(path: str, old: str, new: str) -> tuple[str, str]:
     added = _entries(new) - _entries(old)
     if added <= 0:
         return f"{path} changed", f"{path}: changed"
-    return f"{added} journal entries", f"{path}: {added} new entries"
+    return plural(added, "journal entry"), f"{path}: {plural(added, 'new entry')}"
+
+
+def plural(count: int, noun: str) -> str:
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun[:-1]}ies" if noun.endswith("y") else f"{count} {noun}s"
 
 
 def _entries(text: str) -> int:

@@ -388,7 +388,8 @@ def keep_inferences(new: str, old: str) -> str:
     written = old[start:end]
     if written.strip() == new[new_bounds[0] : new_bounds[1]].strip():
         return new
-    return new[: new_bounds[0]] + written.rstrip("\n") + "\n" + new[new_bounds[1] :]
+    tail = new[new_bounds[1] :]
+    return new[: new_bounds[0]] + written.rstrip("\n") + ("\n\n" if tail else "\n") + tail
 
 
 # -- the plot and the journal --------------------------------------------------------------

@@ -29,7 +29,15 @@ from harness import gitops
 from harness.config import Config
 from harness.errors import HarnessError, RuleViolation, UsageError, WorktreeError
 from harness.fileio import write_atomic
-from harness.ideas import Idea, advance, find_idea, ideas_lock, log_change, rewrite_idea
+from harness.ideas import (
+    DECISION,
+    Idea,
+    advance,
+    find_idea,
+    ideas_lock,
+    log_change,
+    rewrite_idea,
+)
 from harness.journal import add_entry, heading_time
 from harness.layout import REPORTS_DIR, Layout
 from harness.reports import Report, num, signed, write_report
@@ -336,11 +344,15 @@ def decision_entry(
 def record_on_idea(
     layout: Layout, slug: str, *, submitted: bool, reason: str, pr: PullRequest | None
 ) -> Idea:
-    """`submitted` with where the pull request is; otherwise a History line saying why not."""
+    """The decision in the idea's front matter (`decision`) and History; a winner becomes
+    `submitted`, a non-winner stays `reported` (and `harness next` moves on from it)."""
     if submitted and pr is not None:
         where = pr.url or f"body {REPORTS_DIR}/{pr.body.name}"
-        return advance(layout, slug, "submitted", note=f"pull request: {where}")
+        advance(layout, slug, "submitted", note=f"pull request: {where}")
+        decision = f"submitted: pull request {where}"
+    else:
+        decision = f"not submitted: {reason}"
     with ideas_lock(layout):
         idea = find_idea(layout, slug)
-        body = log_change(idea.body, f"not submitted: {reason}")
-        return rewrite_idea(idea, changes={}, body=body)
+        body = idea.body if submitted else log_change(idea.body, decision)
+        return rewrite_idea(idea, changes={DECISION: decision}, body=body)
