@@ -5,6 +5,7 @@ not used (the remote is a local path, so the outcome does not depend on the mach
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -231,3 +232,45 @@ def test_a_report_is_written_when_submit_is_called_first(repo: Path, cli) -> Non
     commit_files(worktree, {"NOTES.md": "why it works\n"}, "notes")
     assert cli("submit", "lower", cwd=repo).code == 0
     assert "Idea: `lower`, submitted" in report_of(repo, "lower").read_text()
+
+
+FAKE_GH = """#!/bin/sh
+# A stand-in for the GitHub CLI (gh cannot reach GitHub from the tests): it answers
+# `gh auth status` as an authenticated gh does, and records `gh pr create`'s arguments.
+if [ "$1" = auth ]; then exit 0; fi
+printf '%s\\n' "$@" > "$(dirname "$0")/pr-create.args"
+echo "https://github.com/lab/research/pull/7"
+"""
+
+
+def test_gh_opens_the_pull_request_when_installed_and_authenticated(
+    repo: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gh itself is replaced by a small script (no network here); git is real: the remote
+    names GitHub, and pushes to it go to a local bare repository (pushInsteadOf)."""
+    url = "https://github.com/lab/research.git"
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(origin))
+    git(repo, "remote", "add", "origin", url)
+    git(repo, "config", f"url.{origin}.pushInsteadOf", url)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(FAKE_GH)
+    (bin_dir / "gh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    worktree = start_idea(cli, repo, "lower", "1.95")
+    evaluate(cli, worktree)
+
+    result = cli("submit", "lower", cwd=repo)
+
+    assert result.code == 0, result.err
+    assert "pull request: https://github.com/lab/research/pull/7" in result.out
+    args = (bin_dir / "pr-create.args").read_text().splitlines()
+    body = report_of(repo, "lower").with_name(report_of(repo, "lower").stem + "_pr.md")
+    assert args[:7] == ["pr", "create", "--base", "main", "--head", "exp/lower", "--title"]
+    assert args[-2:] == ["--body-file", str(body)]
+    assert git(origin, "rev-parse", "exp/lower") == git(repo, "rev-parse", "exp/lower")
+    assert "- Pull request: https://github.com/lab/research/pull/7" in first_entry(repo)
+    assert "decision: 'submitted: pull request https://github.com/lab/research/pull/7'" in (
+        idea_text(repo, "lower")
+    )
