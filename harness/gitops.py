@@ -233,7 +233,9 @@ def commit_only(path: Path, paths: list[str], *, message: str) -> str:
     it refuses, the RuleViolation carries its `harness:` lines.
     """
     identity = () if has_identity(path) else FALLBACK_IDENTITY
-    git("add", "--all", "--", *paths, cwd=path)
+    present = [name for name in paths if (path / name).exists() or (path / name).is_symlink()]
+    if present:  # new files must be known to git; deletions need no staging
+        git("add", "--all", "--", *present, cwd=path)
     argv = ["git", *identity, "commit", "--quiet", "--only", "-m", message, "--", *paths]
     proc = subprocess.run(argv, cwd=path, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

@@ -20,7 +20,7 @@ def repo(research_repo: Path, cli) -> Path:
 
 
 def committed_paths(root: Path) -> set[str]:
-    return set(git(root, "show", "--name-only", "--format=", "HEAD").split())
+    return set(git(root, "show", "--name-only", "--no-renames", "--format=", "HEAD").split())
 
 
 def test_only_the_record_is_committed_whatever_else_is_dirty(repo: Path, cli) -> None:
@@ -95,3 +95,19 @@ def test_from_a_worktree_it_commits_the_roots_record(repo: Path, cli) -> None:
     assert "results.tsv" in committed_paths(repo)
     assert git(repo, "rev-parse", "exp/lower").strip() == branch
     assert git(repo, "rev-parse", "main^").strip() == branch
+
+
+def test_renamed_and_deleted_record_files_are_committed_too(repo: Path, cli) -> None:
+    cli("results", "commit", cwd=repo)
+    idea = next((repo / "1_ideas").glob("*_lower.md")).relative_to(repo).as_posix()
+    git(repo, "mv", idea, "1_ideas/2000-01-01_lower.md")  # staged rename
+    (repo / "0_docs" / "problem.md").unlink()  # unstaged deletion
+
+    result = cli("results", "commit", cwd=repo)
+
+    assert result.code == 0, result.err
+    assert committed_paths(repo) == {idea, "1_ideas/2000-01-01_lower.md", "0_docs/problem.md"}
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "log", "-1", "--format=%s").strip() == (
+        "Record: 0_docs (1 deleted), 1_ideas (1 new, 1 deleted)"
+    )
