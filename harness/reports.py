@@ -13,7 +13,7 @@ Writing a report moves the idea to `reported` and adds a summary entry to the jo
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,9 +121,8 @@ def write_report(
     idea = advance(layout, slug, "reported", note=f"report {REPORTS_DIR}/{path.name}")
     report = Report(path, plot, idea, where, confirmation, existing is None, "")
     if journal:
-        entry = report_entry(report, config)
-        add_entry(layout, entry)
-        report = Report(path, plot, idea, where, confirmation, existing is None, entry)
+        report = replace(report, entry=report_entry(report, config))
+        add_entry(layout, report.entry)
     return report
 
 
