@@ -204,6 +204,13 @@ def beats(improvement: float, confidence: float | None, *, min_effect: float) ->
     return improvement > min_effect and confidence is not None and confidence >= BEYOND_NOISE
 
 
+def effect_threshold(noise: Noise, min_effect: float) -> float | None:
+    """The smallest effect that counts: min_effect, or two noise sigmas when larger."""
+    if noise.sigma:
+        return max(min_effect, BEYOND_NOISE * noise.sigma)
+    return min_effect if min_effect > 0 else None
+
+
 def expected_number(expected: str | None) -> float | None:
     """The signed effect an `expected` text states (`-0.05 val_bpb` -> -0.05), if any."""
     match = NUMBER.search(expected or "")

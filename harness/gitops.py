@@ -193,3 +193,77 @@ def ahead_behind(path: Path, ref: str, *, base: str) -> tuple[int, int]:
     out = git("rev-list", "--left-right", "--count", f"{ref}...{base}", cwd=path)
     ahead, behind = out.split()
     return int(ahead), int(behind)
+
+
+# -- remotes, commits of chosen paths, throwaway worktrees -------------------------------
+
+
+def remote_url(root: Path, name: str) -> str | None:
+    """The URL of remote `name`, or None when the repository has no such remote."""
+    out = git("remote", "get-url", name, cwd=root, check=False).strip()
+    return out or None
+
+
+def push_branch(root: Path, remote: str, branch: str) -> None:
+    """Push `branch` to `remote` (same name there) and track it."""
+    git(
+        "push",
+        "--quiet",
+        "--set-upstream",
+        remote,
+        f"refs/heads/{branch}:refs/heads/{branch}",
+        cwd=root,
+    )
+
+
+def status_entries(path: Path) -> list[tuple[str, str]]:
+    """(two-letter status, path) of every change of a worktree, untracked files one by one.
+
+    Renames are listed as a deletion and an addition, so each path stands on its own.
+    """
+    listed = git("status", "--porcelain", "-z", "--no-renames", "--untracked-files=all", cwd=path)
+    return [(record[:2], record[3:]) for record in listed.split("\0") if len(record) > 3]
+
+
+def commit_only(path: Path, paths: list[str], *, message: str) -> str:
+    """Commit exactly `paths` (their working-tree state), leaving every other change alone.
+
+    `git commit --only` builds the commit from HEAD plus these paths, so other staged or
+    unstaged changes stay as they were. The pre-commit guard runs as for any commit; when
+    it refuses, the RuleViolation carries its `harness:` lines.
+    """
+    identity = () if has_identity(path) else FALLBACK_IDENTITY
+    present = [name for name in paths if (path / name).exists() or (path / name).is_symlink()]
+    if present:  # new files must be known to git; deletions need no staging
+        git("add", "--all", "--", *present, cwd=path)
+    argv = ["git", *identity, "commit", "--quiet", "--only", "-m", message, "--", *paths]
+    proc = subprocess.run(argv, cwd=path, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        refusals = [line for line in proc.stderr.splitlines() if line.startswith("harness: ")]
+        if refusals:
+            from harness.errors import RuleViolation
+
+            reasons = "; ".join(line.removeprefix("harness: ") for line in refusals)
+            raise RuleViolation(f"the pre-commit guard refused the commit: {reasons}")
+        tail = proc.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
+        raise GitError(f"`git commit` of {len(paths)} path(s) failed in {path}: {tail[0]}")
+    return git("rev-parse", "HEAD", cwd=path).strip()
+
+
+def file_at(path: Path, revision: str, name: str) -> str | None:
+    """The text of `name` in `revision`, or None when it has no such file."""
+    proc = subprocess.run(
+        ["git", "show", f"{revision}:{name}"], cwd=path, capture_output=True, check=False
+    )
+    return proc.stdout.decode("utf-8", "surrogateescape") if proc.returncode == 0 else None
+
+
+def resolve_commit(path: Path, revision: str) -> str | None:
+    """The full sha `revision` names, or None when it names no commit here."""
+    out = git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", cwd=path, check=False)
+    return out.strip() or None
+
+
+def add_detached_worktree(root: Path, path: Path, *, commit: str) -> None:
+    """A throwaway worktree at `commit` with no branch (remove it with remove_worktree)."""
+    git("worktree", "add", "--quiet", "--detach", str(path), commit, cwd=root)

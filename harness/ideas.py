@@ -55,6 +55,7 @@ FILE_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})_([a-z0-9][a-z0-9-]*)\.md")
 TEMPLATE = "_TEMPLATE.md"
 HISTORY = "History"
 REASON = "abandoned_reason"  # the front matter key that says why an idea was abandoned
+DECISION = "decision"  # the front matter key where `harness submit` records its decision
 SIMILAR_AT = 0.6  # word overlap from which `idea new` warns
 
 
@@ -72,6 +73,7 @@ class Idea:
     path: Path
     body: str
     reason: str | None = None  # why it was abandoned
+    decision: str | None = None  # what `harness submit` decided, and why
 
     @property
     def name(self) -> str:
@@ -87,7 +89,8 @@ class Idea:
         return sum(getattr(self, name) or 0.0 for name in SCORES)
 
     def to_json(self) -> dict[str, Any]:
-        fields = ("slug", "title", "status", "created", "rating", *SCORES, "branch", "reason")
+        fields: tuple[str, ...] = ("slug", "title", "status", "created", "rating", *SCORES)
+        fields += ("branch", "reason", "decision")
         return {name: getattr(self, name) for name in fields} | {"path": str(self.path)}
 
 
@@ -151,6 +154,7 @@ def parse_idea(path: Path, text: str) -> Idea:
         path=path,
         body=body,
         reason=meta.get(REASON),
+        decision=meta.get(DECISION),
     )
 
 

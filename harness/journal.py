@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from harness.appendonly import prepend_entry
-from harness.compare import BEYOND_NOISE, baseline_noise, judge_expected
+from harness.compare import baseline_noise, effect_threshold, judge_expected
 from harness.config import Config
 from harness.errors import UsageError
 from harness.layout import Layout
@@ -112,10 +112,7 @@ def _against_record(row: dict[str, Any], *, config: Config, frame: pl.DataFrame)
     baseline = valid_runs(others, config).filter(pl.col("idea") == "baseline")
     reference = None if baseline.is_empty() else float(baseline.get_column("value").mean())  # type: ignore[arg-type]
     observed = value - reference if is_finite(value) and reference is not None else None
-    noise = baseline_noise(others, config)
-    threshold = max(config.min_effect, BEYOND_NOISE * noise.sigma) if noise.sigma else None
-    if threshold is None and config.min_effect > 0:
-        threshold = config.min_effect
+    threshold = effect_threshold(baseline_noise(others, config), config.min_effect)
     judged = judge_expected(row.get("expected"), observed, threshold)
     lines.append(f"- Expected effect (against the baseline mean): {judged}")
     return lines

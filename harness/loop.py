@@ -254,9 +254,12 @@ def report_finished(state: LoopState, config: Config) -> Action | None:
 
 
 def submit_reported(state: LoopState, config: Config) -> Action | None:
-    """A reported idea (or one in testing whose report exists) is submitted next."""
+    """A reported idea (or one in testing whose report exists) is submitted next, unless
+    `harness submit` has decided on it already (a non-winner stays reported)."""
     for idea in state.ideas:
         has_report = idea.slug in state.reports and not state.tasks_of(idea.slug)
+        if idea.decision is not None:
+            continue
         if idea.status == "reported" or (idea.status == "testing" and has_report):
             commands = [f"harness submit {idea.slug}"]
             if idea.status == "testing":

@@ -150,7 +150,15 @@ def test_init_refuses_invalid_pyproject_and_writes_nothing_to_it(tmp_path: Path,
 
 
 @pytest.mark.parametrize(
-    "name", ["program.md", "eval.py", "train.py", "0_docs/problem.md", "1_ideas/_TEMPLATE.md"]
+    "name",
+    [
+        "program.md",
+        "eval.py",
+        "train.py",
+        "0_docs/problem.md",
+        "1_ideas/_TEMPLATE.md",
+        "9_reports/_TEMPLATE.md",
+    ],
 )
 def test_this_repository_is_the_example_layout(name: str, example_template: Path) -> None:
     """The top level of this repository is what `harness init --example` writes."""

@@ -24,6 +24,7 @@ def build_app():
         journal,
         loop,
         queue,
+        report,
         results,
         runs,
         setup,
@@ -31,7 +32,8 @@ def build_app():
     )
 
     app = SubcommandApp()
-    for module in (setup, loop, idea, worktree, runs, queue, results, journal, guard, dashboard):
+    modules = (setup, loop, idea, worktree, runs, queue, results, report, journal, guard, dashboard)
+    for module in modules:
         module.register(app)
     return app
 

@@ -7,7 +7,10 @@ from typing import Annotated
 
 from tyro.conf import Positional, arg
 
-HELP = "Read results.tsv: the runs, the best valid result, comparisons; import a foreign one."
+HELP = (
+    "Read results.tsv: the runs, the best valid result, comparisons; import a foreign one; "
+    "commit the record."
+)
 
 
 def register(app) -> None:
@@ -18,6 +21,7 @@ def register(app) -> None:
     sub.command(best)
     sub.command(compare)
     sub.command(name="import")(import_)
+    sub.command(name="commit")(commit)
     app.command(sub, name="results", help=HELP)
 
 
@@ -130,4 +134,33 @@ def import_(
         f"imported {report.rows} rows ({report.valid} valid) from {report.source} "
         f"into {layout.results_tsv}; the original is kept in {report.copy}"
     )
+    return 0
+
+
+def commit(*, json: bool = False) -> int:
+    """Commit the record on the main branch: the GLOBAL files and 0_docs/, 1_ideas/, 9_reports/.
+
+    Only those paths of the main worktree are committed, even when other files there are
+    changed or staged (they stay as they are). The message summarises what was added since
+    the record was last committed: runs by idea and status, journal entries, files per
+    folder. The pre-commit guard checks it like any commit.
+
+    Args:
+        json: Print {"commit", "paths", "message"} as JSON (commit null: nothing to commit).
+    """
+    from harness.config import load_config
+    from harness.layout import find_layout
+    from harness.record_commit import commit_record
+
+    layout = find_layout()
+    done = commit_record(layout, load_config(layout.root))
+    if json:
+        import json as json_module
+
+        print(json_module.dumps(done.to_json(), indent=2))
+    elif done.sha is None:
+        print(done.message)
+    else:
+        print(f"committed {done.sha[:10]} on the main branch ({len(done.paths)} path(s)):")
+        print(done.message, end="")
     return 0

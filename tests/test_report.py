@@ -1,0 +1,169 @@
+"""`harness report`: numbers from the rows, the plot, updates that keep the Inferences."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from harness.reports import PLACEHOLDER, keep_inferences
+from harness.results import read_results
+from tests.loop_helpers import evaluate, fast_repo, report_of, run_baseline, start_idea
+
+
+@pytest.fixture
+def repo(research_repo: Path, cli) -> Path:
+    root = fast_repo(research_repo)
+    run_baseline(cli, root)
+    return root
+
+
+def table_rows(text: str, heading: str) -> list[list[str]]:
+    """The cells of the first table under `## heading`."""
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def test_the_report_states_the_rows_numbers(repo: Path, cli) -> None:
+    worktree = start_idea(cli, repo, "lower", "1.95")
+    evaluate(cli, worktree)
+
+    result = cli("report", "lower", cwd=worktree)  # from inside the worktree
+
+    assert result.code == 0, result.err
+    path = report_of(repo, "lower")
+    assert result.out.splitlines()[0] == f"wrote {path}"
+    text = path.read_text()
+    frame = read_results(repo / "results.tsv")
+    mine = frame.filter(pl.col("idea") == "lower")
+    runs = {cells[0].strip("`"): cells for cells in table_rows(text, "Runs")}
+    assert set(runs) == set(mine.get_column("run_id"))
+    for row in mine.iter_rows(named=True):
+        cells = runs[row["run_id"]]
+        assert cells[2] == str(row["seed"])
+        assert float(cells[3]) == row["value"]
+        assert cells[4] == f"`{row['commit'][:10]}`"
+        assert cells[5:7] == [row["status"], row["integrity"]]
+    values = mine.get_column("value").to_list()
+    base = frame.filter(pl.col("idea") == "baseline").get_column("value").to_list()
+    base_per_seed = base[:3]  # the repeat of seed 0 is one sample
+    summary = {cells[0]: cells for cells in table_rows(text, "Summary")}
+    assert summary["lower"][1:4] == [
+        f"{statistics.fmean(values):.6g}",
+        f"{statistics.stdev(values):.6g}",
+        "3",
+    ]
+    difference = statistics.fmean(values) - statistics.fmean(base_per_seed)
+    assert summary["baseline"][1] == f"{statistics.fmean(base_per_seed):.6g}"
+    assert summary["baseline"][4] == f"{difference:+.6g}"
+    assert "lower beats the best other result, baseline" in text
+    assert "seen: expected -0.05" in text
+    plot = path.with_suffix(".png")
+    assert f"]({plot.name})" in text
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "status: reported" in next((repo / "1_ideas").glob("*_lower.md")).read_text()
+    journal = (repo / "RESEARCH_JOURNAL.md").read_text()
+    first = journal.split("\n## ", 2)[1]
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC · report · lower · winner\n", first)
+    assert f"9_reports/{path.name}" in first
+
+
+def test_the_inferences_survive_an_update_and_the_numbers_follow(repo: Path, cli) -> None:
+    worktree = start_idea(cli, repo, "lower", "1.95")
+    evaluate(cli, worktree, seeds=2)
+    assert cli("report", "lower", cwd=repo).code == 0
+    path = report_of(repo, "lower")
+    mine = "The level is what matters.\n\n### Next\n\nTry 1.9.\n"
+    path.write_text(path.read_text().replace(PLACEHOLDER, mine))
+
+    evaluate(cli, worktree, seeds=3)  # seeds 0..2 again: five runs now
+    result = cli("report", "lower", cwd=repo)
+
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0] == f"updated {path}"
+    assert report_of(repo, "lower") == path
+    text = path.read_text()
+    assert len(table_rows(text, "Runs")) == 5
+    assert text.endswith("The level is what matters.\n\n### Next\n\nTry 1.9.\n")
+    assert PLACEHOLDER not in text
+    assert text.count("## Inferences") == 1
+
+
+def test_an_untouched_inferences_section_is_rendered_afresh(repo: Path, cli) -> None:
+    worktree = start_idea(cli, repo, "lower", "1.95")
+    evaluate(cli, worktree, seeds=1)
+    cli("report", "lower", cwd=repo)
+    evaluate(cli, worktree, seeds=2)
+
+    cli("report", "lower", cwd=repo)
+
+    text = report_of(repo, "lower").read_text()
+    assert text.count(PLACEHOLDER) == 1
+    assert text.count("Interpretation, not measurement") == 1
+    assert len(table_rows(text, "Runs")) == 3
+
+
+def test_keep_inferences_stops_at_the_next_template_heading() -> None:
+    new = "# R\n\n## Inferences\n\n(fill in)\n\n## Appendix\n\nnew numbers\n"
+    old = "# R\n\n## Inferences\n\nmine\n\n## My notes\n\nmore\n\n## Appendix\n\nold numbers\n"
+    kept = keep_inferences(new, old)
+    assert (
+        kept
+        == "# R\n\n## Inferences\n\nmine\n\n## My notes\n\nmore\n\n## Appendix\n\nnew numbers\n"
+    )
+    assert keep_inferences(new, new.replace("(fill in)", "(fill in)")) == new
+
+
+def test_a_crashed_only_idea_is_a_clear_error(repo: Path, cli) -> None:
+    worktree = start_idea(cli, repo, "broken", "crash")
+    evaluate(cli, worktree, seeds=2)
+
+    result = cli("report", "broken", cwd=repo)
+
+    assert result.code == 2
+    assert result.err.startswith("harness: idea 'broken' has no valid run (2 crash; ")
+    assert result.err.count("\n") == 1
+    assert not list((repo / "9_reports").glob("*_broken.*"))
+    assert "status: testing" in next((repo / "1_ideas").glob("*_broken.md")).read_text()
+
+
+def test_an_idea_without_runs_says_to_queue_them(repo: Path, cli) -> None:
+    start_idea(cli, repo, "idle", "1.9")
+    result = cli("report", "idle", cwd=repo)
+    assert result.code == 2
+    assert "idea 'idle' has no run recorded: queue its evaluation first" in result.err
+
+
+def test_the_report_comes_from_the_roots_template(repo: Path, cli) -> None:
+    commit_template = repo / "9_reports" / "_TEMPLATE.md"
+    commit_template.write_text(
+        "# {{ idea.slug }}: {{ table[0].mean }} over {{ table[0].n }}\n\n"
+        "## Inferences\n\n{{ inferences }}\n"
+    )
+    worktree = start_idea(cli, repo, "lower", "1.95")
+    evaluate(cli, worktree, seeds=2)
+
+    assert cli("report", "lower", cwd=worktree).code == 0
+    assert report_of(repo, "lower").read_text().startswith("# lower: 1.951 over 2\n")
+
+    commit_template.write_text("{{ no_such_thing }}\n")
+    result = cli("report", "lower", cwd=repo)
+    assert result.code == 1
+    assert re.match(r"harness: .*_TEMPLATE.md cannot be rendered \('no_such_thing'", result.err)
+
+
+def test_report_json(repo: Path, cli) -> None:
+    import json
+
+    worktree = start_idea(cli, repo, "same", "2.0 0.0")
+    evaluate(cli, worktree)
+    result = cli("report", "same", "--json", cwd=repo)
+    data = json.loads(result.out)
+    assert data["winner"] is False
+    assert data["best_other"] == "baseline"
+    assert data["verdict"].startswith("same does not beat baseline: ")
+    assert data["path"] == str(report_of(repo, "same"))
