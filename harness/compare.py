@@ -154,9 +154,16 @@ def samples(rows: pl.DataFrame) -> list[float]:
 
 
 def _standard_error(a: Side, b: Side, noise: Noise) -> float | None:
-    """From the baseline noise when measured, else pooled from the two sides."""
+    """From the baseline noise when measured, else pooled from the two sides.
+
+    A side whose own spread over seeds is larger than the baseline noise brings its own
+    spread: a change can make a model less stable, and the baseline's few seeds must not
+    make that side look more certain than its runs are.
+    """
     if noise.sigma is not None:
-        return noise.sigma * math.sqrt(1 / a.n + 1 / b.n)
+        spread_a = max(noise.sigma, a.std or 0.0)
+        spread_b = max(noise.sigma, b.std or 0.0)
+        return math.sqrt(spread_a**2 / a.n + spread_b**2 / b.n)
     spreads = [(s.std, s.n) for s in (a, b) if s.std is not None]
     if len(spreads) < 2:
         return None

@@ -16,7 +16,6 @@ import argparse
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -225,6 +224,9 @@ def finish(demo: Demo, report: Path) -> None:
     print(f"plot:   {report.with_suffix('.png')}")
     demo.step("the leaderboard: every run")
     demo.run("results")
+    demo.step("the dashboard: the research at a glance, as one offline page")
+    demo.run("dashboard")
+    print(f"(serve it with: cd {demo.root} && harness dashboard --serve)")
     demo.step(f"done in {demo.elapsed():.1f}s; the repository is {demo.root}")
 
 
@@ -239,11 +241,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             run_demo(args.keep.resolve(), Path(scratch))
             return 0
-        workdir = Path(tempfile.mkdtemp(prefix="harness-demo-"))
-        try:
-            run_demo(workdir / "research", Path(scratch))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        # kept, so that the report, its plot and the dashboard can be opened afterwards
+        root = Path(tempfile.mkdtemp(prefix="harness-demo-")) / "research"
+        run_demo(root, Path(scratch))
+        print(f"(the demo repository stays in {root}; remove it with rm -rf {root.parent})")
     return 0
 
 

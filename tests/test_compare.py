@@ -37,11 +37,28 @@ def test_a_clear_improvement_beats_min_effect_and_the_noise(research_repo: Path)
     assert result.improvement == pytest.approx(0.06)
     assert result.noise.method == "MAD of the baseline" and result.noise.seeds == 5
     assert result.noise.sigma == pytest.approx(0.01 * 1.4826)
-    assert result.confidence == pytest.approx(0.06 / (0.014826 * (1 / 5 + 1 / 3) ** 0.5))
+    # each side brings the larger of the baseline noise and its own spread over seeds
+    spread_a, spread_b = 0.0158114, 0.02  # sample std of BASELINE and of `better`
+    error = (spread_a**2 / 5 + spread_b**2 / 3) ** 0.5
+    assert result.confidence == pytest.approx(0.06 / error, rel=1e-4)
     assert result.paired is not None and result.paired.seeds == (0, 1, 2)
     assert result.paired.differences == pytest.approx((-0.06, -0.06, -0.06))
     assert result.verdict.startswith("better is better than baseline by 0.06: more than")
     assert beats(result.improvement, result.confidence, min_effect=0.01)
+
+
+def test_a_spread_out_candidate_is_not_judged_by_a_tight_baseline(research_repo) -> None:
+    """Two baseline seeds agree to 0.001; the candidate varies by 0.03 over its seeds. The
+    difference is judged against the candidate's own spread, not the baseline's."""
+    record(research_repo, "baseline", [2.2131, 2.2151])
+    record(research_repo, "unstable", [2.184, 2.154, 2.168])
+    result = compare(frame_of(research_repo), "baseline", "unstable", Config(min_effect=0.01))
+    spread = result.b.std
+    assert spread is not None and spread > 0.01
+    assert result.standard_error == pytest.approx(
+        ((result.noise.sigma or 0) ** 2 / 2 + spread**2 / 3) ** 0.5
+    )
+    assert result.confidence is not None and result.confidence < 6
 
 
 def test_a_small_difference_is_within_the_noise_or_below_min_effect(research_repo) -> None:
