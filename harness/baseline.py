@@ -12,25 +12,18 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 from harness import gitops
 from harness.compare import noise_of
 from harness.config import Config, load_config
+from harness.doctor import Check
 from harness.errors import UsageError
 from harness.evaluation import EvalRequest, evaluate
 from harness.layout import find_layout
 from harness.results import is_finite
 
-Status = Literal["ok", "warn", "fail"]
 QUESTION = "baseline: how large is the noise over seeds, and is a seed deterministic?"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str
 
 
 @dataclass(frozen=True)
