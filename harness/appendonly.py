@@ -47,5 +47,9 @@ def prepend_entry(path: Path, entry: str, *, lock_path: Path) -> None:
     from harness.locking import exclusive_lock
 
     with exclusive_lock(lock_path):
+        # a writer killed between writing its temporary file and the rename left that file;
+        # under the lock no other writer is mid-write, so any such file is stale
+        for stale in path.parent.glob(f".{path.name}.*"):
+            stale.unlink(missing_ok=True)
         old = path.read_text(encoding="utf-8") if path.exists() else ""
         write_atomic(path, prepend_text(old, entry))

@@ -92,7 +92,7 @@ def test_a_writer_killed_during_a_journal_update_leaves_the_old_journal(tmp_path
         before = temporaries(journal)
         proc = start_writer(journal, lock)
         deadline = time.monotonic() + 30
-        while temporaries(journal) == before and proc.poll() is None:
+        while not (temporaries(journal) - before) and proc.poll() is None:
             assert time.monotonic() < deadline, "the writer never started its temporary file"
             time.sleep(0.0005)
         proc.send_signal(signal.SIGKILL)  # the new text is being written: kill it mid-way
@@ -106,9 +106,11 @@ def test_a_writer_killed_during_a_journal_update_leaves_the_old_journal(tmp_path
         journal.write_text(old)
     assert interrupted >= 1
     # the kernel released the killed writers' lock: the next writer gets through
+    assert temporaries(journal), "the killed writers left their temporary files"
     start_writer(journal, lock, size=10).wait(timeout=60)
     new = journal.read_text()
     assert is_valid_append(old, new) and new.count("## new entry") == 1
+    assert not temporaries(journal), "the next writer cleared the stale temporary files"
 
 
 def test_an_evaluation_killed_by_a_signal_still_gets_its_row(research_repo: Path, cli) -> None:
