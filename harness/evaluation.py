@@ -258,10 +258,11 @@ def label_columns(
 
 
 def has_code_changes(worktree: Path, config: Config) -> bool:
-    """Uncommitted changes other than to the GLOBAL files (the record itself)."""
+    """Uncommitted changes other than to the record (GLOBAL files and record folders)."""
     listed = gitops.git("status", "--porcelain", "-z", "--untracked-files=normal", cwd=worktree)
     paths = [entry[3:] for entry in listed.split("\0") if len(entry) > 3]
-    return any(not matches(path, config.rules.global_) for path in paths)
+    record = config.rules.global_ + config.rules.records
+    return any(not matches(path, record) for path in paths)
 
 
 def outcome(

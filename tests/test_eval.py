@@ -243,6 +243,10 @@ def test_the_record_files_do_not_make_the_root_dirty(research_repo: Path, cli) -
     for _ in range(2):
         assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 0
     assert [row["dirty"] for row in rows_of(research_repo)] == [False, False]
+    (research_repo / "9_reports" / "index.html").write_text("<html></html>")
+    (research_repo / "1_ideas" / "2026-01-01_new.md").write_text("---\n---\n")
+    assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 0
+    assert rows_of(research_repo)[-1]["dirty"] is False, "records are not code"
     (research_repo / "train.py").write_text("# edited\n")
     assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 0
     assert rows_of(research_repo)[-1]["dirty"] is True
