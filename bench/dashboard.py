@@ -54,10 +54,6 @@ def best_of(repeats: int, action) -> float:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    os.environ.setdefault("GIT_AUTHOR_NAME", "bench")
-    os.environ.setdefault("GIT_AUTHOR_EMAIL", "bench@localhost")
-    os.environ.setdefault("GIT_COMMITTER_NAME", "bench")
-    os.environ.setdefault("GIT_COMMITTER_EMAIL", "bench@localhost")
     os.environ["HARNESS_QUEUE"] = "local"
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "research"

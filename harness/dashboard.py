@@ -19,10 +19,10 @@ from harness.appendonly import ENTRY_MARK, split_header
 from harness.compare import Noise, Side, baseline_noise, beats, compare_sides, side_from_valid
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.ideas import Idea, load_ideas
+from harness.ideas import FILE_NAME, Idea, load_ideas
 from harness.layout import Layout
 from harness.results import read_results, valid_runs
-from harness.svgplot import PlotPoint, progression_svg
+from harness.svgplot import points_from_rows, progression_svg
 
 if TYPE_CHECKING:
     import polars as pl
@@ -175,7 +175,9 @@ def _fill_record(
         data.best_value, data.best_idea = data.leaderboard[0].mean, data.leaderboard[0].idea
     submitted = {slug for slug, idea in ideas.items() if idea.status == "submitted"}
     data.plot_svg = progression_svg(
-        plot_points(own_metric, submitted=submitted),
+        points_from_rows(
+            own_metric.iter_rows(named=True), highlight=lambda idea: idea in submitted
+        ),
         metric=config.metric,
         direction=config.direction,
     )
@@ -248,24 +250,6 @@ def judge(side: Side, baseline: Side | None, *, noise: Noise, config: Config) ->
     return f"within the noise{shown}", "noise"
 
 
-def plot_points(frame: pl.DataFrame, *, submitted: set[str]) -> list[PlotPoint]:
-    """Every run of the metric in recorded order, classified for the plot."""
-    points = []
-    columns = ("run_id", "idea", "status", "value", "integrity", "seed")
-    for index, row in enumerate(frame.select(columns).iter_rows(named=True)):
-        value = row["value"]
-        if row["status"] != "ok" or value is None:
-            kind = "failed"
-        elif row["integrity"] != "ok":
-            kind = "modified"
-        else:
-            kind = "valid"
-        shown = "no value" if value is None else f"{value:.6g}"
-        label = f"{row['run_id']} · {row['idea']} · seed {row['seed']} · {row['status']} · {shown}"
-        points.append(PlotPoint(index, value, kind, label, highlight=row["idea"] in submitted))
-    return points
-
-
 def _record_warnings(
     data: DashboardData, frame: pl.DataFrame, *, config: Config, noise: Noise, flagged: int
 ) -> None:
@@ -320,13 +304,13 @@ def _program_warnings(data: DashboardData, layout: Layout) -> None:
 
 
 def _fill_queue(data: DashboardData, layout: Layout, config: Config) -> None:
-    from harness.queue.choice import choose_backend, open_backend
+    from harness.queue.choice import open_configured
     from harness.queue.ops import format_runtime
     from harness.queue.times import seconds_between
 
     try:
-        choice = choose_backend(config)
-        tasks = open_backend(choice.name, layout=layout, config=config).states()
+        choice, backend = open_configured(layout, config)
+        tasks = backend.states()
     except HarnessError as exc:
         data.warnings.append(Warning(f"queue not read: {exc}"))
         return
@@ -365,13 +349,11 @@ class _Links:
 
     def __init__(self, layout: Layout, out_dir: Path):
         self.layout, self.out_dir = layout, out_dir
-        reports = layout.reports_dir
-        self.reports = {}
-        if reports.is_dir():
-            for path in sorted(reports.glob("*_*.md")):
-                slug = path.stem.split("_", 1)[1]
-                if not slug.endswith("_pr"):
-                    self.reports[slug] = path
+        self.reports: dict[str, Path] = {}
+        if layout.reports_dir.is_dir():  # sorted: the newest report of a slug wins
+            for path in sorted(layout.reports_dir.glob("*_*.md")):
+                if match := FILE_NAME.fullmatch(path.name):
+                    self.reports[match.group(2)] = path
 
     def _relative(self, path: Path) -> str:
         return os.path.relpath(path, self.out_dir).replace(os.sep, "/")

@@ -124,11 +124,10 @@ def load_active_tasks(layout: Layout, config: Config) -> list[TaskState]:
     A backend that cannot be reached is reported on stderr and counts as empty, so that
     `harness next` still answers (the agent sees the warning).
     """
-    from harness.queue.choice import choose_backend, open_backend
+    from harness.queue.choice import open_configured
 
     try:
-        choice = choose_backend(config)
-        backend = open_backend(choice.name, layout=layout, config=config)
+        _, backend = open_configured(layout, config)
         return [task for task in backend.states() if not task.is_final]
     except HarnessError as exc:
         from loguru import logger

@@ -28,7 +28,7 @@ from harness.journal import add_entry, heading_time
 from harness.layout import IDEAS_DIR, REPORTS_DIR, Layout
 from harness.results import is_finite, read_results, sanitise
 from harness.standing import Standing, standing
-from harness.svgplot import PlotPoint
+from harness.svgplot import PlotPoint, points_from_rows
 
 if TYPE_CHECKING:
     import polars as pl
@@ -398,17 +398,8 @@ def plot_points(frame: pl.DataFrame, config: Config, slug: str) -> list[PlotPoin
     """Every run of the metric in the order recorded; `slug`'s runs highlighted."""
     import polars as pl
 
-    rows = frame.filter(pl.col("metric") == config.metric).to_dicts()
-    points = []
-    for index, row in enumerate(rows):
-        value = float(row["value"]) if is_finite(row["value"]) else None
-        if row["status"] == "ok" and value is not None:
-            kind = "valid" if row["integrity"] == "ok" else "modified"
-        else:
-            kind, value = "failed", None
-        label = f"{row['run_id']} {row['idea']} {num(value)}"
-        points.append(PlotPoint(index, value, kind, label, highlight=row["idea"] == slug))
-    return points
+    rows = frame.filter(pl.col("metric") == config.metric).iter_rows(named=True)
+    return points_from_rows(rows, highlight=lambda idea: idea == slug)
 
 
 def save_plot(frame: pl.DataFrame, config: Config, slug: str, *, target: Path) -> Path:

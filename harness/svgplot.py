@@ -11,9 +11,10 @@ flatten the rest; points beyond it are drawn as triangles on the edge.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 WIDTH, HEIGHT = 960, 340
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 58
@@ -29,6 +30,25 @@ class PlotPoint:
     kind: str  # "valid", "modified" (integrity), or "failed"
     label: str  # tooltip: run id, idea, value
     highlight: bool = False  # an idea that became a pull request
+
+
+def points_from_rows(
+    rows: Iterable[Mapping[str, Any]], *, highlight: Callable[[str], bool]
+) -> list[PlotPoint]:
+    """Results rows of one metric, in the order recorded, classified for a plot: a run
+    without a finite value or not `ok` is failed; an ok run whose FROZEN files differ
+    from main is modified; `highlight(idea)` marks the runs to set apart."""
+    points = []
+    for index, row in enumerate(rows):
+        value = row["value"]
+        if row["status"] != "ok" or value is None or not math.isfinite(value):
+            kind, value = "failed", None
+        else:
+            kind = "valid" if row["integrity"] == "ok" else "modified"
+        shown = "no value" if value is None else f"{value:.6g}"
+        label = f"{row['run_id']} · {row['idea']} · seed {row['seed']} · {row['status']} · {shown}"
+        points.append(PlotPoint(index, value, kind, label, highlight=highlight(row["idea"])))
+    return points
 
 
 def progression_svg(points: list[PlotPoint], *, metric: str, direction: str) -> str:

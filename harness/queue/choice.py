@@ -61,6 +61,12 @@ def choose_auto(config: Config) -> Choice:
     return Choice("local", "auto: pueued does not answer")
 
 
+def open_configured(layout: Layout, config: Config) -> tuple[Choice, Backend]:
+    """The backend the configuration chooses (no flag), opened, with why it was chosen."""
+    choice = choose_backend(config)
+    return choice, open_backend(choice.name, layout=layout, config=config)
+
+
 def open_backend(
     name: str,
     *,
