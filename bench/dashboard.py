@@ -17,10 +17,10 @@ from pathlib import Path
 import polars as pl
 
 from harness.config import load_config
-from harness.dashboard import write_dashboard
-from harness.ideas import new_idea
 from harness.layout import find_layout
-from harness.results import append_rows
+from harness.loop.ideas import new_idea
+from harness.record.results import append_rows
+from harness.reports.dashboard import write_dashboard
 from harness.scaffold import init_research_repo
 
 RUNS, IDEAS = 10_000, 500

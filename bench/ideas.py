@@ -20,8 +20,9 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from harness.ideas import STATUSES
-from harness.scaffold import init_research_repo, render_template
+from harness.fileio import render_template
+from harness.loop.ideas import STATUSES
+from harness.scaffold import init_research_repo
 
 IDENTITY = ("-c", "user.name=bench", "-c", "user.email=bench@localhost")
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

@@ -1,7 +1,7 @@
 """Benchmark of the record: concurrent appends, and `harness results best` on 100,000 rows.
 
 1. Rows per second appended to results.tsv by 8 concurrent processes through
-   `harness.results.append_rows` (lock, header check, one write, fsync per row), as a
+   `harness.record.results.append_rows` (lock, header check, one write, fsync per row), as a
    ratio against the same processes appending the same lines with a bare O_APPEND write
    and fsync (no lock, no checks): the price of never tearing a row.
 2. `harness results best` on a results.tsv of 100,000 rows (goal: under 0.5 s), end to
@@ -26,9 +26,9 @@ from pathlib import Path
 
 from harness.config import Config
 from harness.layout import find_layout
-from harness.results import append_rows, best_run, format_row, read_results
+from harness.record.results import append_rows, best_run, format_row, read_results
+from harness.record.schema import header_line
 from harness.scaffold import init_research_repo
-from harness.schema import header_line
 
 GOAL_BEST_S = 0.5
 

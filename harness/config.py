@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import sys
 import tomllib
 import types
 import typing
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, UsageError
 
 Direction = Literal["min", "max"]
 QueueBackend = Literal["auto", "pueue", "local", "slurm"]
@@ -196,3 +197,19 @@ def _convert(value: Any, hint: Any, key: str, metadata: Any) -> Any:
 
 def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
+
+
+PYTHON_NAMES = ("python", "python3")
+
+
+def resolve_argv(argv: tuple[str, ...]) -> list[str]:
+    """The argv to execute: a leading `python` means the interpreter running the harness.
+
+    The research code's dependencies live in the harness's environment, and a bare
+    `python` on PATH may be another interpreter (or none at all).
+    """
+    if not argv:
+        raise UsageError("empty command: give one after `--` or set it in [tool.harness]")
+    if argv[0] in PYTHON_NAMES:
+        return [sys.executable, *argv[1:]]
+    return list(argv)

@@ -6,19 +6,14 @@ check failed. Warnings (a missing hook, say) do not fail the doctor.
 
 from __future__ import annotations
 
-import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from harness.checks import Check, unfilled_slots
 from harness.config import Config, load_config
 from harness.errors import HarnessError
 from harness.layout import Layout, find_layout
-from harness.schema import header_line
-
-Status = Literal["ok", "warn", "fail"]
-FILL_IN = re.compile(r"\{FILL_IN:?\s*([^}]*)\}")
+from harness.record.schema import header_line
 
 REQUIRED_PATHS = (
     "program.md",
@@ -35,13 +30,6 @@ REQUIRED_PATHS = (
     "9_reports/_TEMPLATE.md",
     "5_worktrees",
 )
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str
 
 
 def run_checks(start: Path | None = None) -> list[Check]:
@@ -97,15 +85,6 @@ def check_results_header(layout: Layout, config: Config) -> Check:
     return Check("results.tsv", "ok", "header matches the schema")
 
 
-def unfilled_slots(text: str) -> list[tuple[int, str]]:
-    """(line number, slot text) of every `{FILL_IN: ...}` in a document."""
-    return [
-        (number, match.group(1).strip())
-        for number, line in enumerate(text.splitlines(), start=1)
-        for match in FILL_IN.finditer(line)
-    ]
-
-
 def check_program_slots(layout: Layout, config: Config) -> Check:
     found = []
     for name in ("program.md", "eval.py"):
@@ -119,7 +98,7 @@ def check_program_slots(layout: Layout, config: Config) -> Check:
 
 
 def check_hooks(layout: Layout, config: Config) -> Check:
-    from harness.hooks import hook_state
+    from harness.rules.hooks import hook_state
 
     state, detail = hook_state(layout.root)
     return Check("hooks", "ok" if state == "ok" else "warn", detail)
@@ -127,7 +106,7 @@ def check_hooks(layout: Layout, config: Config) -> Check:
 
 def check_rules(layout: Layout, config: Config) -> Check:
     from harness.gitops import git
-    from harness.rules import unmatched_globs
+    from harness.rules.policy import unmatched_globs
 
     tracked = git("ls-files", "-z", cwd=layout.root).split("\0")
     unmatched = unmatched_globs(config.rules, filter(None, tracked))

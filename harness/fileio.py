@@ -1,9 +1,20 @@
-"""Writing files so that a reader never sees half of one."""
+"""Writing shared files so that no reader sees half of one, and rendering the templates.
+
+Every write to a shared file is either atomic (a temporary file, fsynced, then renamed) or
+an append made under `exclusive_lock`. The lock is a POSIX record lock (`fcntl.lockf`)
+rather than `flock`, because it also works over NFS (v4, or v3 with lockd), where a
+cluster's compute nodes share the repository; the kernel releases it when its holder dies,
+so a killed writer never leaves the record locked.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -25,3 +36,37 @@ def write_atomic(target: Path, text: str) -> None:
         if temporary and os.path.exists(temporary):
             os.unlink(temporary)
         raise HarnessError(f"cannot write {target}: {exc.strerror}") from None
+
+
+def render_template(text: str, context: dict) -> str:
+    import jinja2
+
+    environment = jinja2.Environment(
+        keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False
+    )
+    return environment.from_string(text).render(**context)
+
+
+@contextmanager
+def exclusive_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the `with` block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        pause = 0.0005  # short waits first: most holders only append one line
+        while True:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise HarnessError(
+                        f"could not lock {path} within {timeout:.0f} s: another harness "
+                        "process holds it; wait, or check for a hung process"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.01)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from harness import gitops
 from harness.errors import HarnessError, UsageError
-from harness.fileio import write_atomic
+from harness.fileio import render_template, write_atomic
 from harness.layout import WORKTREES_DIR
-from harness.schema import header_line
+from harness.record.schema import header_line
 
 GITIGNORE_LINES = (f"/{WORKTREES_DIR}/", ".venv/", "__pycache__/", "*.egg-info/")
 METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -74,7 +74,7 @@ def init_research_repo(
 
 
 def _install_guard(root: Path) -> str:
-    from harness.hooks import install_hook
+    from harness.rules.hooks import install_hook
 
     try:
         done = install_hook(root)
@@ -126,15 +126,6 @@ def _render_file(source: Path, relative: str, context: dict) -> tuple[str, str]:
     if not relative.endswith(".j2"):
         return relative, text
     return relative.removesuffix(".j2"), render_template(text, context)
-
-
-def render_template(text: str, context: dict) -> str:
-    import jinja2
-
-    environment = jinja2.Environment(
-        keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False
-    )
-    return environment.from_string(text).render(**context)
 
 
 def _write_new(root: Path, relative: str, text: str, report: InitReport) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.layout import find_layout
-from harness.meta import grant, revoke
+from harness.rules.meta import grant, revoke
 from tests.conftest import git
 
 

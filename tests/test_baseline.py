@@ -7,9 +7,9 @@ from pathlib import Path
 
 from conftest import commit_files, git
 
-from harness.baseline import summarise
 from harness.config import Config
-from harness.results import read_results
+from harness.record.results import read_results
+from harness.runs.baseline import summarise
 
 
 def use_smoke_evaluation(repo: Path, *, min_effect: float) -> None:

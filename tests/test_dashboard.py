@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from harness.config import load_config
-from harness.dashboard import collect, render
-from harness.ideas import new_idea, set_status
 from harness.layout import find_layout
-from harness.results import append_rows, new_run_id, read_results
-from harness.webserver import DashboardServer
+from harness.loop.ideas import new_idea, set_status
+from harness.record.results import append_rows, new_run_id, read_results
+from harness.reports.dashboard import collect, render
+from harness.reports.webserver import DashboardServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -158,7 +158,7 @@ def test_ten_thousand_runs_and_500_ideas_stay_readable(research_repo: Path) -> N
 
 @pytest.fixture
 def served(record: Path) -> Iterator[str]:
-    from harness.dashboard import Refresher
+    from harness.reports.dashboard import Refresher
 
     layout = find_layout(record)
     refresher = Refresher(layout, load_config(record), refresh_seconds=5)

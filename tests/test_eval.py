@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import commit_files, git
 
-from harness.appendonly import is_valid_append
-from harness.evaluation import idea_of, split_seed
-from harness.results import read_results
+from harness.record.results import read_results
+from harness.rules.appendonly import is_valid_append
+from harness.runs.evaluation import idea_of, split_seed
 
 
 def rows_of(repo: Path) -> list[dict]:

@@ -165,7 +165,7 @@ def test_code_on_main_needs_meta_mode(research_repo: Path) -> None:
 
 def test_records_results_and_journal_entries_commit_on_main(research_repo: Path) -> None:
     journal = research_repo / "RESEARCH_JOURNAL.md"
-    from harness.appendonly import prepend_text
+    from harness.rules.appendonly import prepend_text
 
     write(research_repo, "RESEARCH_JOURNAL.md", prepend_text(journal.read_text(), "## run 1\n"))
     write(research_repo, "results.tsv", (research_repo / "results.tsv").read_text() + "r\n")
@@ -177,7 +177,7 @@ def test_records_results_and_journal_entries_commit_on_main(research_repo: Path)
 @pytest.fixture
 def journal_repo(research_repo: Path) -> Path:
     """The research repository with two committed entries in RESEARCH_JOURNAL.md."""
-    from harness.appendonly import prepend_text
+    from harness.rules.appendonly import prepend_text
 
     text = (research_repo / "RESEARCH_JOURNAL.md").read_text()
     text = prepend_text(prepend_text(text, "## first\n\nA.\n"), "## second\n\nB.\n")
@@ -335,7 +335,7 @@ def test_the_range_check_reads_rules_and_grants_from_base(
     assert loosened != pyproject
     no_verify(worktree, {"pyproject.toml": loosened}, "loosen the rules")
     journal = (worktree / "human_journal.md").read_text()
-    from harness.appendonly import prepend_text
+    from harness.rules.appendonly import prepend_text
 
     no_verify(
         worktree, {"human_journal.md": prepend_text(journal, "## grant\n\nMETA_MODE=1\n")}, "grant"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.hooks import CHAINED_NAME, hook_state, hooks_dir, install_hook
+from harness.rules.hooks import CHAINED_NAME, hook_state, hooks_dir, install_hook
 from tests.conftest import git
 
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from harness.cli.idea import Status
-from harness.ideas import STATUSES, find_idea
 from harness.layout import find_layout
+from harness.loop.ideas import STATUSES, find_idea
 from tests.conftest import commit_files, git
 
 CRITIQUE = """The mechanism is plausible and cheap to test, but warmup is well known.
@@ -433,7 +433,7 @@ def test_the_cli_status_names_are_the_core_statuses() -> None:
 
 def test_advance_only_moves_an_idea_forward(research_repo: Path, cli) -> None:
     """What report, submit and the queue call: forward, or nothing at all."""
-    from harness.ideas import advance
+    from harness.loop.ideas import advance
 
     layout = find_layout(research_repo)
     new(cli, research_repo, "wide", "Wider hidden layer")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from conftest import commit_files
 
-from harness.results import read_results
-from harness.schema import header_line
+from harness.record.results import read_results
+from harness.record.schema import header_line
 
 AUTORESEARCH = (
     "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"

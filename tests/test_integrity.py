@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from harness.config import load_config
-from harness.integrity import blob_id, check_integrity, commit_frozen_files, digest
+from harness.rules.integrity import blob_id, check_integrity, commit_frozen_files, digest
 from tests.conftest import git
 
 PATTERNS = ("eval.py", "program.md", "meta_journal.md")
@@ -64,7 +64,7 @@ def test_a_symlink_hashes_like_git_stores_it(research_repo: Path) -> None:
     (worktree / "eval.py").symlink_to("train.py")
     git(worktree, "add", "eval.py")
     git(worktree, "commit", "--quiet", "--no-verify", "-m", "symlink")
-    from harness.integrity import worktree_frozen_files
+    from harness.rules.integrity import worktree_frozen_files
 
     here = worktree_frozen_files(worktree, PATTERNS)
     assert here == commit_frozen_files(worktree, "HEAD", PATTERNS)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import git
 
-from harness.appendonly import is_valid_append, split_header
+from harness.rules.appendonly import is_valid_append, split_header
 
 
 def test_a_note_from_a_worktree_lands_on_top_of_the_root_journal(research_repo: Path, cli) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from harness.config import Budget, Config, load_config
-from harness.ideas import Idea
 from harness.layout import find_layout
-from harness.loop import (
+from harness.loop.ideas import Idea
+from harness.loop.state import (
     RULES,
     LoopState,
     RunRecord,
@@ -24,9 +24,9 @@ from harness.loop import (
     next_action,
     patience_streak,
 )
+from harness.loop.status import summarize
+from harness.loop.worktrees import Worktree
 from harness.queue.base import TaskState
-from harness.status import summarize
-from harness.worktrees import Worktree
 from tests.conftest import git
 
 ROOT = Path("/research")

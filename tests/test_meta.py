@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.appendonly import is_valid_append
-from harness.meta import journal_grant, meta_state, parse_time
+from harness.rules.appendonly import is_valid_append
+from harness.rules.meta import journal_grant, meta_state, parse_time
 from tests.conftest import git
 
 HEADER = "# Human journal\n\nAn entry that says `META_MODE=1` grants META_MODE.\n\n"

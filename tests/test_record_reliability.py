@@ -11,9 +11,9 @@ from pathlib import Path
 
 from conftest import git
 
-from harness.appendonly import is_valid_append, split_header
-from harness.results import read_results
-from harness.schema import RESULTS_COLUMNS
+from harness.record.results import read_results
+from harness.record.schema import RESULTS_COLUMNS
+from harness.rules.appendonly import is_valid_append, split_header
 
 
 def test_sixteen_evaluations_from_four_worktrees_at_once(research_repo: Path) -> None:
@@ -61,7 +61,7 @@ def test_sixteen_evaluations_from_four_worktrees_at_once(research_repo: Path) ->
 WRITER = """
 import sys
 from pathlib import Path
-from harness.appendonly import prepend_entry
+from harness.rules.appendonly import prepend_entry
 path, lock = Path(sys.argv[1]), Path(sys.argv[2])
 print("ready", flush=True)
 prepend_entry(path, "## new entry\\n\\n" + "y" * 20_000_000 + "\\n", lock_path=lock)

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from harness.reports import PLACEHOLDER, keep_inferences
-from harness.results import read_results
+from harness.record.results import read_results
+from harness.reports.report import PLACEHOLDER, keep_inferences
 from tests.loop_helpers import evaluate, fast_repo, report_of, run_baseline, start_idea
 
 

@@ -11,8 +11,8 @@ import pytest
 from harness.config import Config
 from harness.errors import RecordError
 from harness.layout import find_layout
-from harness.results import append_rows, best_run, format_row, read_results
-from harness.schema import RESULTS_COLUMNS, header_line
+from harness.record.results import append_rows, best_run, format_row, read_results
+from harness.record.schema import RESULTS_COLUMNS, header_line
 
 
 def row(run_id: str, value: float | None, **fields) -> dict:

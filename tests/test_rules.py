@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.appendonly import is_valid_append, prepend_text, split_header
 from harness.config import Rules
-from harness.rules import Change, Context, check, needs_content, unmatched_globs
+from harness.rules.appendonly import is_valid_append, prepend_text, split_header
+from harness.rules.policy import Change, Context, check, needs_content, unmatched_globs
 
 RULES = Rules()
 JOURNAL = "# Journal\n\nIntro.\n\n## 2025-01-02 second\n\nB text\n\n## 2025-01-01 first\n\nA\n"

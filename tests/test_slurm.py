@@ -399,7 +399,7 @@ def test_twenty_jobs_queued_at_once_all_record_their_row(
 ) -> None:
     record = tmp_path / "results.tsv"
     code = (
-        "import os, sys; from pathlib import Path; from harness.locking import exclusive_lock\n"
+        "import os, sys; from pathlib import Path; from harness.fileio import exclusive_lock\n"
         "with exclusive_lock(Path(sys.argv[1] + '.lock')):\n"
         "    with open(sys.argv[1], 'a') as f: f.write(os.environ['HARNESS_SEED'] + '\\tok\\n')\n"
     )

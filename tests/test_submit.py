@@ -12,8 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from harness.results import read_results
-from harness.submit import gh_unusable, is_local
+from harness.record.results import read_results
+from harness.reports.submit import gh_unusable, is_local
 from tests.conftest import commit_files, git
 from tests.loop_helpers import (
     bare_origin,

@@ -12,7 +12,7 @@ from conftest import git
 from queue_helpers import wait_until
 
 from harness.queue.local import LocalBackend
-from harness.results import read_results
+from harness.record.results import read_results
 
 # an "evaluation" that records itself through harness eval, and prints its metric
 GOOD_EVAL = "print('---'); print('val_bpb: 2.5')"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.webserver import DashboardServer
+from harness.reports.webserver import DashboardServer
 
 
 @pytest.fixture

@@ -38,8 +38,8 @@ def dashboard(
         refresh: Seconds between the browser's refreshes with --serve.
     """
     from harness.config import load_config
-    from harness.dashboard import write_dashboard
     from harness.layout import find_layout
+    from harness.reports.dashboard import write_dashboard
 
     layout = find_layout()
     config = load_config(layout.root)
@@ -57,9 +57,9 @@ def dashboard(
 def _serve(layout: Layout, config: Config, *, host: str, port: int, refresh: int) -> int:
     from loguru import logger
 
-    from harness.dashboard import Refresher
     from harness.errors import UsageError
-    from harness.webserver import DashboardServer
+    from harness.reports.dashboard import Refresher
+    from harness.reports.webserver import DashboardServer
 
     refresher = Refresher(layout, config, refresh_seconds=max(refresh, 1))
     refresher.render_if_changed()

@@ -59,7 +59,7 @@ def guard(
         )
     if integrity:
         return _integrity(json=json)
-    from harness import guard as core
+    from harness.rules import guard as core
 
     if staged:
         report = core.check_staged()
@@ -79,8 +79,8 @@ def guard(
 
 def _integrity(*, json: bool) -> int:
     from harness.config import load_config
-    from harness.integrity import check_worktrees
     from harness.layout import find_layout
+    from harness.rules.integrity import check_worktrees
 
     layout = find_layout()
     results = check_worktrees(layout.root, config=load_config(layout.root))
@@ -102,8 +102,8 @@ def install(*, chain: bool = False) -> int:
     Args:
         chain: Keep an existing foreign hook as pre-commit.before-harness and run it first.
     """
-    from harness.hooks import install_hook
     from harness.layout import find_layout
+    from harness.rules.hooks import install_hook
 
     done = install_hook(find_layout().worktree, chain=chain)
     if done.chained:
@@ -123,7 +123,7 @@ def meta_on(*, reason: str) -> int:
         reason: Why the FROZEN files need to change (written into the entry).
     """
     from harness.layout import find_layout
-    from harness.meta import grant
+    from harness.rules.meta import grant
 
     layout = find_layout()
     heading = grant(layout, reason=reason)
@@ -140,7 +140,7 @@ def meta_off(*, reason: str = "") -> int:
     import os
 
     from harness.layout import find_layout
-    from harness.meta import revoke
+    from harness.rules.meta import revoke
 
     layout = find_layout()
     heading = revoke(layout, reason=reason)
@@ -160,7 +160,7 @@ def meta_status(*, json: bool = False) -> int:
         json: Print {"active": ..., "source": ...} on stdout.
     """
     from harness.layout import find_layout
-    from harness.meta import current_state
+    from harness.rules.meta import current_state
 
     state = current_state(find_layout())
     if json:
@@ -179,9 +179,9 @@ def audit(*, json: bool = False) -> int:
     Args:
         json: Print the list as JSON on stdout.
     """
-    from harness.audit import audit as run_audit
     from harness.config import load_config
     from harness.layout import find_layout
+    from harness.rules.audit import audit as run_audit
 
     layout = find_layout()
     entries = run_audit(layout, config=load_config(layout.root))

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from harness.config import Config
     from harness.layout import Layout
 
-# The same names as harness.ideas.STATUSES (a test holds them equal); spelled out here so
+# The same names as harness.loop.ideas.STATUSES (a test holds them equal); spelled out here so
 # that `--help` needs no import of the core.
 Status = Literal[
     "proposed", "critiqued", "implementing", "testing", "reported", "submitted", "abandoned"
@@ -53,7 +53,7 @@ def new(slug: Positional[str], /, *, title: str, hypothesis: str = "") -> int:
     """
     from loguru import logger
 
-    from harness.ideas import new_idea
+    from harness.loop.ideas import new_idea
 
     layout, _ = repository()
     created = new_idea(layout, slug, title=title, hypothesis=hypothesis)
@@ -72,7 +72,7 @@ def list_ideas(*, status: Status | None = None, json: bool = False) -> int:
         status: Only ideas with this status.
         json: Print a JSON array of the ideas' front matter (and paths) instead.
     """
-    from harness.ideas import load_ideas
+    from harness.loop.ideas import load_ideas
 
     layout, _ = repository()
     ideas = [i for i in load_ideas(layout) if status is None or i.status == status]
@@ -95,7 +95,7 @@ def show(slug: Positional[str], /, *, json: bool = False) -> int:
         slug: The idea.
         json: Print its front matter and body as a JSON object instead.
     """
-    from harness.ideas import find_idea
+    from harness.loop.ideas import find_idea
 
     layout, _ = repository()
     idea = find_idea(layout, slug)
@@ -119,7 +119,7 @@ def critique(slug: Positional[str], /, *, file: str) -> int:
         slug: The idea.
         file: A file holding the critique, or - to read it from standard input.
     """
-    from harness.critique import add_critique, describe_scores
+    from harness.loop.critique import add_critique, describe_scores
 
     text = read_text_argument(file)
     layout, _ = repository()
@@ -147,7 +147,7 @@ def pick(*, json: bool = False) -> int:
     Args:
         json: Print {"slug", "reason", "runner_up"} as JSON instead.
     """
-    from harness.critique import pick_from_repository
+    from harness.loop.critique import pick_from_repository
 
     layout, _ = repository()
     chosen = pick_from_repository(layout)
@@ -182,7 +182,7 @@ def set_status(
         reason: Why (required for abandoned); logged in the idea's History section.
         force: Allow a move outside the usual order.
     """
-    from harness.ideas import set_status as move
+    from harness.loop.ideas import set_status as move
 
     layout, _ = repository()
     idea, changed = move(layout, slug, status, reason=reason, force=force)

@@ -22,8 +22,8 @@ def add(*, observation: str, inference: str | None = None, idea: str | None = No
         inference: What you think it means (interpretation), if anything.
         idea: The idea the entry is about.
     """
-    from harness.journal import add_note
     from harness.layout import find_layout
+    from harness.record.journal import add_note
 
     layout = find_layout()
     entry = add_note(layout, observation, inference, idea=idea)

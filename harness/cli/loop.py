@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from harness.cli.idea import repository
 
 if TYPE_CHECKING:
-    from harness.status import Summary
+    from harness.loop.status import Summary
 
 
 def register(app) -> None:
@@ -24,8 +24,8 @@ def status(*, json: bool = False) -> int:
     Args:
         json: Print one JSON object instead.
     """
-    from harness.loop import build_state
-    from harness.status import summarize
+    from harness.loop.state import build_state
+    from harness.loop.status import summarize
 
     layout, config = repository()
     summary = summarize(build_state(layout, config), config)
@@ -86,7 +86,7 @@ def next_step(*, json: bool = False) -> int:
     Args:
         json: Print {"action", "slug", "reason", "commands", "rule"} as JSON instead.
     """
-    from harness.loop import build_state, next_action
+    from harness.loop.state import build_state, next_action
 
     layout, config = repository()
     action = next_action(build_state(layout, config), config)

@@ -215,7 +215,7 @@ def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
     import json as jsonlib
 
     from harness.queue.ops import open_queue
-    from harness.sync import sync as sync_record
+    from harness.runs.sync import sync as sync_record
 
     queue, _ = open_queue(flag=_flag(backend))
     report = sync_record(queue.layout, queue.config, queue.backend)

@@ -27,7 +27,7 @@ def report(slug: Positional[str], /, *, json: bool = False) -> int:
         json: Print the report's path, numbers and verdict as JSON.
     """
     from harness.cli.idea import repository
-    from harness.reports import write_report
+    from harness.reports.report import write_report
 
     layout, config = repository()
     written = write_report(layout, config, slug)
@@ -64,7 +64,7 @@ def submit(slug: Positional[str], /, *, json: bool = False) -> int:
     import shlex
 
     from harness.cli.idea import repository
-    from harness.submit import submit as submit_idea
+    from harness.reports.submit import submit as submit_idea
 
     layout, config = repository()
     done = submit_idea(layout, config, slug, stdout=sys.stderr, stderr=sys.stderr)

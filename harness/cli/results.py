@@ -28,7 +28,7 @@ def register(app) -> None:
 def _record():
     from harness.config import load_config
     from harness.layout import find_layout
-    from harness.results import read_results
+    from harness.record.results import read_results
 
     layout = find_layout()
     return layout, load_config(layout.root), read_results(layout.results_tsv)
@@ -44,7 +44,7 @@ def show(*, idea: str | None = None, json: bool = False, csv: bool = False) -> i
     """
     import polars as pl
 
-    from harness.results_view import render_table
+    from harness.record.views import render_table
 
     _, _, frame = _record()
     if idea is not None:
@@ -64,8 +64,8 @@ def best(*, json: bool = False) -> int:
     Args:
         json: Print the row as JSON (null when there is none).
     """
-    from harness.results import best_run
-    from harness.results_view import render_best
+    from harness.record.results import best_run
+    from harness.record.views import render_best
 
     _, config, frame = _record()
     row = best_run(frame, config)
@@ -96,8 +96,8 @@ def compare(
         b: The candidate: an idea slug or a run id.
         json: Print the comparison as JSON.
     """
-    from harness.compare import compare as compare_runs
-    from harness.results_view import comparison_dict, render_comparison
+    from harness.record.compare import compare as compare_runs
+    from harness.record.views import comparison_dict, render_comparison
 
     _, config, frame = _record()
     comparison = compare_runs(frame, a, b, config)
@@ -124,8 +124,8 @@ def import_(
         metric_column: The column holding the metric; none: the configured metric.
     """
     from harness.config import load_config
-    from harness.importing import import_results
     from harness.layout import find_layout
+    from harness.record.importing import import_results
 
     layout = find_layout()
     config = load_config(layout.root)
@@ -150,7 +150,7 @@ def commit(*, json: bool = False) -> int:
     """
     from harness.config import load_config
     from harness.layout import find_layout
-    from harness.record_commit import commit_record
+    from harness.record.commit import commit_record
 
     layout = find_layout()
     done = commit_record(layout, load_config(layout.root))

@@ -20,7 +20,7 @@ def smoke(command: Positional[list[str]] = [], /) -> int:  # noqa: B006 (tyro re
     Records nothing. The command comes from [tool.harness] smoke unless given after `--`.
     Exits with the command's exit code.
     """
-    from harness.runner import run_smoke
+    from harness.runs.runner import run_smoke
 
     return run_smoke(tuple(command))
 
@@ -56,7 +56,9 @@ def eval_(
         description: A note stored with the row.
         queue_task: The queue's task id; none: HARNESS_QUEUE_TASK (the queue sets it).
     """
-    from harness.evaluation import EvalRequest, evaluate
+    from harness.layout import find_layout
+    from harness.loop.ideas import mark_testing
+    from harness.runs.evaluation import EvalRequest, evaluate
 
     request = EvalRequest(
         command=tuple(command),
@@ -69,6 +71,7 @@ def eval_(
         description=description,
     )
     run = evaluate(request, stdout=sys.stdout, stderr=sys.stderr)
+    mark_testing(find_layout(), run.row["idea"], run_id=run.row["run_id"])
     print(summary_line(run.row, log_path=str(run.log_path)))
     return run.exit_code
 
@@ -98,7 +101,7 @@ def baseline(*, seeds: int | None = None, timeout: float | None = None, json: bo
         timeout: Seconds each run may take; none: [tool.harness] timeout.
         json: Print the report as JSON (the runs' output goes to stderr).
     """
-    from harness.baseline import render_report, run_baseline
+    from harness.runs.baseline import render_report, run_baseline
 
     echo = sys.stderr if json else sys.stdout
     report = run_baseline(seeds=seeds, timeout=timeout, stdout=echo, stderr=sys.stderr)

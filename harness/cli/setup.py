@@ -49,14 +49,14 @@ def init(
         print("refuses FROZEN files and code on main otherwise)")
     if report.hook:
         print(report.hook)
-    from harness.importing import is_foreign_results
+    from harness.record.importing import is_foreign_results
 
     if "results.tsv" in report.skipped and is_foreign_results(report.root / "results.tsv"):
         print(
             "results.tsv has another layout: adopt its rows with "
             "`harness results import results.tsv` (a copy of it is kept)"
         )
-    from harness.doctor import unfilled_slots
+    from harness.checks import unfilled_slots
 
     if unfilled_slots((report.root / "program.md").read_text(encoding="utf-8")):
         print("next: fill the {FILL_IN} slots of program.md, then run `harness doctor`")

@@ -29,7 +29,7 @@ def create(slug: Positional[str], /) -> int:
     """
     from loguru import logger
 
-    from harness.worktrees import create_worktree
+    from harness.loop.worktrees import create_worktree
 
     layout, config = repository()
     worktree, idea = create_worktree(layout, config, slug)
@@ -54,8 +54,8 @@ def list_worktrees(*, json: bool = False) -> int:
     Args:
         json: Print a JSON array instead.
     """
-    from harness.ideas import load_ideas
-    from harness.worktrees import list_worktrees as listed
+    from harness.loop.ideas import load_ideas
+    from harness.loop.worktrees import list_worktrees as listed
 
     layout, config = repository()
     worktrees = listed(layout, config)
@@ -98,7 +98,7 @@ def remove(slug: Positional[str], /, *, force: bool = False, delete_branch: bool
         force: Throw away uncommitted changes, and delete an unmerged branch.
         delete_branch: Delete the branch exp/SLUG too.
     """
-    from harness.worktrees import remove_worktree
+    from harness.loop.worktrees import remove_worktree
 
     layout, config = repository()
     removal = remove_worktree(layout, config, slug, force=force, delete_branch=delete_branch)
@@ -115,7 +115,7 @@ def prune(*, finished: bool = False) -> int:
         finished: Also remove the clean worktrees of submitted and abandoned ideas (their
             branches stay); ones with uncommitted changes are kept and listed.
     """
-    from harness.worktrees import prune_worktrees
+    from harness.loop.worktrees import prune_worktrees
 
     layout, config = repository()
     result = prune_worktrees(layout, config, finished=finished)

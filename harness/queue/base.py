@@ -17,6 +17,8 @@ from harness.errors import UsageError
 # The environment of a queued task carries its label, so that a queued `harness eval`
 # records it; HARNESS_QUEUE_TASK is `<backend>:<id>`, the `queue_task` of its results row.
 TASK_ENV = "HARNESS_QUEUE_TASK"
+# a task's own random token, by which the pueue wrapper finds the task's pueue id
+TOKEN_ENV = "HARNESS_PUEUE_TOKEN"
 
 State = Literal["queued", "running", "succeeded", "failed", "killed", "timed_out", "lost"]
 FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "killed", "timed_out", "lost"})

@@ -2,7 +2,7 @@
 
 The folder (`<git common dir>/harness/queue`, shared by every worktree) holds:
 
-    lock            the queue lock (`harness.locking.exclusive_lock`): every change holds it
+    lock            the queue lock (`harness.fileio.exclusive_lock`): every change holds it
     next_id         the next task id
     groups.json     {group: {"parallel": N, "pin_gpus": bool}}
     tasks/<id>.json one record per task (mode 0600: it holds the caller's environment)
@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.errors import QueueError
-from harness.locking import exclusive_lock
+from harness.fileio import exclusive_lock
 from harness.queue.base import TaskState, harness_env
 
 LOST_DETAIL = "its worker died while it ran; its outcome is unknown"

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import Config, load_config
+from harness.config import Config, load_config, resolve_argv
 from harness.errors import QueueError, UnknownTask, UsageError
 from harness.layout import Layout, find_layout
 from harness.queue.base import Backend, TaskSpec, TaskState
 from harness.queue.choice import NAMES, Choice, choose_backend, open_backend
 from harness.queue.times import seconds_between
-from harness.runner import resolve_argv
 
 POLL = 0.5
 

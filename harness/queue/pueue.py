@@ -34,6 +34,7 @@ from typing import Any
 from harness.errors import HarnessError, QueueError, QueueUnavailable, UnknownTask
 from harness.queue.base import (
     TASK_ENV,
+    TOKEN_ENV,
     TaskSpec,
     TaskState,
     check_spec,
@@ -42,7 +43,6 @@ from harness.queue.base import (
 )
 from harness.queue.procs import TIMEOUT_EXIT
 from harness.queue.times import normalise_time
-from harness.queue.wrap import TOKEN_ENV  # lets a running task find its own pueue id
 
 WRAPPER = "harness.queue.wrap"
 NO_LOG_FILE = "(Pueue error) Failed to get log file handle"

@@ -25,10 +25,8 @@ import sys
 from collections.abc import Mapping
 
 from harness.errors import HarnessError
-from harness.queue.base import TASK_ENV
+from harness.queue.base import TASK_ENV, TOKEN_ENV
 from harness.queue.procs import GRACE, TIMEOUT_EXIT, exit_code_of
-
-TOKEN_ENV = "HARNESS_PUEUE_TOKEN"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,102 @@
+"""`harness status`: the loop at a glance, computed from a LoopState snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.config import Config
+from harness.loop.ideas import STATUSES
+from harness.loop.state import BASELINE, Action, LoopState, live_ideas, mean_of, next_action
+from harness.loop.worktrees import Worktree
+from harness.queue.base import TaskState
+
+
+@dataclass(frozen=True)
+class Best:
+    """The mean of an idea's counting runs (ok, with the FROZEN files as on main)."""
+
+    slug: str
+    value: float
+    runs: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"idea": self.slug, "value": self.value, "runs": self.runs}
+
+
+@dataclass(frozen=True)
+class Summary:
+    ideas_by_status: dict[str, int]
+    ideas_live: int  # every idea but the abandoned ones
+    ideas_target: int
+    worktrees: list[Worktree]
+    idea_status: dict[str, str]  # slug -> status, for the worktree lines
+    active_tasks: list[TaskState]
+    runs: int
+    best: Best | None
+    baseline: Best | None
+    action: Action
+
+    @property
+    def ideas_needed(self) -> int:
+        return max(0, self.ideas_target - self.ideas_live)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ideas": {
+                "by_status": self.ideas_by_status,
+                "live": self.ideas_live,
+                "target": self.ideas_target,
+                "needed": self.ideas_needed,
+            },
+            "worktrees": [
+                w.to_json() | {"idea_status": self.idea_status.get(w.slug)} for w in self.worktrees
+            ],
+            "queue": [
+                {"id": t.task_id, "state": t.state, "label": t.label, "cwd": t.cwd}
+                for t in self.active_tasks
+            ],
+            "runs": self.runs,
+            "best": self.best.to_json() if self.best else None,
+            "baseline": self.baseline.to_json() if self.baseline else None,
+            "next": self.action.to_json(),
+        }
+
+
+def idea_means(state: LoopState) -> list[Best]:
+    """The mean of every idea's (and the baseline's) counting runs."""
+    slugs = dict.fromkeys(run.idea for run in state.runs if run.counts)
+    found = []
+    for slug in slugs:
+        runs = [run for run in state.runs_of(slug) if run.counts]
+        value = mean_of(runs)
+        if value is not None:
+            found.append(Best(slug, value, len(runs)))
+    return found
+
+
+def best_result(state: LoopState, config: Config) -> Best | None:
+    """The idea (or baseline) with the best mean in the metric's direction."""
+    means = idea_means(state)
+    if not means:
+        return None
+    pick = min if config.direction == "min" else max
+    return pick(means, key=lambda best: best.value)
+
+
+def summarize(state: LoopState, config: Config) -> Summary:
+    counts = dict.fromkeys(STATUSES, 0)
+    for idea in state.ideas:
+        counts[idea.status] += 1
+    return Summary(
+        ideas_by_status=counts,
+        ideas_live=len(live_ideas(state)),
+        ideas_target=config.ideas_target,
+        worktrees=list(state.worktrees),
+        idea_status={idea.slug: idea.status for idea in state.ideas},
+        active_tasks=list(state.active_tasks),
+        runs=len(state.runs),
+        best=best_result(state, config),
+        baseline=next((b for b in idea_means(state) if b.slug == BASELINE), None),
+        action=next_action(state, config),
+    )

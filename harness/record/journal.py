@@ -1,0 +1,142 @@
+"""RESEARCH_JOURNAL.md: an entry per recorded run, and the researcher's own notes.
+
+Entries are prepended to the root copy below its header (the APPEND-ONLY rule) with an
+atomic replace, under the same lock as results.tsv. A run entry states what was asked
+(Q, H), what was measured, the best so far and the difference, whether the expected
+effect was seen against the noise, and any integrity warning. A note keeps the
+observation (measured) apart from the inference (interpretation).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from harness.config import Config
+from harness.errors import UsageError
+from harness.layout import Layout
+from harness.record.compare import baseline_noise, effect_threshold, judge_expected
+from harness.record.results import best_run, is_finite, record_lock, sanitise, valid_runs
+from harness.rules.appendonly import prepend_entry
+
+if TYPE_CHECKING:
+    import polars as pl
+
+MAX_DETAIL = 400
+HEADING_START = re.compile(r"^(#)", re.MULTILINE)
+
+
+def heading_time() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def add_entry(layout: Layout, entry: str) -> None:
+    """Prepend `entry` to the root journal under the record lock."""
+    prepend_entry(layout.journal, entry, lock_path=record_lock(layout))
+
+
+def run_entry(
+    row: dict[str, Any],
+    *,
+    config: Config,
+    frame: pl.DataFrame | None,
+    changed: tuple[str, ...] = (),
+) -> str:
+    """The journal entry of one recorded run; `frame` is results.tsv (None: unreadable).
+
+    `changed` lists the FROZEN files that differ from the main branch, if known.
+    """
+    seed = "" if row.get("seed") is None else f" seed {row['seed']}"
+    lines = [
+        f"## {heading_time()} · run {row['run_id']} · {row['idea']}{seed} · {row['status']}",
+        "",
+        f"- Question: {_text(row.get('question'))}",
+        f"- Hypothesis: {_text(row.get('hypothesis'))}",
+        f"- Expected: {_text(row.get('expected'))}",
+        f"- Observation: {_observation(row)}",
+    ]
+    if row.get("queue_task"):
+        lines.append(f"- Queue task: {row['queue_task']}")
+    if frame is None:
+        lines.append("- Best so far: unknown (results.tsv cannot be read: `harness results`)")
+    else:
+        lines += _against_record(row, config=config, frame=frame)
+    if row.get("integrity") != "ok":
+        which = f" ({', '.join(changed)})" if changed else ""
+        lines.append(
+            f"- Integrity: {row.get('integrity')}: the FROZEN files{which} differ from "
+            f"{config.main_branch}; this run never counts as a result"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _text(value: Any) -> str:
+    return sanitise(str(value)) if value not in (None, "") else "(not given)"
+
+
+def _observation(row: dict[str, Any]) -> str:
+    where = f"commit {str(row.get('commit') or '?')[:10]}, {row.get('branch') or '?'}"
+    where += ", uncommitted changes" if row.get("dirty") else ""
+    took = f"{row['duration_s']:.1f} s" if row.get("duration_s") is not None else "?"
+    if is_finite(row.get("value")):
+        text = f"{row['metric']} = {row['value']:.6g} ({row['status']}, {took}, {where})"
+    else:
+        text = f"no {row['metric']} ({row['status']}, {took}, {where})"
+    if row.get("status") != "ok" and row.get("description"):
+        text += f": {_clip(str(row['description']))}"
+    return text
+
+
+def _clip(text: str) -> str:
+    text = sanitise(text)
+    return text if len(text) <= MAX_DETAIL else "..." + text[-MAX_DETAIL:]
+
+
+def _against_record(row: dict[str, Any], *, config: Config, frame: pl.DataFrame) -> list[str]:
+    import polars as pl
+
+    best = best_run(frame, config, exclude=row["run_id"])
+    value: float | None = row.get("value") if row.get("status") == "ok" else None
+    lines = []
+    if best is None:
+        lines.append("- Best so far: none (this is the first valid run)")
+    else:
+        text = f"- Best so far: {best['value']:.6g} (run {best['run_id']}, {best['idea']})"
+        if is_finite(value):
+            difference = value - best["value"]
+            better = config.is_better(value, best["value"])
+            text += f"; difference {difference:+.6g}, {'a new best' if better else 'not better'}"
+        lines.append(text)
+    others = frame.filter(pl.col("run_id") != row["run_id"])
+    baseline = valid_runs(others, config).filter(pl.col("idea") == "baseline")
+    reference = None if baseline.is_empty() else float(baseline.get_column("value").mean())  # type: ignore[arg-type]
+    observed = value - reference if is_finite(value) and reference is not None else None
+    threshold = effect_threshold(baseline_noise(others, config), config.min_effect)
+    judged = judge_expected(row.get("expected"), observed, threshold)
+    lines.append(f"- Expected effect (against the baseline mean): {judged}")
+    return lines
+
+
+def note_entry(observation: str, inference: str | None = None, *, idea: str | None = None) -> str:
+    """A researcher's entry: the observation, and the inference kept apart from it."""
+    if not observation.strip():
+        raise UsageError("--observation is empty: say what was measured or seen")
+    topic = f" · {sanitise(idea)}" if idea else ""
+    lines = [f"## {heading_time()} · note{topic}", "", f"**Observation.** {_block(observation)}"]
+    if inference and inference.strip():
+        lines += ["", f"**Inference.** {_block(inference)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _block(text: str) -> str:
+    """Free text as a paragraph that cannot start a new entry or heading."""
+    return HEADING_START.sub(r"\\\1", text.strip())
+
+
+def add_note(
+    layout: Layout, observation: str, inference: str | None = None, *, idea: str | None = None
+) -> str:
+    entry = note_entry(observation, inference, idea=idea)
+    add_entry(layout, entry)
+    return entry

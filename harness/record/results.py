@@ -1,0 +1,271 @@
+"""results.tsv: one row per evaluation run, appended whole, read with polars.
+
+Writing: a row is formatted completely first (every value sanitised, so a tab or a newline
+in a question can never tear it), then appended with one `write` under the record lock
+that every worktree shares, flushed and fsynced. Rows are never rewritten or dropped.
+
+Reading: every line is checked before polars parses it, so a torn, hand-edited or
+foreign row is reported with its line number instead of being silently skipped or
+misread. A valid result is a row with status `ok`, integrity `ok` and a finite value of
+the configured metric; only those count for `best` and comparisons.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from harness.config import Config
+from harness.errors import RecordError, UsageError
+from harness.fileio import exclusive_lock
+from harness.layout import Layout
+from harness.record.schema import RESULTS_COLUMNS, header_line
+
+if TYPE_CHECKING:
+    import polars as pl
+
+UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false"}
+BOOL_TEXT = {"true": True, "false": False}
+
+
+def record_lock(layout: Layout) -> Path:
+    """The one lock of results.tsv and the journal, shared by every worktree."""
+    return layout.record_lock
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_run_id() -> str:
+    """Sortable by time and unique across processes: `20261123-091500-a3f2`."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def sanitise(text: str) -> str:
+    """One line of text without tabs: control characters and line breaks become spaces."""
+    return UNSAFE.sub(" ", text)
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict | list):
+        return sanitise(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
+    return sanitise(str(value))
+
+
+def format_row(values: Mapping[str, Any]) -> str:
+    """The complete TSV line (with its newline) of a row given as {column: value}."""
+    unknown = set(values) - set(RESULTS_COLUMNS)
+    if unknown:
+        raise RecordError(f"not a results.tsv column: {', '.join(sorted(unknown))}")
+    return "\t".join(format_value(values.get(name)) for name in RESULTS_COLUMNS) + "\n"
+
+
+def append_rows(layout: Layout, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append complete rows to the root results.tsv under the record lock, fsynced."""
+    payload = "".join(format_row(row) for row in rows).encode("utf-8")
+    with exclusive_lock(record_lock(layout)):
+        append_locked(layout.results_tsv, payload)
+
+
+def append_locked(path: Path, payload: bytes) -> None:
+    """Append `payload` (whole lines); the caller holds the record lock."""
+    prefix = _prefix_for(path)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, prefix + payload)
+        os.fsync(fd)
+    except OSError as exc:
+        raise RecordError(f"cannot append to {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def check_appendable(path: Path) -> None:
+    """Raise RecordError now when rows could not be appended to `path` (another layout)."""
+    _prefix_for(path)
+
+
+def _prefix_for(path: Path) -> bytes:
+    """The header for a new file; a newline when the last line lacks one (never glue rows)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return header_line().encode()
+    if size == 0:
+        return header_line().encode()
+    with path.open("rb") as handle:
+        first = handle.readline()
+        handle.seek(size - 1)
+        last = handle.read(1)
+    if first.decode("utf-8", errors="replace") != header_line():
+        raise RecordError(
+            f"{path} does not start with the harness header (another tool's layout?): "
+            f"move it aside and adopt it with `harness results import FILE`"
+        )
+    return b"" if last == b"\n" else b"\n"
+
+
+def read_results(path: Path) -> pl.DataFrame:
+    """Every row, typed; a RecordError names the first line that cannot be read.
+
+    Fast path: when the file holds exactly as many tabs as its lines need, polars parses
+    it (polars refuses a line with too many fields, so equal totals mean every line has
+    the right width). Otherwise every line is checked in Python to name the bad one.
+    """
+    import polars as pl
+
+    data = _read_bytes(path)
+    width = len(_header(path, data))
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    problem = "the tab count does not match"
+    if data.count(b"\t") == (width - 1) * lines:
+        try:
+            frame = pl.read_csv(
+                io.BytesIO(data), separator="\t", quote_char=None, infer_schema=False
+            )
+            return _typed(path, frame)
+        except pl.exceptions.ComputeError as exc:
+            problem = str(exc).splitlines()[0]
+    _check_lines(path, data, width)
+    raise RecordError(f"{path} cannot be read ({problem}): repair it by hand")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise RecordError(f"{path} does not exist: run `harness init` to create it") from None
+
+
+def _header(path: Path, data: bytes) -> list[str]:
+    end = data.find(b"\n")
+    first = data[: end if end >= 0 else len(data)].rstrip(b"\r")
+    if not first:
+        raise RecordError(f"{path} is empty: it needs the header line (`harness init` writes it)")
+    header = first.decode("utf-8", errors="replace").split("\t")
+    missing = [name for name in RESULTS_COLUMNS if name not in header]
+    if missing:
+        raise RecordError(
+            f"{path} line 1 is not the harness header (no column {', '.join(missing[:3])}): "
+            "if the file came from another tool, adopt it with `harness results import FILE`"
+        )
+    return header
+
+
+def _check_lines(path: Path, data: bytes, width: int) -> None:
+    """Name the first line that is not valid UTF-8 or has the wrong number of fields."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    for number, line in enumerate(lines[1:], start=2):
+        if line.count(b"\t") != width - 1:
+            raise RecordError(_torn_message(path, number, line.count(b"\t") + 1, width))
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RecordError(
+                f"{path} line {number} is not valid UTF-8: repair that line"
+            ) from None
+
+
+def _torn_message(path: Path, number: int, fields: int, expected: int) -> str:
+    what = "is empty" if fields == 1 else f"has {fields} fields, expected {expected}"
+    return (
+        f"{path} line {number} {what} (a torn or hand-edited row): repair or remove that "
+        "line by hand; the harness never rewrites rows"
+    )
+
+
+def _typed(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
+    casts = []
+    for name, kind in RESULTS_COLUMNS.items():
+        column = pl.col(name)
+        if kind == "int":
+            casts.append(column.cast(pl.Int64, strict=False))
+        elif kind == "float":
+            casts.append(column.cast(pl.Float64, strict=False))
+        elif kind == "bool":
+            casts.append(column.str.to_lowercase().replace_strict(BOOL_TEXT, default=None))
+    typed = frame.with_columns(casts)
+    for name, kind in RESULTS_COLUMNS.items():
+        if kind in TYPE_NAMES:
+            _check_cast(path, frame, typed, name, kind)
+    return typed
+
+
+def _check_cast(path: Path, raw: pl.DataFrame, typed: pl.DataFrame, name: str, kind: str):
+    import polars as pl
+
+    bad = raw.select(
+        pl.arg_where(pl.col(name).is_not_null() & typed.get_column(name).is_null())
+    ).to_series()
+    if len(bad):
+        row = int(bad[0])
+        raise RecordError(
+            f"{path} line {row + 2}: column {name} holds {raw[name][row]!r}, not "
+            f"{TYPE_NAMES[kind]}: repair that line by hand; the harness never rewrites rows"
+        )
+
+
+def valid_runs(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
+    """Rows that count as results: status ok, integrity ok, a finite value of the metric."""
+    import polars as pl
+
+    return frame.filter(
+        (pl.col("status") == "ok")
+        & (pl.col("integrity") == "ok")
+        & (pl.col("metric") == config.metric)
+        & pl.col("value").is_not_null()
+        & pl.col("value").is_finite()
+    )
+
+
+def best_run(
+    frame: pl.DataFrame, config: Config, *, exclude: str | None = None
+) -> dict[str, Any] | None:
+    """The best valid row by the configured direction (the earliest of equals), or None."""
+    import polars as pl
+
+    valid = valid_runs(frame, config)
+    if exclude is not None:
+        valid = valid.filter(pl.col("run_id") != exclude)
+    if valid.is_empty():
+        return None
+    values = valid.get_column("value")
+    index = values.arg_min() if config.direction == "min" else values.arg_max()
+    return valid.row(index or 0, named=True)
+
+
+def select_rows(frame: pl.DataFrame, key: str) -> tuple[pl.DataFrame, str]:
+    """The rows of a run id, or else of an idea: (rows, "run"|"idea")."""
+    import polars as pl
+
+    rows = frame.filter(pl.col("run_id") == key)
+    if not rows.is_empty():
+        return rows, "run"
+    rows = frame.filter(pl.col("idea") == key)
+    if not rows.is_empty():
+        return rows, "idea"
+    raise UsageError(f"no run id or idea {key!r} in results.tsv: see `harness results`")
+
+
+def is_finite(value: float | None) -> TypeGuard[float]:
+    return value is not None and math.isfinite(value)

@@ -1,0 +1,358 @@
+"""`harness submit SLUG`: an idea's branch becomes a pull request when it wins, honestly.
+
+Refused, with what to do, when the idea's worktree has uncommitted changes, when
+`harness guard --range main..exp/<slug>` fails, or when any of the idea's runs ran with
+FROZEN files that differ from main. Otherwise the branch is pushed to the configured
+remote (when the repository has it), and the decision is taken: the idea must beat the
+valid results of every other idea and of the baseline by more than `min_effect` and the
+noise (`harness.record.standing`), and, when `[tool.harness] confirm` is set, the win must hold
+on the held-out data too (`harness.runs.confirm`). A winner's pull request is opened with
+`gh pr create` when gh is installed and authenticated and the remote is not a local
+path; otherwise its body is written to `9_reports/YYYY-MM-DD_<slug>_pr.md` with the
+exact command that opens it. Either way the decision, and why, goes to the journal and
+to the idea's history.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from harness import gitops
+from harness.config import Config
+from harness.errors import HarnessError, RuleViolation, UsageError, WorktreeError
+from harness.fileio import write_atomic
+from harness.layout import REPORTS_DIR, Layout
+from harness.loop.ideas import (
+    DECISION,
+    Idea,
+    advance,
+    find_idea,
+    ideas_lock,
+    log_change,
+    rewrite_idea,
+)
+from harness.loop.worktrees import find_worktree
+from harness.record.journal import add_entry, heading_time
+from harness.record.results import read_results
+from harness.record.standing import Standing, standing
+from harness.reports.report import Report, num, signed, write_report
+from harness.runs import confirm as held_out
+
+if TYPE_CHECKING:
+    import polars as pl
+
+MAX_LISTED = 5
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    title: str
+    body: Path
+    command: tuple[str, ...]  # the gh command that opens it
+    cwd: Path  # where to run the command
+    url: str | None  # set when it was opened
+    why_not_opened: str  # why gh was not used ("" when it was)
+
+
+@dataclass(frozen=True)
+class Submission:
+    idea: Idea
+    submitted: bool
+    reason: str
+    report: Report
+    pushed: str  # what became of the branch on the remote
+    confirmation: held_out.Confirmation | None
+    pull_request: PullRequest | None
+    entry: str
+
+    def to_json(self) -> dict[str, object]:
+        pr = self.pull_request
+        return {
+            "idea": self.idea.slug,
+            "submitted": self.submitted,
+            "reason": self.reason,
+            "report": str(self.report.path),
+            "pushed": self.pushed,
+            "confirmation": None
+            if self.confirmation is None
+            else {"holds": self.confirmation.holds, "why": self.confirmation.reason},
+            "pull_request": None
+            if pr is None
+            else {
+                "title": pr.title,
+                "body": str(pr.body),
+                "url": pr.url,
+                "command": shlex.join(pr.command),
+                "why_not_opened": pr.why_not_opened,
+            },
+        }
+
+
+def submit(
+    layout: Layout,
+    config: Config,
+    slug: str,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> Submission:
+    """Check, push, decide, confirm, open (or prepare) the pull request, and record it."""
+    idea = find_idea(layout, slug)
+    check_submittable(idea, layout, config)
+    check_clean(layout, config, idea)
+    check_guard(layout, config, idea)
+    frame = read_results(layout.results_tsv)
+    check_integrity_of_runs(frame, config, idea)
+    pushed = push(layout, config, idea)
+    where = standing(frame, config, slug)
+    confirmation = None
+    if where.is_winner and held_out.is_configured(config):
+        confirmation = run_confirmation(layout, config, frame, where, sinks=(stdout, stderr))
+    submitted, reason = decide(where, confirmation)
+    status = "submitted" if submitted else None
+    report = write_report(layout, config, slug, journal=False, status=status)
+    pull_request = open_pull_request(layout, config, idea, report) if submitted else None
+    entry = decision_entry(idea, submitted, reason, pushed, confirmation, pull_request)
+    add_entry(layout, entry)
+    idea = record_on_idea(layout, slug, submitted=submitted, reason=reason, pr=pull_request)
+    return Submission(idea, submitted, reason, report, pushed, confirmation, pull_request, entry)
+
+
+# -- the refusals --------------------------------------------------------------------------
+
+
+def check_submittable(idea: Idea, layout: Layout, config: Config) -> None:
+    if idea.status == "abandoned":
+        raise UsageError(
+            f"idea {idea.slug!r} is abandoned: reopen it with "
+            f"`harness idea set {idea.slug} --status proposed` first"
+        )
+    if idea.status == "submitted":
+        raise UsageError(f"idea {idea.slug!r} is submitted already: see {idea.name}, History")
+    if not gitops.branch_exists(layout.root, idea.branch):
+        raise UsageError(
+            f"idea {idea.slug!r} has no branch {idea.branch}: create its worktree with "
+            f"`harness worktree create {idea.slug}` and commit the change there"
+        )
+
+
+def check_clean(layout: Layout, config: Config, idea: Idea) -> None:
+    """Refuse uncommitted changes in the idea's worktree, naming them."""
+    worktree = find_worktree(layout, config, idea.slug)
+    if worktree is None or worktree.missing:
+        return
+    entries = gitops.status_entries(worktree.path)
+    if not entries:
+        return
+    listed = ", ".join(f"{code.strip()} {path}" for code, path in entries[:MAX_LISTED])
+    more = f" and {len(entries) - MAX_LISTED} more" if len(entries) > MAX_LISTED else ""
+    where = shlex.quote(str(worktree.path))
+    raise WorktreeError(
+        f"{worktree.path} has uncommitted changes ({listed}{more}): commit them on "
+        f"{idea.branch} (`git -C {where} add -A && git -C {where} commit -m '...'`) "
+        "or discard them, then submit again"
+    )
+
+
+def check_guard(layout: Layout, config: Config, idea: Idea) -> None:
+    """`harness guard --range main..exp/<slug>`, as CI would run it on the pull request."""
+    from harness.rules.guard import check_range
+
+    spec = f"{config.main_branch}..{idea.branch}"
+    report = check_range(spec, start=layout.root, branch=idea.branch)
+    if report.ok:
+        return
+    first = report.violations[0]
+    more = f" (and {len(report.violations) - 1} more)" if len(report.violations) > 1 else ""
+    raise RuleViolation(
+        f"`harness guard --range {spec}` fails: {first}{more}; the pull request would be "
+        f"refused: take those commits out of {idea.branch} (e.g. `git rebase -i "
+        f"{config.main_branch}` in its worktree), then submit again"
+    )
+
+
+def check_integrity_of_runs(frame: pl.DataFrame, config: Config, idea: Idea) -> None:
+    import polars as pl
+
+    flagged = frame.filter((pl.col("idea") == idea.slug) & (pl.col("integrity") == "modified"))
+    if flagged.is_empty():
+        return
+    ids = flagged.get_column("run_id").to_list()
+    listed = ", ".join(ids[:MAX_LISTED]) + (" ..." if len(ids) > MAX_LISTED else "")
+    raise RuleViolation(
+        f"{len(ids)} run(s) of {idea.slug} ran with FROZEN files that differ from "
+        f"{config.main_branch} ({listed}): its results cannot be trusted, so it is not "
+        "submitted; start a new idea from a clean branch to test the change again"
+    )
+
+
+# -- pushing, deciding, confirming ---------------------------------------------------------
+
+
+def push(layout: Layout, config: Config, idea: Idea) -> str:
+    """Push the branch to the configured remote when the repository has one."""
+    url = gitops.remote_url(layout.root, config.remote)
+    if url is None:
+        return f"not pushed: the repository has no remote {config.remote!r}"
+    gitops.push_branch(layout.root, config.remote, idea.branch)
+    return f"{idea.branch} pushed to {config.remote} ({url})"
+
+
+def run_confirmation(
+    layout: Layout,
+    config: Config,
+    frame: pl.DataFrame,
+    where: Standing,
+    *,
+    sinks: tuple[TextIO | None, TextIO | None],
+) -> held_out.Confirmation:
+    assert where.best is not None  # a winner beat someone
+    return held_out.confirm(
+        layout,
+        config,
+        frame,
+        candidate=held_out.target_of(layout, config, frame, where.side.label),
+        reference=held_out.target_of(layout, config, frame, where.best.a.label),
+        seeds=held_out.seeds_of(where.side, config),
+        stdout=sinks[0],
+        stderr=sinks[1],
+    )
+
+
+def decide(where: Standing, confirmation: held_out.Confirmation | None) -> tuple[bool, str]:
+    """(submitted, why)."""
+    if not where.is_winner:
+        return False, where.reason
+    if confirmation is not None and not confirmation.holds:
+        return False, f"the win does not hold on held-out data: {confirmation.reason}"
+    if confirmation is not None:
+        return True, f"{where.reason}; confirmed on held-out data: {confirmation.reason}"
+    return True, where.reason
+
+
+# -- the pull request ----------------------------------------------------------------------
+
+
+def pr_title(idea: Idea, report: Report, config: Config) -> str:
+    best = report.standing.best
+    mean = num(report.standing.side.mean)
+    if best is None:
+        return f"{idea.title} ({config.metric} {mean})"
+    return (
+        f"{idea.title} ({config.metric} {mean} vs {best.a.label} {num(best.a.mean)}, "
+        f"{signed(best.difference)})"
+    )
+
+
+def pr_body(report: Report, layout: Layout) -> str:
+    """The report as a pull request body: links made relative to the repository root."""
+    text = report.path.read_text(encoding="utf-8")
+    text = re.sub(
+        r"!\[([^\]]*)\]\(([^)/]+\.png)\)",
+        rf"Plot: `{REPORTS_DIR}/\2` (committed on {layout.root.name}'s main branch by "
+        "`harness results commit`)",
+        text,
+    )
+    text = text.replace("](../", "](")
+    head = (
+        f"Submitted by `harness submit {report.idea.slug}`: the report `{report.name}` follows.\n\n"
+    )
+    return head + text
+
+
+def is_local(url: str) -> bool:
+    """A remote that is a path on this machine (no host a pull request could go to)."""
+    return url.startswith(("/", ".", "file:")) or (":" not in url)
+
+
+def gh_unusable(url: str | None) -> str:
+    """Why `gh pr create` cannot open this pull request ("" when it can)."""
+    if url is None:
+        return "the repository has no remote to open a pull request on"
+    if is_local(url):
+        return f"the remote {url} is a local repository"
+    gh = shutil.which("gh")
+    if gh is None:
+        return "gh is not installed"
+    try:
+        proc = subprocess.run([gh, "auth", "status"], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return "gh cannot be run"
+    return "" if proc.returncode == 0 else "gh is not authenticated (run `gh auth login`)"
+
+
+def open_pull_request(layout: Layout, config: Config, idea: Idea, report: Report) -> PullRequest:
+    body = report.path.with_name(f"{report.path.stem}_pr.md")
+    write_atomic(body, pr_body(report, layout))
+    title = pr_title(idea, report, config)
+    command = (
+        "gh", "pr", "create", "--base", config.main_branch, "--head", idea.branch,
+        "--title", title, "--body-file", str(body),
+    )  # fmt: skip
+    why_not = gh_unusable(gitops.remote_url(layout.root, config.remote))
+    if why_not:
+        return PullRequest(title, body, command, layout.root, None, why_not)
+    env = {**os.environ, "GH_PROMPT_DISABLED": "1"}
+    proc = subprocess.run(command, cwd=layout.root, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        raise HarnessError(
+            f"`gh pr create` failed: {tail}: the body is in {body}; open it by hand with: "
+            f"cd {shlex.quote(str(layout.root))} && {shlex.join(command)}"
+        )
+    url = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else None
+    return PullRequest(title, body, command, layout.root, url, "")
+
+
+# -- the record ------------------------------------------------------------------------------
+
+
+def decision_entry(
+    idea: Idea,
+    submitted: bool,
+    reason: str,
+    pushed: str,
+    confirmation: held_out.Confirmation | None,
+    pr: PullRequest | None,
+) -> str:
+    outcome = "submitted" if submitted else "not submitted"
+    lines = [
+        f"## {heading_time()} · submit · {idea.slug} · {outcome}",
+        "",
+        f"- Decision: {outcome}: {reason}",
+        f"- Branch: {pushed}",
+    ]
+    if confirmation is not None:
+        lines.append(f"- Held-out confirmation: {confirmation.reason}")
+    if pr is not None and pr.url:
+        lines.append(f"- Pull request: {pr.url}")
+    elif pr is not None:
+        lines.append(
+            f"- Pull request: not opened ({pr.why_not_opened}); body in "
+            f"{REPORTS_DIR}/{pr.body.name}; open it with `{shlex.join(pr.command)}`"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def record_on_idea(
+    layout: Layout, slug: str, *, submitted: bool, reason: str, pr: PullRequest | None
+) -> Idea:
+    """The decision in the idea's front matter (`decision`) and History; a winner becomes
+    `submitted`, a non-winner stays `reported` (and `harness next` moves on from it)."""
+    if submitted and pr is not None:
+        where = pr.url or f"body {REPORTS_DIR}/{pr.body.name}"
+        advance(layout, slug, "submitted", note=f"pull request: {where}")
+        decision = f"submitted: pull request {where}"
+    else:
+        decision = f"not submitted: {reason}"
+    with ideas_lock(layout):
+        idea = find_idea(layout, slug)
+        body = idea.body if submitted else log_change(idea.body, decision)
+        return rewrite_idea(idea, changes={DECISION: decision}, body=body)

@@ -1,0 +1,9 @@
+"""Running evaluations and putting them on record.
+
+`runner` runs the smoke command; `streaming` runs a command with its output to the terminal
+and a log, with a timeout; `evaluation` is
+`harness eval`; `baseline` measures the noise of main; `confirm` runs held-out
+confirmations; `sync` records the queue's tasks that ended without a row.
+
+May import: `record`, `rules`, `queue` and the shared base.
+"""

@@ -1,0 +1,309 @@
+"""`harness eval`: run the evaluation in a worktree and record the run, whatever happens.
+
+The command (`[tool.harness] eval` unless one is given) gets `--seed N` appended and the
+environment variables HARNESS_SEED, HARNESS_METRICS_FILE and HARNESS_RUN_ID. Its output
+streams to the terminal and to `<git dir>/harness/logs/<run id>.log`. The metrics come
+from the metrics file or the `key: value` lines after `---` (see `harness.record.metrics`).
+
+Every run becomes a row of the root results.tsv and an entry of the root journal: a
+crash, a missing metric, a timeout or an interrupt too, with its status and the tail of
+its log. The question, hypothesis, expected effect and queue task come from the request
+or from HARNESS_QUESTION, HARNESS_HYPOTHESIS, HARNESS_EXPECTED and HARNESS_QUEUE_TASK
+(which is how a queued run passes its label on).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from harness import gitops
+from harness.config import Config, load_config, resolve_argv
+from harness.errors import RecordError, UsageError
+from harness.fileio import exclusive_lock
+from harness.layout import Layout, find_layout
+from harness.record.journal import add_entry, run_entry
+from harness.record.metrics import metric_value, read_metrics_file
+from harness.record.results import (
+    append_locked,
+    check_appendable,
+    format_row,
+    new_run_id,
+    read_results,
+    record_lock,
+    sanitise,
+    utc_now,
+)
+from harness.rules.globs import matches
+from harness.rules.integrity import check_integrity
+from harness.runs.streaming import Execution, run_logged
+
+ENV_FIELDS = {
+    "question": "HARNESS_QUESTION",
+    "hypothesis": "HARNESS_HYPOTHESIS",
+    "expected": "HARNESS_EXPECTED",
+    "queue_task": "HARNESS_QUEUE_TASK",
+}
+EXIT_CODES = {"ok": 0, "crash": 1, "timeout": 124, "killed": 130}
+MAX_DESCRIPTION = 1500
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What to run and the label it carries; None fields fall back to the environment."""
+
+    command: tuple[str, ...] = ()
+    seed: int | None = None
+    question: str | None = None
+    hypothesis: str | None = None
+    expected: str | None = None
+    queue_task: str | None = None
+    timeout: float | None = None
+    description: str = ""
+    idea: str | None = None  # None: from the branch
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    row: dict[str, Any]
+    log_path: Path
+    entry: str
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.row["status"], 1)
+
+
+def evaluate(
+    request: EvalRequest,
+    *,
+    start: Path | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> RecordedRun:
+    """Run the evaluation in the worktree containing `start` and record it."""
+    layout = find_layout(start)
+    config = load_config(layout.root)
+    check_appendable(layout.results_tsv)
+    request = with_environment(request)
+    command, seed = split_seed(request.command or config.eval, request.seed)
+    if request.timeout is not None and request.timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {request.timeout}")
+    run_id = new_run_id()
+    integrity = check_integrity(layout.worktree, root=layout.root, config=config)
+    row = describe_worktree(layout, config, request=request, seed=seed, run_id=run_id)
+    row.update(frozen_sha=integrity.frozen_sha, integrity=integrity.status)
+    log_path = layout.state_dir / "logs" / f"{run_id}.log"
+    row.update(
+        execute(
+            [*resolve_argv(command), "--seed", str(seed)],
+            layout=layout,
+            config=config,
+            row=row,
+            log_path=log_path,
+            timeout=request.timeout or config.timeout,
+            sinks=(stdout, stderr),
+        )
+    )
+    if request.description:
+        row["description"] = _join(request.description, row["description"])
+    entry = record_run(layout, config, row, changed=integrity.changed)
+    return RecordedRun(row=row, log_path=log_path, entry=entry)
+
+
+def execute(
+    argv: list[str],
+    *,
+    layout: Layout,
+    config: Config,
+    row: dict[str, Any],
+    log_path: Path,
+    timeout: float,
+    sinks: tuple[TextIO | None, TextIO | None],
+) -> dict[str, Any]:
+    """Run argv in the worktree with the run's environment; the outcome's columns."""
+    metrics_file = layout.state_dir / "tmp" / f"{row['run_id']}.metrics.json"
+    metrics_file.parent.mkdir(parents=True, exist_ok=True)
+    metrics_file.unlink(missing_ok=True)
+    env = run_environment(run_id=row["run_id"], seed=row["seed"], metrics_file=metrics_file)
+    try:
+        execution = run_logged(
+            argv,
+            cwd=layout.worktree,
+            env=env,
+            log_path=log_path,
+            timeout=timeout,
+            stdout=sinks[0],
+            stderr=sinks[1],
+        )
+        return outcome(execution, metrics_file=metrics_file, config=config, log_path=log_path)
+    finally:
+        metrics_file.unlink(missing_ok=True)
+
+
+def with_environment(request: EvalRequest) -> EvalRequest:
+    """The request with its missing label fields taken from the HARNESS_* variables."""
+
+    def pick(name: str) -> str | None:
+        given = getattr(request, name)
+        return given if given is not None else (os.environ.get(ENV_FIELDS[name]) or None)
+
+    return replace(
+        request,
+        question=pick("question"),
+        hypothesis=pick("hypothesis"),
+        expected=pick("expected"),
+        queue_task=pick("queue_task"),
+    )
+
+
+def split_seed(command: tuple[str, ...], seed: int | None) -> tuple[tuple[str, ...], int]:
+    """(command without a trailing `--seed N`, the seed to use).
+
+    `harness queue add --seeds 3 -- harness eval -- CMD` appends `--seed N` after CMD, so
+    a seed inside the command counts when none was given to `harness eval` itself.
+    """
+    if len(command) >= 2 and command[-2] == "--seed":
+        try:
+            inner = int(command[-1])
+        except ValueError:
+            raise UsageError(f"--seed needs an integer, got {command[-1]!r}") from None
+        command = command[:-2]
+        seed = inner if seed is None else seed
+    if seed is None:
+        seed = _environment_seed()
+    return command, seed
+
+
+def _environment_seed() -> int:
+    text = os.environ.get("HARNESS_SEED", "0")
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"HARNESS_SEED={text!r} is not an integer: unset or fix it") from None
+
+
+def run_environment(*, run_id: str, seed: int, metrics_file: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "HARNESS_SEED": str(seed),
+            "HARNESS_METRICS_FILE": str(metrics_file),
+            "HARNESS_RUN_ID": run_id,
+            "PYTHONUNBUFFERED": "1",  # stream a Python evaluation's output as it comes
+        }
+    )
+    return env
+
+
+def idea_of(branch: str | None, *, main_branch: str, commit: str | None) -> str:
+    """`exp/<slug>` -> slug; the main branch -> baseline; other branches keep their name."""
+    if branch is None:
+        return f"detached-{(commit or 'unknown')[:10]}"
+    if branch.startswith("exp/") and len(branch) > 4:
+        return branch[4:]
+    return "baseline" if branch == main_branch else branch
+
+
+def describe_worktree(
+    layout: Layout, config: Config, *, request: EvalRequest, seed: int, run_id: str
+) -> dict[str, Any]:
+    """The row's columns known before the run: where, what code, what label."""
+    worktree = layout.worktree
+    branch = gitops.current_branch(worktree)
+    commit = gitops.head_commit(worktree)
+    return label_columns(config, request=request, seed=seed, run_id=run_id) | {
+        "timestamp": utc_now(),
+        "idea": request.idea or idea_of(branch, main_branch=config.main_branch, commit=commit),
+        "branch": branch or "",
+        "commit": commit or "",
+        "dirty": has_code_changes(worktree, config),
+    }
+
+
+def label_columns(
+    config: Config, *, request: EvalRequest, seed: int | None, run_id: str
+) -> dict[str, Any]:
+    """The row's columns that do not depend on the worktree: the run, its seed and label."""
+    return {
+        "run_id": run_id,
+        "seed": seed,
+        "metric": config.metric,
+        "question": request.question,
+        "hypothesis": request.hypothesis,
+        "expected": request.expected,
+        "queue_task": request.queue_task,
+        "host": socket.gethostname(),
+    }
+
+
+def has_code_changes(worktree: Path, config: Config) -> bool:
+    """Uncommitted changes other than to the record (GLOBAL files and record folders)."""
+    listed = gitops.git("status", "--porcelain", "-z", "--untracked-files=normal", cwd=worktree)
+    paths = [entry[3:] for entry in listed.split("\0") if len(entry) > 3]
+    record = config.rules.global_ + config.rules.records
+    return any(not matches(path, record) for path in paths)
+
+
+def outcome(
+    execution: Execution, *, metrics_file: Path, config: Config, log_path: Path
+) -> dict[str, Any]:
+    """status, value, duration, extra and description of a finished execution."""
+    metrics, problem = read_metrics_file(metrics_file)
+    if metrics is None:
+        metrics = execution.summary.metrics()
+    value, missing = metric_value(metrics, config.metric) if metrics else (None, "")
+    status, reason = _status(execution, value, problem or missing)
+    extra = {k: v for k, v in metrics.items() if k != config.metric}
+    extra["exit_code"] = execution.exit_code
+    extra["log"] = str(log_path)
+    description = ""
+    if status != "ok":
+        description = _join(reason, "log tail: " + " | ".join(execution.tail[-8:]))
+    return {
+        "value": value,
+        "status": status,
+        "duration_s": round(execution.duration_s, 3),
+        "extra": extra,
+        "description": description,
+    }
+
+
+def _status(execution: Execution, value: float | None, problem: str) -> tuple[str, str]:
+    if execution.ending == "timeout":
+        return "timeout", f"timed out after {execution.duration_s:.0f} s"
+    if execution.ending == "interrupted":
+        return "killed", "interrupted (Ctrl-C or SIGTERM)"
+    if execution.exit_code != 0:
+        return "crash", f"exit code {execution.exit_code}"
+    if value is None:
+        return "crash", problem or "no metrics: neither HARNESS_METRICS_FILE nor `---` lines"
+    return "ok", ""
+
+
+def _join(*parts: str) -> str:
+    text = sanitise("; ".join(p for p in parts if p))
+    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 3] + "..."
+
+
+def record_run(
+    layout: Layout, config: Config, row: dict[str, Any], *, changed: tuple[str, ...] = ()
+) -> str:
+    """Append the row to the root results.tsv and its entry to the root journal.
+
+    Returns the journal entry. The row is written first and on its own, so a journal
+    that cannot be read or written never costs the row.
+    """
+    payload = format_row(row).encode("utf-8")
+    frame = None
+    with exclusive_lock(record_lock(layout)):
+        append_locked(layout.results_tsv, payload)
+        with suppress(RecordError):  # the entry then says the record is unreadable
+            frame = read_results(layout.results_tsv)
+    entry = run_entry(row, config=config, frame=frame, changed=changed)
+    add_entry(layout, entry)
+    return entry

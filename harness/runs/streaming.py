@@ -1,0 +1,216 @@
+"""Run a command with its output streamed to the terminal and to a log file.
+
+The command runs in a session of its own, so a timeout or an interrupt stops the whole
+process group (a training script's data-loader workers too): SIGTERM first, SIGKILL after
+a grace period. Ctrl-C and SIGTERM sent to the harness are turned into an `interrupted`
+ending rather than an exception, so the caller can still record the run.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal, TextIO
+
+from harness.errors import HarnessError, UsageError
+from harness.record.metrics import SummaryCollector
+
+Ending = Literal["exited", "timeout", "interrupted"]
+TAIL_LINES = 20
+CHUNK = 65536
+MAX_LINE = 1 << 20  # a "line" longer than this (an endless progress bar) is cut
+GRACE_S = 5.0
+
+
+class Interrupted(Exception):
+    """The harness itself was asked to stop (SIGTERM) while the command ran."""
+
+
+@dataclass
+class Execution:
+    """How a command ended, with what the caller needs to record it."""
+
+    ending: Ending
+    exit_code: int | None
+    duration_s: float
+    tail: list[str] = field(default_factory=list)
+    summary: SummaryCollector = field(default_factory=SummaryCollector)
+
+
+class _Output:
+    """Where the output goes: the terminal as it comes, the log, the tail and the summary.
+
+    The terminal gets every chunk at once (a progress bar drawn with `\\r` shows live);
+    the log, the tail and the metric summary get whole lines. A terminal or log that
+    fails (a closed pipe, a full disk) is dropped, never the draining of the command's
+    pipes, which would block the command.
+    """
+
+    def __init__(self, log: IO[str], tail: deque[str]):
+        self.log: IO[str] | None = log
+        self.tail = tail
+        self.lock = threading.Lock()
+
+    def pump(self, pipe: IO[bytes], sink: TextIO | None, summary: SummaryCollector | None):
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = b""
+        while chunk := os.read(pipe.fileno(), CHUNK):
+            sink = _echo(sink, decoder.decode(chunk))
+            *lines, pending = (pending + chunk).split(b"\n")
+            if len(pending) > MAX_LINE:
+                lines, pending = [*lines, pending], b""
+            for raw in lines:
+                self.line(raw.decode("utf-8", errors="replace"), summary)
+        if pending:
+            self.line(pending.decode("utf-8", errors="replace"), summary)
+        pipe.close()
+
+    def note(self, text: str) -> None:
+        """A line of the harness's own, in the log only."""
+        with self.lock:
+            self._log(text)
+
+    def line(self, text: str, summary: SummaryCollector | None) -> None:
+        with self.lock:
+            self._log(text)
+            self.tail.append(text.rstrip("\r").rsplit("\r", 1)[-1])
+            if summary is not None:
+                summary.feed(text)
+
+    def _log(self, text: str) -> None:
+        if self.log is not None:
+            try:
+                self.log.write(text + "\n")
+                self.log.flush()
+            except OSError:
+                self.log = None
+
+
+def _echo(sink: TextIO | None, text: str) -> TextIO | None:
+    """Write to the terminal; returns None (stop echoing) once it fails."""
+    if sink is None or not text:
+        return sink
+    try:
+        sink.write(text)
+        sink.flush()
+    except (OSError, ValueError):
+        return None
+    return sink
+
+
+def run_logged(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    timeout: float | None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    grace: float = GRACE_S,
+) -> Execution:
+    """Run argv to its end, its timeout, or an interrupt; never raises for those."""
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    execution = Execution(ending="exited", exit_code=None, duration_s=0.0)
+    with _open_log(log_path) as log:
+        output = _Output(log, tail)
+        output.note(f"$ {shlex.join(argv)}")
+        started = time.monotonic()
+        proc = _start(argv, cwd=cwd, env=env)
+        pumps = [
+            _thread(output.pump, proc.stdout, stdout, execution.summary),
+            _thread(output.pump, proc.stderr, stderr, None),
+        ]
+        execution.ending = _wait(proc, timeout=timeout, grace=grace)
+        execution.exit_code = proc.returncode
+        execution.duration_s = time.monotonic() - started
+        for pump in pumps:
+            pump.join(timeout=grace)
+        output.note(f"# harness: {execution.ending}, exit code {proc.returncode}")
+    execution.tail = list(tail)
+    return execution
+
+
+def _open_log(path: Path) -> IO[str]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise HarnessError(f"cannot write the run's log {path}: {exc.strerror}") from None
+
+
+def _start(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise UsageError(
+            f"command not found: {argv[0]}: check [tool.harness] eval or the PATH"
+        ) from None
+    except PermissionError:
+        raise UsageError(f"cannot execute {argv[0]}: permission denied") from None
+
+
+def _thread(target: Any, *args: Any) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait(proc: subprocess.Popen[bytes], *, timeout: float | None, grace: float) -> Ending:
+    try:
+        with _sigterm_raises():
+            proc.wait(timeout=timeout)
+        return "exited"
+    except subprocess.TimeoutExpired:
+        stop_group(proc, grace=grace)
+        return "timeout"
+    except (KeyboardInterrupt, Interrupted):
+        stop_group(proc, grace=grace)
+        return "interrupted"
+
+
+def stop_group(proc: subprocess.Popen[bytes], *, grace: float) -> None:
+    """SIGTERM to the command's process group, SIGKILL when it outlives `grace` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While waiting, SIGTERM raises `Interrupted` (only the main thread can install it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

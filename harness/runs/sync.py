@@ -1,0 +1,148 @@
+"""`harness sync`: nothing that ran is ever missing from the record.
+
+A queued `harness eval` records its own row. A task that ended without doing so (it
+crashed before recording, was killed, timed out, lost its worker, failed to spawn, or
+was cancelled by the scheduler) gets a row here: its final state as the status, its
+label, its seed, its log tail, and a journal entry. Rows are matched to tasks by the
+`queue_task` column (`<backend>:<id>`), under the record lock, so running sync twice,
+or two syncs at once, adds nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import gitops
+from harness.config import Config
+from harness.errors import HarnessError
+from harness.fileio import exclusive_lock
+from harness.layout import Layout, find_layout
+from harness.queue.base import Backend, TaskState
+from harness.queue.times import seconds_between
+from harness.record.journal import add_entry, run_entry
+from harness.record.results import (
+    append_locked,
+    format_row,
+    new_run_id,
+    read_results,
+    sanitise,
+    utc_now,
+)
+from harness.rules.integrity import check_integrity
+from harness.runs.evaluation import describe_worktree, label_columns
+
+# final task state -> results status; a task that succeeded without a row ran no evaluation
+STATUS_OF = {"failed": "crash", "killed": "killed", "timed_out": "timeout", "lost": "lost"}
+LOG_TAIL_LINES = 12
+
+
+@dataclass
+class SyncReport:
+    recorded: list[dict[str, Any]] = field(default_factory=list)  # the rows added
+    already: int = 0  # finished tasks whose row exists
+    not_evaluations: list[str] = field(default_factory=list)  # succeeded, no row: not an eval
+    unfinished: int = 0
+
+
+def sync(layout: Layout, config: Config, backend: Backend) -> SyncReport:
+    """Record a row (and a journal entry) for every finished task that has none."""
+    report = SyncReport()
+    tasks = backend.states()
+    report.unfinished = sum(not task.is_final for task in tasks)
+    finished = [task for task in tasks if task.is_final]
+    with exclusive_lock(layout.record_lock):
+        known = recorded_tasks(layout)
+        for task in finished:
+            if task.queue_task in known:
+                report.already += 1
+            elif task.state == "succeeded":
+                report.not_evaluations.append(task.queue_task)
+            else:
+                row = row_for(task, layout=layout, config=config, backend=backend)
+                append_locked(layout.results_tsv, format_row(row).encode("utf-8"))
+                report.recorded.append(row)
+    if report.recorded:
+        frame = read_results(layout.results_tsv)
+        for row in report.recorded:
+            add_entry(layout, run_entry(row, config=config, frame=frame, changed=()))
+    return report
+
+
+def recorded_tasks(layout: Layout) -> set[str]:
+    """The `queue_task` values of every row of results.tsv."""
+    if not layout.results_tsv.exists():
+        return set()
+    column = read_results(layout.results_tsv)["queue_task"]
+    return {value for value in column.to_list() if value}
+
+
+def row_for(task: TaskState, *, layout: Layout, config: Config, backend: Backend) -> dict[str, Any]:
+    """The results row of a task that ended without recording one."""
+    from harness.runs.evaluation import EvalRequest
+
+    env = dict(task.env)
+    seed = _int(env.get("HARNESS_SEED"))
+    request = EvalRequest(
+        question=env.get("HARNESS_QUESTION", ""),
+        hypothesis=env.get("HARNESS_HYPOTHESIS", ""),
+        expected=env.get("HARNESS_EXPECTED", ""),
+        queue_task=task.queue_task,
+    )
+    run_id = new_run_id()
+    row = _where(task, layout=layout, config=config, request=request, seed=seed, run_id=run_id)
+    detail = f"{task.state} in the {task.backend} queue"
+    if task.exit_code is not None:
+        detail += f" (exit code {task.exit_code})"
+    if task.detail:
+        detail += f" [{task.detail}]"
+    row.update(
+        timestamp=task.ended_at or utc_now(),
+        status=STATUS_OF[task.state],
+        value=None,
+        duration_s=seconds_between(task.started_at, task.ended_at),
+        extra={"exit_code": task.exit_code, "synced": True, "command": task.command},
+        description=sanitise(f"{detail}; recorded by harness sync; log: {_tail(backend, task)}"),
+    )
+    return row
+
+
+def _where(
+    task: TaskState,
+    *,
+    layout: Layout,
+    config: Config,
+    request: Any,
+    seed: int | None,
+    run_id: str,
+) -> dict[str, Any]:
+    """Branch, commit, idea and integrity of the task's worktree, when it still exists."""
+    cwd = Path(task.cwd)
+    try:
+        here = find_layout(cwd)
+    except HarnessError:  # the worktree is gone: only the task's own words remain
+        columns = label_columns(config, request=request, seed=seed, run_id=run_id)
+        return columns | {"idea": cwd.name, "integrity": ""}
+    row = describe_worktree(here, config, request=request, seed=seed or 0, run_id=run_id)
+    row["seed"] = seed
+    integrity = check_integrity(here.worktree, root=layout.root, config=config)
+    row.update(frozen_sha=integrity.frozen_sha, integrity=integrity.status)
+    if not gitops.head_commit(here.worktree):
+        row["commit"] = ""
+    return row
+
+
+def _tail(backend: Backend, task: TaskState) -> str:
+    try:
+        text = backend.log(task.task_id, tail=LOG_TAIL_LINES)
+    except HarnessError as exc:
+        return f"(no log: {exc})"
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip())[-1500:]
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
