@@ -13,7 +13,7 @@ from harness.checks import Check, unfilled_slots
 from harness.config import Config, load_config
 from harness.errors import HarnessError
 from harness.layout import Layout, find_layout
-from harness.record.schema import header_line
+from harness.record.schema import RESULTS_COLUMNS, known_header
 
 REQUIRED_PATHS = (
     "program.md",
@@ -75,12 +75,20 @@ def check_results_header(layout: Layout, config: Config) -> Check:
             first = handle.readline()
     except OSError:
         return Check("results.tsv", "fail", "results.tsv is missing: run `harness init`")
-    if first != header_line():
+    columns = known_header(first)
+    if columns is None:
         return Check(
             "results.tsv",
             "fail",
             "results.tsv does not start with the harness header: "
             "move it aside and run `harness results import FILE`",
+        )
+    if len(columns) < len(RESULTS_COLUMNS):
+        return Check(
+            "results.tsv",
+            "warn",
+            f"an older header (no column {RESULTS_COLUMNS and list(RESULTS_COLUMNS)[len(columns)]}"
+            "): new rows keep only its columns; run `harness results upgrade`",
         )
     return Check("results.tsv", "ok", "header matches the schema")
 

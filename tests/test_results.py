@@ -75,7 +75,7 @@ def torn(path: Path, line: str) -> None:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda p: torn(p, "r9\t2026\tbaseline\n"), "line 3 has 3 fields, expected 20"),
+        (lambda p: torn(p, "r9\t2026\tbaseline\n"), "line 3 has 3 fields, expected 24"),
         (lambda p: torn(p, "\n"), "line 3 is empty"),
         (
             lambda p: p.write_bytes(
@@ -160,3 +160,27 @@ def test_the_results_commands(research_repo: Path, cli) -> None:
     best = cli("results", "best", cwd=research_repo).out
     assert best.startswith("best val_bpb: 1.25 (lowest valid), run r2, idea wider, seed 3")
     assert json.loads(cli("results", "best", "--json", cwd=research_repo).out)["run_id"] == "r2"
+
+
+def test_an_older_header_is_read_appended_in_its_layout_and_upgraded(
+    research_repo: Path, cli
+) -> None:
+    from harness.layout import find_layout
+    from harness.record.schema import FIRST_COLUMNS
+
+    path = research_repo / "results.tsv"
+    old = FIRST_COLUMNS
+    path.write_text(header_line(tuple(old)) + format_row(row("r1", 1.5), old))
+    layout = find_layout(research_repo)
+    append_rows(layout, [row("r2", 1.25) | {"code": "abc", "agent": "me"}])
+    lines = path.read_text().splitlines()
+    assert [line.count("\t") for line in lines] == [len(old) - 1] * 3  # its own layout
+    frame = read_results(path)
+    assert frame["value"].to_list() == [1.5, 1.25] and frame["code"].to_list() == [None, None]
+
+    assert cli("results", "upgrade", cwd=research_repo).out.startswith("added 4 columns")
+    upgraded = read_results(path)
+    assert path.read_text().startswith(header_line())
+    assert upgraded["value"].to_list() == [1.5, 1.25]
+    append_rows(layout, [row("r3", 1.0) | {"code": "abc"}])
+    assert read_results(path)["code"].to_list() == [None, None, "abc"]

@@ -22,6 +22,7 @@ def register(app) -> None:
     sub.command(compare)
     sub.command(name="import")(import_)
     sub.command(name="commit")(commit)
+    sub.command(upgrade)
     app.command(sub, name="results", help=HELP)
 
 
@@ -163,4 +164,14 @@ def commit(*, json: bool = False) -> int:
     else:
         print(f"committed {done.sha[:10]} on the main branch ({len(done.paths)} path(s)):")
         print(done.message, end="")
+    return 0
+
+
+def upgrade() -> int:
+    """Give an older results.tsv today's header (its rows padded with the new, empty columns)."""
+    from harness.layout import find_layout
+    from harness.record.results import upgrade_header
+
+    added = upgrade_header(find_layout())
+    print(f"added {added} columns to the header" if added else "the header is current already")
     return 0

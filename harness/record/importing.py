@@ -28,7 +28,7 @@ from harness.fileio import exclusive_lock, write_atomic
 from harness.layout import Layout
 from harness.record.metrics import parse_value
 from harness.record.results import append_locked, format_row, record_lock, utc_now
-from harness.record.schema import RESULTS_COLUMNS, RUN_STATUSES, header_line
+from harness.record.schema import RESULTS_COLUMNS, RUN_STATUSES, header_line, known_header
 
 STATUS_MAP = {"keep": "ok", "discard": "ok", "crash": "crash", "crashed": "crash"}
 IMPORTED_IDEA = "imported"
@@ -50,7 +50,7 @@ def is_foreign_results(path: Path) -> bool:
             first = handle.readline()
     except FileNotFoundError:
         return False
-    return bool(first) and first != header_line()
+    return bool(first) and known_header(first) is None
 
 
 def import_results(
@@ -79,7 +79,7 @@ def import_results(
         if replacing:
             write_atomic(layout.results_tsv, header_line() + payload)
         else:
-            append_locked(layout.results_tsv, payload.encode("utf-8"))
+            append_locked(layout.results_tsv, rows)
     valid = sum(1 for row in rows if row["status"] == "ok" and row["value"] is not None)
     return ImportReport(source, copy, len(rows), valid, replacing)
 

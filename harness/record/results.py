@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from harness.config import Config
 from harness.errors import RecordError, UsageError
-from harness.fileio import exclusive_lock
+from harness.fileio import exclusive_lock, write_atomic
 from harness.layout import Layout
-from harness.record.schema import RESULTS_COLUMNS, header_line
+from harness.record.schema import FIRST_COLUMNS, RESULTS_COLUMNS, header_line, known_header
 
 if TYPE_CHECKING:
     import polars as pl
@@ -68,24 +68,24 @@ def format_value(value: Any) -> str:
     return sanitise(str(value))
 
 
-def format_row(values: Mapping[str, Any]) -> str:
+def format_row(values: Mapping[str, Any], columns: Iterable[str] = RESULTS_COLUMNS) -> str:
     """The complete TSV line (with its newline) of a row given as {column: value}."""
     unknown = set(values) - set(RESULTS_COLUMNS)
     if unknown:
         raise RecordError(f"not a results.tsv column: {', '.join(sorted(unknown))}")
-    return "\t".join(format_value(values.get(name)) for name in RESULTS_COLUMNS) + "\n"
+    return "\t".join(format_value(values.get(name)) for name in columns) + "\n"
 
 
 def append_rows(layout: Layout, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append complete rows to the root results.tsv under the record lock, fsynced."""
-    payload = "".join(format_row(row) for row in rows).encode("utf-8")
     with exclusive_lock(record_lock(layout)):
-        append_locked(layout.results_tsv, payload)
+        append_locked(layout.results_tsv, rows)
 
 
-def append_locked(path: Path, payload: bytes) -> None:
-    """Append `payload` (whole lines); the caller holds the record lock."""
-    prefix = _prefix_for(path)
+def append_locked(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append whole rows in the file's own columns; the caller holds the record lock."""
+    prefix, columns = _prefix_for(path)
+    payload = "".join(format_row(row, columns) for row in rows).encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, prefix + payload)
@@ -96,29 +96,54 @@ def append_locked(path: Path, payload: bytes) -> None:
         os.close(fd)
 
 
+def upgrade_header(layout: Layout) -> int:
+    """Give an older results.tsv today's header, every row padded with empty new columns.
+
+    Returns the number of columns added (0: already current). Values are never changed;
+    the file is replaced atomically under the record lock.
+    """
+    with exclusive_lock(record_lock(layout)):
+        path = layout.results_tsv
+        data = _read_bytes(path)
+        _, columns = _prefix_for(path)
+        added = len(RESULTS_COLUMNS) - len(columns)
+        if added == 0:
+            return 0
+        _check_lines(path, data, len(columns))
+        lines = data.decode("utf-8").splitlines()
+        padded = [header_line().rstrip("\n")] + [line + "\t" * added for line in lines[1:]]
+        write_atomic(path, "\n".join(padded) + "\n")
+        return added
+
+
 def check_appendable(path: Path) -> None:
     """Raise RecordError now when rows could not be appended to `path` (another layout)."""
     _prefix_for(path)
 
 
-def _prefix_for(path: Path) -> bytes:
-    """The header for a new file; a newline when the last line lacks one (never glue rows)."""
+def _prefix_for(path: Path) -> tuple[bytes, tuple[str, ...]]:
+    """What to write before the rows, and the file's columns.
+
+    The header for a new file; a newline when the last line lacks one (never glue rows).
+    """
+    every = tuple(RESULTS_COLUMNS)
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        return header_line().encode()
+        return header_line().encode(), every
     if size == 0:
-        return header_line().encode()
+        return header_line().encode(), every
     with path.open("rb") as handle:
         first = handle.readline()
         handle.seek(size - 1)
         last = handle.read(1)
-    if first.decode("utf-8", errors="replace") != header_line():
+    columns = known_header(first.decode("utf-8", errors="replace"))
+    if columns is None:
         raise RecordError(
             f"{path} does not start with the harness header (another tool's layout?): "
             f"move it aside and adopt it with `harness results import FILE`"
         )
-    return b"" if last == b"\n" else b"\n"
+    return (b"" if last == b"\n" else b"\n"), columns
 
 
 def read_results(path: Path) -> pl.DataFrame:
@@ -139,6 +164,8 @@ def read_results(path: Path) -> pl.DataFrame:
             frame = pl.read_csv(
                 io.BytesIO(data), separator="\t", quote_char=None, infer_schema=False
             )
+            missing = [name for name in RESULTS_COLUMNS if name not in frame.columns]
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in missing)
             return _typed(path, frame)
         except pl.exceptions.ComputeError as exc:
             problem = str(exc).splitlines()[0]
@@ -159,7 +186,7 @@ def _header(path: Path, data: bytes) -> list[str]:
     if not first:
         raise RecordError(f"{path} is empty: it needs the header line (`harness init` writes it)")
     header = first.decode("utf-8", errors="replace").split("\t")
-    missing = [name for name in RESULTS_COLUMNS if name not in header]
+    missing = [name for name in FIRST_COLUMNS if name not in header]
     if missing:
         raise RecordError(
             f"{path} line 1 is not the harness header (no column {', '.join(missing[:3])}): "

@@ -298,10 +298,10 @@ def record_run(
     Returns the journal entry. The row is written first and on its own, so a journal
     that cannot be read or written never costs the row.
     """
-    payload = format_row(row).encode("utf-8")
+    format_row(row)  # refuses a row with an unknown column before the lock is taken
     frame = None
     with exclusive_lock(record_lock(layout)):
-        append_locked(layout.results_tsv, payload)
+        append_locked(layout.results_tsv, [row])
         with suppress(RecordError):  # the entry then says the record is unreadable
             frame = read_results(layout.results_tsv)
     entry = run_entry(row, config=config, frame=frame, changed=changed)

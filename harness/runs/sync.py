@@ -24,7 +24,6 @@ from harness.queue.times import seconds_between
 from harness.record.journal import add_entry, run_entry
 from harness.record.results import (
     append_locked,
-    format_row,
     new_run_id,
     read_results,
     sanitise,
@@ -61,7 +60,7 @@ def sync(layout: Layout, config: Config, backend: Backend) -> SyncReport:
                 report.not_evaluations.append(task.queue_task)
             else:
                 row = row_for(task, layout=layout, config=config, backend=backend)
-                append_locked(layout.results_tsv, format_row(row).encode("utf-8"))
+                append_locked(layout.results_tsv, [row])
                 report.recorded.append(row)
     if report.recorded:
         frame = read_results(layout.results_tsv)
