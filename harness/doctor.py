@@ -12,6 +12,7 @@ from pathlib import Path
 from harness.checks import Check, unfilled_slots
 from harness.config import Config, load_config
 from harness.errors import HarnessError
+from harness.fileio import read_text
 from harness.layout import Layout, find_layout
 from harness.record.schema import RESULTS_COLUMNS, known_header
 
@@ -98,7 +99,11 @@ def check_program_slots(layout: Layout, config: Config) -> Check:
     for name in ("program.md", "eval.py"):
         path = layout.root / name
         if path.exists():
-            found += [(name, n, s) for n, s in unfilled_slots(path.read_text(encoding="utf-8"))]
+            try:
+                text = read_text(path, name=name)
+            except HarnessError as exc:
+                return Check("program", "fail", str(exc))
+            found += [(name, n, s) for n, s in unfilled_slots(text)]
     if not found:
         return Check("program", "ok", "no unfilled {FILL_IN} slots")
     listed = "; ".join(f"{name}:{line} {slot[:50]}" for name, line, slot in found)

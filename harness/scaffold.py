@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness import gitops
 from harness.errors import HarnessError, UsageError
-from harness.fileio import render_template, write_atomic
+from harness.fileio import read_text, render_template, write_atomic
 from harness.layout import WORKTREES_DIR
 from harness.record.schema import header_line
 
@@ -139,7 +139,7 @@ def _write_new(root: Path, relative: str, text: str, report: InitReport) -> None
 
 def _merge_gitignore(root: Path, report: InitReport) -> None:
     path = root / ".gitignore"
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    existing = read_text(path) if path.exists() else ""
     missing = [line for line in GITIGNORE_LINES if line not in existing.splitlines()]
     if not missing:
         report.skipped.append(".gitignore")
@@ -159,7 +159,7 @@ def _add_tool_harness(root: Path, context: dict, report: InitReport) -> None:
         write_atomic(path, head + snippet)
         report.created.append("pyproject.toml")
         return
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     try:
         document = tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:

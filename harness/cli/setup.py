@@ -58,7 +58,9 @@ def init(
         )
     from harness.checks import unfilled_slots
 
-    if unfilled_slots((report.root / "program.md").read_text(encoding="utf-8")):
+    from harness.fileio import read_text
+
+    if unfilled_slots(read_text(report.root / "program.md")):
         print("next: fill the {FILL_IN} slots of program.md, then run `harness doctor`")
     else:
         print("next: run `harness doctor`")

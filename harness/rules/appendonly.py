@@ -43,9 +43,10 @@ def prepend_text(old: str, entry: str) -> str:
 
 def prepend_entry(path: Path, entry: str, *, lock_path: Path) -> None:
     """Insert `entry` (text starting with `## `) on top of the entries of `path`."""
-    from harness.fileio import (
+    from harness.fileio import (  # imported here: the guard reads this module
         exclusive_lock,
-        write_atomic,  # imported here: the guard reads this module
+        read_text,
+        write_atomic,
     )
 
     with exclusive_lock(lock_path):
@@ -53,5 +54,5 @@ def prepend_entry(path: Path, entry: str, *, lock_path: Path) -> None:
         # under the lock no other writer is mid-write, so any such file is stale
         for stale in path.parent.glob(f".{path.name}.*"):
             stale.unlink(missing_ok=True)
-        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        old = read_text(path) if path.exists() else ""
         write_atomic(path, prepend_text(old, entry))
