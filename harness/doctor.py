@@ -49,6 +49,7 @@ def run_checks(start: Path | None = None) -> list[Check]:
         checks.append(Check("config", "fail", str(exc)))
         config = Config()
     for check in (
+        check_main_branch,
         check_layout,
         check_results_header,
         check_program_slots,
@@ -59,6 +60,23 @@ def run_checks(start: Path | None = None) -> list[Check]:
         checks.append(check(layout, config))
     checks.append(check_queue(layout, config))
     return checks
+
+
+def check_main_branch(layout: Layout, config: Config) -> Check:
+    """main_branch must name a branch: the record is committed there, the guard protects it."""
+    from harness import gitops
+
+    name = config.main_branch
+    if gitops.branch_exists(layout.root, name) or gitops.current_branch(layout.root) == name:
+        return Check("main branch", "ok", f"{name} exists")
+    current = gitops.current_branch(layout.root)
+    fix = f'set main_branch = "{current}" in [tool.harness]' if current else "set main_branch"
+    return Check(
+        "main branch",
+        "fail",
+        f"main_branch = {name!r} is not a branch of this repository: {fix} "
+        f"(or create it: git branch {name})",
+    )
 
 
 def check_layout(layout: Layout, config: Config) -> Check:

@@ -31,6 +31,8 @@ class InitReport:
     created: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     git_initialised: bool = False
+    main_branch: str = "main"
+    main_branch_source: str = "default"  # "--main-branch", "the current branch", "default"
     committed: str | None = None  # sha of the first commit, when init made it
     hook: str = ""  # what became of the pre-commit guard, for people
 
@@ -41,15 +43,21 @@ def init_research_repo(
     metric: str = "val_bpb",
     direction: str = "min",
     example: bool = False,
-    main_branch: str = "main",
+    main_branch: str | None = None,
 ) -> InitReport:
-    """Write the layout into `path` (created if needed); idempotent."""
+    """Write the layout into `path` (created if needed); idempotent.
+
+    `main_branch` None: the branch checked out in an existing repository (`master`, an
+    `autoresearch/<tag>` branch, ...), `main` for a new one.
+    """
     if not METRIC_NAME.match(metric):
         raise UsageError(f"metric name {metric!r} is not a plain identifier: use e.g. val_bpb")
     if direction not in ("min", "max"):
         raise UsageError(f"direction must be min or max, got {direction!r}")
     root = _make_directory(path)
     report = InitReport(root=root)
+    report.main_branch, report.main_branch_source = _main_branch(root, main_branch)
+    main_branch = report.main_branch
     if not gitops.is_repository(root):
         gitops.init_repository(root, branch=main_branch)
         report.git_initialised = True
@@ -71,6 +79,23 @@ def init_research_repo(
         )
     report.hook = _install_guard(root)  # after the first commit, which adds FROZEN files
     return report
+
+
+def _main_branch(root: Path, given: str | None) -> tuple[str, str]:
+    """(the main branch, where the name came from); a bad name is a UsageError."""
+    if given is not None:
+        if not gitops.is_branch_name(given, cwd=root):
+            raise UsageError(f"--main-branch {given!r} is not a valid git branch name")
+        return given, "--main-branch"
+    if not gitops.is_repository(root):
+        return "main", "default"
+    current = gitops.current_branch(root)
+    if current is None:
+        raise UsageError(
+            f"{root} has a detached HEAD: check out the main branch first, or name it with "
+            "--main-branch NAME"
+        )
+    return current, "the current branch"
 
 
 def _install_guard(root: Path) -> str:

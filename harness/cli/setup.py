@@ -20,6 +20,7 @@ def init(
     metric: str = "val_bpb",
     direction: Literal["min", "max"] = "min",
     example: bool = False,
+    main_branch: str | None = None,
 ) -> int:
     """Write the research repository layout into PATH (git init'ed if needed).
 
@@ -32,12 +33,17 @@ def init(
         metric: The name of the metric the evaluation reports.
         direction: min when lower is better, max when higher is better.
         example: Add the bundled byte-level language-modelling example.
+        main_branch: The branch the record lives on and the guard protects; none: the
+            branch checked out now (main in a new repository).
     """
     from harness.scaffold import init_research_repo
 
-    report = init_research_repo(path, metric=metric, direction=direction, example=example)
+    report = init_research_repo(
+        path, metric=metric, direction=direction, example=example, main_branch=main_branch
+    )
     if report.git_initialised:
         print(f"initialised a git repository in {report.root}")
+    print(f"main branch: {report.main_branch} ({report.main_branch_source})")
     for name in report.created:
         print(f"created  {name}")
     for name in report.skipped:

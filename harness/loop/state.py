@@ -9,6 +9,7 @@ input (a new record, a new kind of task) adds a field to LoopState and a rule he
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +47,8 @@ class RunRecord:
     @property
     def counts(self) -> bool:
         """A result that may be compared: finished ok, a value, FROZEN files as on main."""
-        return self.status == "ok" and self.integrity == "ok" and self.value is not None
+        ok = self.status == "ok" and self.integrity == "ok"
+        return ok and self.value is not None and math.isfinite(self.value)
 
 
 @dataclass(frozen=True)

@@ -78,11 +78,19 @@ class QueueStore:
         self.worker_starting_path = root / "worker.starting"
 
     def ensure(self) -> None:
-        """Create the folders and the wake FIFO (idempotent)."""
-        for folder in (self.tasks_dir, self.pending_dir, self.logs_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            os.mkfifo(self.wake_path, 0o600)
+        """Create the folders and the wake FIFO (idempotent); QueueError when one of them
+        cannot be written, so a task is never accepted that no worker could run."""
+        folders = (self.root, self.tasks_dir, self.pending_dir, self.logs_dir)
+        try:
+            for folder in folders[1:]:
+                folder.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.mkfifo(self.wake_path, 0o600)
+        except OSError as exc:
+            raise QueueError(_unwritable(Path(exc.filename or self.root), exc)) from None
+        for folder in folders:
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise QueueError(_unwritable(folder, PermissionError("not writable")))
 
     def locked(self) -> contextlib.AbstractContextManager[None]:
         return exclusive_lock(self.root / "lock")
@@ -182,6 +190,11 @@ class QueueStore:
         finally:
             os.close(fd)
         os.replace(temporary, path)
+
+
+def _unwritable(path: Path, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return f"the local queue cannot write {path} ({reason}): make it writable for this user"
 
 
 def _ids_in(folder: Path, *, suffix: str) -> list[int]:

@@ -100,7 +100,7 @@ def side_of(frame: pl.DataFrame, key: str, config: Config) -> Side:
     if valid.is_empty():
         statuses = ", ".join(rows.get_column("status").cast(str).fill_null("?").to_list()[:10])
         raise UsageError(
-            f"{kind} {key!r} has no valid run (status ok and integrity ok; it has: "
+            f"{kind} {key!r} has no valid run (status ok, integrity ok, a finite value; it has: "
             f"{statuses}): nothing to compare"
         )
     return side_from_valid(key, valid)
