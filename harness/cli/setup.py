@@ -63,7 +63,6 @@ def init(
             "`harness results import results.tsv` (a copy of it is kept)"
         )
     from harness.checks import unfilled_slots
-
     from harness.fileio import read_text
 
     if unfilled_slots(read_text(report.root / "program.md")):
