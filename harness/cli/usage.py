@@ -72,8 +72,8 @@ def _problem(kind: str, event: Any) -> str:
     if kind == "UnrecognizedArgs":
         return _unrecognised(event.tokens)
     if kind == "MissingSubcommand":
-        names = ", ".join(event.subcommand_spec.parser_from_name)
-        return f"a command is needed: one of {names}"
+        commands = ", ".join(event.subcommand_spec.parser_from_name)
+        return f"a command is needed: one of {commands}"
     if kind == "BadValue":
         name = _name(event.argument)
         if event.offending_value is not None:
