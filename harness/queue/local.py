@@ -51,6 +51,7 @@ class LocalBackend:
     def submit(self, spec: TaskSpec) -> str:
         check_spec(spec)
         self.store.ensure()
+        self.store.check_writable()
         with self.store.locked():
             self.store.set_group(spec.group, self.settings)
             task_id = self.store.allocate_id()

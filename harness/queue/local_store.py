@@ -78,17 +78,19 @@ class QueueStore:
         self.worker_starting_path = root / "worker.starting"
 
     def ensure(self) -> None:
-        """Create the folders and the wake FIFO (idempotent); QueueError when one of them
-        cannot be written, so a task is never accepted that no worker could run."""
-        folders = (self.root, self.tasks_dir, self.pending_dir, self.logs_dir)
+        """Create the folders and the wake FIFO (idempotent)."""
         try:
-            for folder in folders[1:]:
+            for folder in (self.tasks_dir, self.pending_dir, self.logs_dir):
                 folder.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):
                 os.mkfifo(self.wake_path, 0o600)
         except OSError as exc:
             raise QueueError(_unwritable(Path(exc.filename or self.root), exc)) from None
-        for folder in folders:
+
+    def check_writable(self) -> None:
+        """QueueError when a folder a task needs cannot be written: a task is never
+        accepted that no worker could run (or log)."""
+        for folder in (self.root, self.tasks_dir, self.pending_dir, self.logs_dir):
             if not os.access(folder, os.W_OK | os.X_OK):
                 raise QueueError(_unwritable(folder, PermissionError("not writable")))
 
