@@ -90,8 +90,8 @@ def check_layout(layout: Layout, config: Config) -> Check:
 
 def check_results_header(layout: Layout, config: Config) -> Check:
     try:
-        with layout.results_tsv.open(encoding="utf-8") as handle:
-            first = handle.readline()
+        with layout.results_tsv.open("rb") as handle:
+            first = handle.readline().decode("utf-8", errors="replace")
     except OSError:
         return Check("results.tsv", "fail", "results.tsv is missing: run `harness init`")
     columns = known_header(first)

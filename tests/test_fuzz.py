@@ -1,0 +1,300 @@
+"""Property-based tests: whatever is thrown at the command line, it answers like a tool.
+
+Random argument lists, random corruptions of results.tsv, of idea files and of
+pyproject.toml, and random bytes in an evaluation's output go to the real CLI (in-process,
+in a fresh copy of a real research repository per example). Every call must:
+
+- return an exit code in {0, 1, 2, 3} and let no exception escape;
+- print no traceback on stderr;
+- leave the bytes results.tsv had before the call as a prefix of its bytes after it
+  (the record is only ever appended to), except for the two commands whose job is to
+  rewrite it (`results import` of the root file, `results upgrade`), which keep a copy.
+
+The suite runs a fixed, derandomized set of examples per property (`EXAMPLES`, about ten
+seconds in all); `just fuzz` runs many more, freshly random, with
+HARNESS_FUZZ_EXAMPLES (default 2000 per property).
+
+Arguments are drawn from the commands' own words and options plus random text. Kept out,
+because they wait by design or run the full example evaluation: `dashboard --serve`,
+`queue follow`, `queue wait` and `baseline`; an `eval`, `smoke` or `queue add` always gets
+one of a few harmless commands after `--` (random text is never executed). No argument
+holds a NUL (a real argv cannot) or a `/` (so no path leaves the sandbox).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.cli import main
+from harness.queue.local import LocalBackend
+from harness.record.results import format_row
+
+FUZZING = "HARNESS_FUZZ_EXAMPLES" in os.environ
+EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "2000")) if FUZZING else 40
+PROFILE = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not FUZZING,  # the suite checks the same examples every time
+    database=None if not FUZZING else settings.default.database,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+EXIT_CODES = {0, 1, 2, 3}
+REWRITERS = (("results", "import"), ("results", "upgrade"))
+
+COMMANDS = (
+    ("init",), ("doctor",), ("status",), ("next",),
+    ("idea", "new"), ("idea", "list"), ("idea", "show"), ("idea", "critique"),
+    ("idea", "pick"), ("idea", "set"),
+    ("worktree", "create"), ("worktree", "list"), ("worktree", "remove"), ("worktree", "prune"),
+    ("implement",), ("eval",), ("smoke",),
+    ("queue", "add"), ("queue", "status"), ("queue", "log"), ("queue", "kill"), ("sync",),
+    ("results",), ("results", "best"), ("results", "compare"), ("results", "import"),
+    ("results", "commit"), ("results", "upgrade"),
+    ("report",), ("submit",), ("journal", "add"), ("guard",), ("hooks", "install"),
+    ("meta", "on"), ("meta", "off"), ("meta", "status"), ("audit",), ("dashboard",),
+    ("idea",), ("queue",), ("results", "nonsense"), (),
+)  # fmt: skip
+NEEDS_COMMAND = {("eval",), ("smoke",), ("queue", "add")}
+OPTIONS = (
+    "--json", "--csv", "--title", "--hypothesis", "--status", "--reason", "--force", "--file",
+    "--seed", "-q", "-H", "--question", "--expected", "--seeds", "--group", "--idea",
+    "--timeout", "--backend", "--tail", "--metric-column", "--staged", "--range",
+    "--integrity", "--no-integrity", "--out", "--observation", "--inference",
+    "--delete-branch", "--main-branch", "--metric", "--direction", "--example", "--chain",
+    "--branch", "--description", "--help", "-h", "--no-json", "--",
+)  # fmt: skip
+VALUES = (
+    "good", "other", "baseline", "-x", "Bad Slug", "a--b", "0", "-1", "3", "1e9", "nan",
+    "inf", "-inf", "", " ", "local", "main", "master", "HEAD", "HEAD~1..HEAD", "..",
+    "results.tsv", "theirs.tsv", "critique.md", "program.md", "proposed", "critiqued",
+    "abandoned", "min", "max", "val_bpb", "r0", "local:0", "-",
+)  # fmt: skip
+WORD = st.text(
+    alphabet=st.characters(blacklist_characters="\x00/", blacklist_categories=("Cs",)),
+    max_size=12,
+)
+SAFE_COMMANDS = (
+    ("true",),
+    ("false",),
+    ("no-such-evaluator-xyz",),
+    ("python", "-c", "print('---'); print('val_bpb: 1.5')"),
+    ("python", "-c", "import sys; sys.exit(7)"),
+)
+
+
+# -- the sandbox --------------------------------------------------------------------------------
+
+
+def baseline_rows() -> str:
+    rows = []
+    for number, (idea, value) in enumerate([("baseline", 1.5), ("baseline", 1.4), ("good", 1.2)]):
+        rows.append(
+            format_row(
+                {
+                    "run_id": f"r{number}", "timestamp": "2026-01-01T00:00:00Z", "idea": idea,
+                    "branch": "main", "commit": "abc", "dirty": False, "seed": number,
+                    "metric": "val_bpb", "value": value, "status": "ok", "integrity": "ok",
+                }
+            )
+        )  # fmt: skip
+    return "".join(rows)
+
+
+@pytest.fixture(scope="session")
+def fuzz_template(example_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example repository with an idea, three runs and two files to feed commands."""
+    root = tmp_path_factory.mktemp("fuzz") / "research"
+    shutil.copytree(example_template, root, symlinks=True)
+    assert run(["idea", "new", "good", "--title", "A good idea"], cwd=root)[0] == 0
+    with (root / "results.tsv").open("a") as handle:
+        handle.write(baseline_rows())
+    (root / "theirs.tsv").write_text("commit\tval_bpb\tstatus\tdescription\nabc\t1\tkeep\tx\n")
+    (root / "critique.md").write_text("Sound.\nRating: 7/10\n")
+    return root
+
+
+@contextmanager
+def sandbox(template: Path) -> Iterator[Path]:
+    """A private copy of `template` two levels down in a temporary folder, removed after
+    (`..` from it stays inside the temporary folder); its local queue's worker stopped."""
+    base = Path(tempfile.mkdtemp(prefix="harness-fuzz-"))
+    root = base / "sandbox" / "research"
+    shutil.copytree(template, root, symlinks=True)
+    try:
+        yield root
+    finally:
+        stop_queue(root / ".git" / "harness" / "queue")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def stop_queue(queue_dir: Path) -> None:
+    if not queue_dir.is_dir():
+        return
+    backend = LocalBackend(queue_dir)
+    deadline = time.monotonic() + 10
+    while backend.store.worker_starting_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)  # a worker being spawned: let it take its lock, then stop it
+    backend.stop_worker()
+
+
+def run(args: list[str], *, cwd: Path, stdin: bytes = b"") -> tuple[int, str, str]:
+    """The CLI in-process: (exit code, stdout, stderr); an escaping exception fails."""
+    out, err = io.StringIO(), io.StringIO()
+    saved_cwd, saved_stdin = os.getcwd(), sys.stdin
+    os.chdir(cwd)
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(args)
+    finally:
+        os.chdir(saved_cwd)
+        sys.stdin = saved_stdin
+    return code, out.getvalue(), err.getvalue()
+
+
+def check_call(repo: Path, args: list[str], *, stdin: bytes = b"") -> tuple[int, str, str]:
+    """Run args and assert the three properties."""
+    record = repo / "results.tsv"
+    before = record.read_bytes() if record.exists() else None
+    code, out, err = run(args, cwd=repo, stdin=stdin)
+    assert code in EXIT_CODES, (args, code, err)
+    assert "Traceback" not in err, (args, err)
+    if before is not None and not any(tuple(args[: len(r)]) == r for r in REWRITERS):
+        after = record.read_bytes() if record.exists() else b""
+        assert after.startswith(before), (args, before[-200:], after[-200:])
+    return code, out, err
+
+
+# -- strategies -----------------------------------------------------------------------------------
+
+
+@st.composite
+def argument_lists(draw: st.DrawFn) -> list[str]:
+    command = list(draw(st.sampled_from(COMMANDS)))
+    if draw(st.integers(0, 9)) == 0:
+        command = [draw(WORD), *command]  # an unknown word in front
+    token = st.one_of(st.sampled_from(OPTIONS), st.sampled_from(VALUES), WORD)
+    words = draw(st.lists(token, max_size=6))
+    if "--" in words:
+        words = words[: words.index("--")]
+    words = [w for w in words if w not in ("--serve",)]
+    tail: list[str] = []
+    if tuple(command) in NEEDS_COMMAND or draw(st.booleans()):
+        tail = ["--", *draw(st.sampled_from(SAFE_COMMANDS))]
+    return [*command, *words, *tail]
+
+
+@st.composite
+def corruptions(draw: st.DrawFn, data: bytes) -> bytes:
+    """`data` with one random damage: bytes inserted, replaced, removed, or cut off."""
+    position = draw(st.integers(0, len(data)))
+    noise = draw(st.binary(min_size=1, max_size=20))
+    kind = draw(st.sampled_from(["insert", "replace", "cut", "delete", "append", "swap"]))
+    if kind == "insert":
+        return data[:position] + noise + data[position:]
+    if kind == "replace":
+        return data[:position] + noise + data[position + len(noise) :]
+    if kind == "cut":
+        return data[:position]
+    if kind == "delete":
+        return data[:position] + data[position + draw(st.integers(1, 40)) :]
+    if kind == "append":
+        return data + noise
+    separators = draw(st.sampled_from([(b"\t", b" "), (b"\n", b"\t"), (b"\n", b"\r\n")]))
+    return data.replace(*separators, draw(st.integers(1, 3)))
+
+
+READERS = (
+    ["status"], ["status", "--json"], ["next", "--json"], ["results"], ["results", "best"],
+    ["results", "compare", "baseline", "good"], ["results", "commit"], ["doctor"],
+    ["dashboard"], ["report", "good"], ["sync"], ["idea", "list"], ["idea", "pick"],
+    ["idea", "show", "good"], ["idea", "set", "good", "--status", "critiqued"],
+    ["worktree", "create", "good"], ["guard", "--staged"], ["audit"], ["queue", "status"],
+    ["eval", "--", "python", "-c", "print('---'); print('val_bpb: 1.1')"],
+    ["idea", "new", "fresh", "--title", "Fresh idea"],
+    ["journal", "add", "--observation", "seen"],
+)  # fmt: skip
+TOML_VALUES = (
+    '""', '"x"', "'unbalanced \"", '"python \'eval.py"', "0", "-1", "1e400", "nan", "inf",
+    "true", "[]", "[1, 2]", '["a", 3]', "{}", "{ a = 1 }", '"min"', '"maybe"', "1979-05-27",
+)  # fmt: skip
+
+
+# -- the properties -------------------------------------------------------------------------------
+
+
+@PROFILE
+@given(args=argument_lists(), stdin=st.binary(max_size=40))
+def test_random_arguments(fuzz_template: Path, args: list[str], stdin: bytes) -> None:
+    with sandbox(fuzz_template) as repo:
+        check_call(repo, args, stdin=stdin)
+
+
+@PROFILE
+@given(data=st.data(), args=st.sampled_from(READERS))
+def test_a_corrupted_results_tsv(fuzz_template: Path, data: st.DataObject, args) -> None:
+    with sandbox(fuzz_template) as repo:
+        record = repo / "results.tsv"
+        record.write_bytes(data.draw(corruptions(record.read_bytes())))
+        check_call(repo, list(args))
+
+
+@PROFILE
+@given(data=st.data(), args=st.sampled_from(READERS))
+def test_a_corrupted_idea_file(fuzz_template: Path, data: st.DataObject, args) -> None:
+    with sandbox(fuzz_template) as repo:
+        (idea,) = (repo / "1_ideas").glob("*_good.md")
+        idea.write_bytes(data.draw(corruptions(idea.read_bytes())))
+        check_call(repo, list(args))
+
+
+@PROFILE
+@given(data=st.data(), args=st.sampled_from(READERS))
+def test_a_corrupted_pyproject(fuzz_template: Path, data: st.DataObject, args) -> None:
+    with sandbox(fuzz_template) as repo:
+        path = repo / "pyproject.toml"
+        text = path.read_bytes()
+        if data.draw(st.booleans()):  # a wrong value for one [tool.harness] key
+            lines = text.split(b"\n")
+            start = lines.index(b"[tool.harness]")
+            keyed = [n for n in range(start, len(lines)) if b" = " in lines[n]]
+            number = data.draw(st.sampled_from(keyed))
+            value = data.draw(st.sampled_from(TOML_VALUES)).encode()
+            lines[number] = lines[number].split(b" = ")[0] + b" = " + value
+            text = b"\n".join(lines)
+        else:
+            text = data.draw(corruptions(text))
+        path.write_bytes(text)
+        check_call(repo, list(args))
+
+
+@PROFILE
+@given(
+    output=st.binary(max_size=300),
+    summary=st.sampled_from([b"", b"\n---\nval_bpb: 1.25\n", b"\n---\nval_bpb: \xff\n"]),
+    metrics_file=st.one_of(st.none(), st.binary(max_size=60)),
+)
+def test_random_bytes_from_the_evaluation(
+    fuzz_template: Path, output: bytes, summary: bytes, metrics_file: bytes | None
+) -> None:
+    script = (
+        "import os, sys; sys.stdout.buffer.write(%r); sys.stderr.buffer.write(%r); "
+        "m = %r\nif m is not None: open(os.environ['HARNESS_METRICS_FILE'], 'wb').write(m)"
+    ) % (output + summary, output[::-1], metrics_file)
+    with sandbox(fuzz_template) as repo:
+        before = (repo / "results.tsv").read_bytes().count(b"\n")
+        code, _, _ = check_call(repo, ["eval", "--", "python", "-c", script])
+        assert code in (0, 1)
+        assert (repo / "results.tsv").read_bytes().count(b"\n") == before + 1  # one row
