@@ -316,6 +316,18 @@ def test_queue_add_refuses_an_unwritable_queue_folder(
     assert local_queue.store.all_ids() == []  # nothing half-added
 
 
+@pytest.mark.parametrize(("name", "content"), [("groups.json", "{oops"), ("next_id", "seven")])
+def test_a_damaged_queue_file_is_one_line(
+    research_repo: Path, cli, local_queue: LocalBackend, name: str, content: str
+) -> None:
+    path = local_queue.store.root / name
+    path.write_text(content)
+    result = cli("queue", "add", "--", "true", cwd=research_repo)
+    assert result.code == 1
+    assert one_line(result.err).startswith(f"harness: {path} ")
+    assert one_line(result.err).endswith(": move it aside")
+
+
 def test_a_task_whose_log_cannot_be_written_fails_with_the_reason(
     research_repo: Path, cli, local_queue: LocalBackend, tmp_path: Path
 ) -> None:

@@ -290,9 +290,10 @@ def test_random_bytes_from_the_evaluation(
     fuzz_template: Path, output: bytes, summary: bytes, metrics_file: bytes | None
 ) -> None:
     script = (
-        "import os, sys; sys.stdout.buffer.write(%r); sys.stderr.buffer.write(%r); "
-        "m = %r\nif m is not None: open(os.environ['HARNESS_METRICS_FILE'], 'wb').write(m)"
-    ) % (output + summary, output[::-1], metrics_file)
+        f"import os, sys; sys.stdout.buffer.write({output + summary!r}); "
+        f"sys.stderr.buffer.write({output[::-1]!r}); m = {metrics_file!r}\n"
+        "if m is not None: open(os.environ['HARNESS_METRICS_FILE'], 'wb').write(m)"
+    )
     with sandbox(fuzz_template) as repo:
         before = (repo / "results.tsv").read_bytes().count(b"\n")
         code, _, _ = check_call(repo, ["eval", "--", "python", "-c", script])

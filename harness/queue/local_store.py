@@ -103,6 +103,8 @@ class QueueStore:
             task_id = int(path.read_text(encoding="utf-8") or "0")
         except FileNotFoundError:
             task_id = 0
+        except ValueError:  # not a number (UnicodeDecodeError is a ValueError too)
+            raise QueueError(f"{path} does not hold a task number: move it aside") from None
         self._replace(path, f"{task_id + 1}\n")
         return task_id
 
@@ -136,11 +138,16 @@ class QueueStore:
         return self.logs_dir / f"{task_id}.log"
 
     def groups(self) -> dict[str, GroupSettings]:
+        path = self.root / "groups.json"
         try:
-            raw = json.loads((self.root / "groups.json").read_text(encoding="utf-8"))
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return {name: GroupSettings(**values) for name, values in raw.items()}
         except FileNotFoundError:
             return {}
-        return {name: GroupSettings(**values) for name, values in raw.items()}
+        except (ValueError, TypeError, AttributeError):
+            raise QueueError(
+                f"{path} is not the local queue's group settings: move it aside"
+            ) from None
 
     def set_group(self, name: str, settings: GroupSettings) -> None:
         groups = self.groups()
