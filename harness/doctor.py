@@ -53,6 +53,7 @@ def run_checks(start: Path | None = None) -> list[Check]:
         check_hooks,
         check_rules,
         check_tools,
+        check_baseline_seeds,
     ):
         checks.append(check(layout, config))
     checks.append(check_queue(layout, config))
@@ -141,6 +142,28 @@ def check_tools(layout: Layout, config: Config) -> Check:
                 "install it or change the command",
             )
     return Check("tools", "ok", "git, just and the evaluation's commands on PATH")
+
+
+def check_baseline_seeds(layout: Layout, config: Config) -> Check:
+    """After `harness baseline`: did different seeds give different values?"""
+    import polars as pl
+
+    from harness.record.results import read_results, valid_runs
+    from harness.runs.baseline import check_seed_effect
+
+    try:
+        valid = valid_runs(read_results(layout.results_tsv), config).filter(
+            pl.col("idea") == "baseline"
+        )
+    except HarnessError as exc:
+        return Check("seed", "warn", f"the record cannot be read: {exc}")
+    first_per_seed: dict[int, float] = {}
+    for row in valid.iter_rows(named=True):
+        if row["seed"] is not None:
+            first_per_seed.setdefault(row["seed"], row["value"])
+    if len(first_per_seed) < 2:
+        return Check("seed", "ok", "not measured yet (`harness baseline` measures it)")
+    return check_seed_effect(first_per_seed)
 
 
 def check_queue(layout: Layout, config: Config) -> Check:

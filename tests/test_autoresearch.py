@@ -197,8 +197,16 @@ def test_compare_and_status_by_commit(clone: Path, cli) -> None:
     status = cli("status", cwd=clone)
     assert status.code == 0, status.err
     assert "0.9871" in status.out and "mean of 5 runs" not in status.out
+    assert (
+        "imported   3 kept of 5 imported rows: a1b2c3d 0.9979 -> b2c3d4e 0.9932 -> "
+        "e5f6a7b 0.9871 (head e5f6a7b)" in status.out.splitlines()
+    )
     page = cli("dashboard", cwd=clone)
     assert page.code == 0, page.err
+    html = (clone / "9_reports" / "index.html").read_text()
+    assert "<th>memory_gb</th>" in html and "warmup 5% of steps" in html
+    row = html.split('data-idea="b2c3d4e"', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="num">44.2</td>' in row
 
 
 def adopt(clone: Path, cli) -> None:
@@ -220,6 +228,9 @@ def test_baseline_through_uv_finds_the_ignored_seed(clone: Path, cli) -> None:
     assert seed["status"] == "fail" and "the seed has no effect" in seed["detail"]
     rows = [r for r in read_results(clone / "results.tsv").to_dicts() if r["idea"] == "baseline"]
     assert json.loads(rows[0]["extra"])["peak_vram_mb"] == 45060.2
+    doctor = cli("doctor", cwd=clone).out.splitlines()
+    line = next(line for line in doctor if line.split()[1] == "seed")
+    assert line.startswith("FAIL  seed         2 seeds all gave the same value: the seed has")
 
 
 @pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not installed: pip install uv")

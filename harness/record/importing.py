@@ -136,6 +136,22 @@ def imported_chain(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return kept.to_dicts()
 
 
+def chain_text(frame: pl.DataFrame, *, limit: int = 4) -> str | None:
+    """One line on the imported chain: its length, its last steps and the head's value."""
+    import polars as pl
+
+    chain = imported_chain(frame)
+    if not chain:
+        return None
+    imported = frame.filter(pl.col("run_id").str.starts_with("import-"))
+    steps = [f"{row['idea']} {row['value']:.4f}" for row in chain if row["value"] is not None]
+    shown = (["..."] if len(steps) > limit else []) + steps[-limit:]
+    return (
+        f"{len(chain)} kept of {imported.height} imported rows: {' -> '.join(shown)} "
+        f"(head {chain[-1]['idea']})"
+    )
+
+
 def _read(source: Path) -> bytes:
     try:
         data = source.read_bytes()
