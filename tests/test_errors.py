@@ -150,6 +150,39 @@ def test_a_non_utf8_pyproject_is_a_config_error(research_repo: Path, cli) -> Non
     assert "pyproject.toml is not valid UTF-8: byte 0xe9 at offset" in one_line(result.err)
 
 
+@pytest.mark.parametrize(
+    ("journal", "args"),
+    [
+        ("RESEARCH_JOURNAL.md", ("journal", "add", "--observation", "seen")),
+        ("human_journal.md", ("meta", "on", "--reason", "fix the evaluation")),
+    ],
+)
+def test_a_non_utf8_journal_is_named(research_repo: Path, cli, journal: str, args) -> None:
+    path = research_repo / journal
+    before = path.read_bytes() + b"\xff\n"
+    path.write_bytes(before)
+    result = cli(*args, cwd=research_repo)
+    assert result.code == 1
+    assert one_line(result.err).startswith(f"harness: {path} is not valid UTF-8: byte 0xff at")
+    assert path.read_bytes() == before  # nothing half-written
+
+
+def test_a_non_utf8_report_is_named(research_repo: Path, cli) -> None:
+    assert cli("idea", "new", "good", "--title", "a good idea", cwd=research_repo).code == 0
+    git(research_repo, "worktree", "add", "--quiet", "5_worktrees/good", "-b", "exp/good")
+    worktree = research_repo / "5_worktrees" / "good"
+    for seed in ("0", "1"):
+        run = printing("---", f"val_bpb: 1.{seed}")
+        assert cli("eval", "--seed", seed, "--", *run, cwd=worktree).code == 0
+    assert cli("report", "good", cwd=research_repo).code == 0
+    (report,) = (research_repo / "9_reports").glob("*_good.md")
+    report.write_bytes(report.read_bytes() + b"\xc3\n")
+    for args in (("report", "good"), ("submit", "good")):
+        result = cli(*args, cwd=research_repo)
+        assert result.code == 1
+        assert f"{report} is not valid UTF-8: byte 0xc3 at offset" in one_line(result.err)
+
+
 # -- results compare without measured noise ---------------------------------------------------
 
 
@@ -353,6 +386,16 @@ def test_an_unwritable_record_is_one_line(research_repo: Path, cli) -> None:
         result = cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo)
     assert result.code == 1
     assert one_line(result.err).startswith(f"harness: cannot append to {research_repo}/results")
+
+
+def test_a_full_disk_when_the_row_is_appended_is_one_line(research_repo: Path, cli) -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    record = research_repo / "results.tsv"
+    record.unlink()
+    record.symlink_to("/dev/full")
+    result = cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo)
+    assert result.code == 1
+    assert "No space left on device" in one_line(result.err)
 
 
 def test_an_unwritable_import_folder_imports_nothing(research_repo: Path, cli, tmp_path) -> None:
