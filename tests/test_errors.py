@@ -436,6 +436,33 @@ def test_os_errors_are_described_with_their_fix(tmp_path: Path) -> None:
     )
 
 
+def test_a_bug_is_one_line_and_its_traceback_is_kept(
+    research_repo: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in bug (the status summary raising) shows the command line's last net; the
+    suite itself runs with HARNESS_DEBUG=1, where a bug raises as it is."""
+    monkeypatch.delenv("HARNESS_DEBUG", raising=False)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("harness.loop.status.summarize", broken)
+    result = cli("status", cwd=research_repo)
+    assert result.code == 1
+    match = re.fullmatch(
+        r"harness: internal error \(ZeroDivisionError: division by zero\): a bug in harness, "
+        r"please report it with the traceback in (\S+) \(HARNESS_DEBUG=1 shows it here\)",
+        one_line(result.err),
+    )
+    assert match is not None, result.err
+    saved = Path(match.group(1))
+    assert "in broken" in saved.read_text() and "ZeroDivisionError" in saved.read_text()
+    saved.unlink()
+    monkeypatch.setenv("HARNESS_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        cli("status", cwd=research_repo)
+
+
 # -- argument errors ---------------------------------------------------------------------------
 
 

@@ -5,7 +5,8 @@ pyproject.toml, and random bytes in an evaluation's output go to the real CLI (i
 in a fresh copy of a real research repository per example). Every call must:
 
 - return an exit code in {0, 1, 2, 3} and let no exception escape;
-- print no traceback on stderr;
+- print no traceback on stderr, and no "internal error" (the line the command line
+  prints for an exception nothing else caught, a bug);
 - leave the bytes results.tsv had before the call as a prefix of its bytes after it
   (the record is only ever appended to), except for the two commands whose job is to
   rewrite it (`results import` of the root file, `results upgrade`), which keep a copy.
@@ -171,6 +172,7 @@ def check_call(repo: Path, args: list[str], *, stdin: bytes = b"") -> tuple[int,
     code, out, err = run(args, cwd=repo, stdin=stdin)
     assert code in EXIT_CODES, (args, code, err)
     assert "Traceback" not in err, (args, err)
+    assert "internal error" not in err, (args, err)  # the command line's net for bugs
     if before is not None and not any(tuple(args[: len(r)]) == r for r in REWRITERS):
         after = record.read_bytes() if record.exists() else b""
         assert after.startswith(before), (args, before[-200:], after[-200:])

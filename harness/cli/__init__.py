@@ -70,7 +70,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # the machine's problem (a full disk, a read-only folder)
         print(f"harness: {describe_os_error(exc)}", file=sys.stderr)
         return 1
+    except Exception as exc:  # a bug: one line for the user, the traceback kept in a file
+        if os.environ.get("HARNESS_DEBUG") == "1":
+            raise
+        print(f"harness: {report_bug(exc)}", file=sys.stderr)
+        return 1
     return result if isinstance(result, int) else 0
+
+
+def report_bug(exc: Exception) -> str:
+    """Keep the traceback of an unexpected exception in a file; the line that says where."""
+    import tempfile
+    import traceback
+
+    what = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    try:
+        fd, path = tempfile.mkstemp(prefix="harness-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        path = "not saved (set HARNESS_DEBUG=1 to see it)"
+    return (
+        f"internal error ({what}): a bug in harness, please report it with the traceback "
+        f"in {path} (HARNESS_DEBUG=1 shows it here)"
+    )
 
 
 OS_ERROR_FIXES = {
