@@ -11,9 +11,9 @@ in a fresh copy of a real research repository per example). Every call must:
   (the record is only ever appended to), except for the two commands whose job is to
   rewrite it (`results import` of the root file, `results upgrade`), which keep a copy.
 
-The suite runs a fixed, derandomized set of examples per property (`EXAMPLES`, about ten
-seconds in all); `just fuzz` runs many more, freshly random, with
-HARNESS_FUZZ_EXAMPLES (default 2000 per property).
+The suite runs a fixed, derandomized set of 25 examples per property (125 calls);
+`just fuzz` runs many more, freshly random (HARNESS_FUZZ_EXAMPLES, default 2000 per
+property), and keeps hypothesis's database of failures in `.hypothesis/`.
 
 Arguments are drawn from the commands' own words and options plus random text. Kept out,
 because they wait by design or run the full example evaluation: `dashboard --serve`,
@@ -43,7 +43,7 @@ from harness.queue.local import LocalBackend
 from harness.record.results import format_row
 
 FUZZING = "HARNESS_FUZZ_EXAMPLES" in os.environ
-EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "2000")) if FUZZING else 40
+EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "2000")) if FUZZING else 25
 PROFILE = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -132,12 +132,20 @@ def sandbox(template: Path) -> Iterator[Path]:
     (`..` from it stays inside the temporary folder); its local queue's worker stopped."""
     base = Path(tempfile.mkdtemp(prefix="harness-fuzz-"))
     root = base / "sandbox" / "research"
-    shutil.copytree(template, root, symlinks=True)
+    shutil.copytree(template, root, symlinks=True, copy_function=_link_objects)
     try:
         yield root
     finally:
         stop_queue(root / ".git" / "harness" / "queue")
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _link_objects(source: str, target: str) -> None:
+    """git never changes an object file once written: those are shared, the rest copied."""
+    if f"{os.sep}.git{os.sep}objects{os.sep}" in source:
+        os.link(source, target)
+    else:
+        shutil.copy2(source, target)
 
 
 def stop_queue(queue_dir: Path) -> None:
