@@ -286,6 +286,15 @@ def test_non_finite_values_never_reach_a_best_or_a_mean(research_repo: Path, cli
     assert compare.code == 0 and "A baseline: mean 1.375, std 0.176777, n 2" in compare.out
 
 
+def test_values_near_the_float_limit_never_overflow_a_mean(research_repo: Path, cli) -> None:
+    append_runs(research_repo, [("baseline", 1.5e308), ("baseline", 1.7e308), ("wide", 1.0)])
+    result = cli("status", "--json", cwd=research_repo)
+    assert (result.code, result.err) == (0, "")
+    assert json.loads(result.out)["baseline"] == {"idea": "baseline", "value": 1.6e308, "runs": 2}
+    compare = cli("results", "compare", "baseline", "wide", cwd=research_repo)
+    assert compare.code == 0 and "A baseline: mean 1.6e+308" in compare.out
+
+
 @pytest.mark.parametrize("printed", ["inf", "+inf", "-inf", "Infinity", "nan"])
 def test_an_evaluation_printing_a_non_finite_value_is_a_crash(
     research_repo: Path, cli, printed: str

@@ -14,7 +14,6 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import fmean
 from typing import Any, Literal
 
 from harness.config import Config
@@ -24,6 +23,7 @@ from harness.loop.critique import pick_idea
 from harness.loop.ideas import FILE_NAME, Idea, load_ideas
 from harness.loop.worktrees import Worktree, list_worktrees
 from harness.queue.base import TaskState
+from harness.record.compare import mean_of as finite_mean
 
 Kind = Literal[
     "ideate", "critique", "implement", "test", "wait", "report", "submit", "baseline", "stop"
@@ -170,7 +170,7 @@ def live_ideas(state: LoopState) -> list[Idea]:
 
 def mean_of(runs: list[RunRecord]) -> float | None:
     values = [run.value for run in runs if run.counts and run.value is not None]
-    return fmean(values) if values else None
+    return finite_mean(values) if values else None
 
 
 def is_new_best(value: float, best: float | None, config: Config) -> bool:
