@@ -397,6 +397,16 @@ def test_an_unwritable_record_is_one_line(research_repo: Path, cli) -> None:
     assert one_line(result.err).startswith(f"harness: cannot append to {research_repo}/results")
 
 
+def test_an_unwritable_record_lock_is_one_line(research_repo: Path, cli) -> None:
+    lock = research_repo / ".git" / "harness" / "record.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.touch()
+    with unwritable(lock):
+        result = cli("journal", "add", "--observation", "seen", cwd=research_repo)
+    assert result.code == 1
+    assert one_line(result.err).startswith(f"harness: cannot open the lock {lock}: ")
+
+
 def test_a_full_disk_when_the_row_is_appended_is_one_line(research_repo: Path, cli) -> None:
     """/dev/full answers every write with ENOSPC, as a full disk does."""
     record = research_repo / "results.tsv"
