@@ -533,6 +533,20 @@ def test_argument_errors_are_one_line(research_repo: Path, cli, args, line: str)
     assert one_line(result.err) == line
 
 
+def test_an_argument_that_is_not_utf8_is_one_line(research_repo: Path, cli) -> None:
+    result = cli("idea", "new", "good", "--title", "caf\udce9", cwd=research_repo)
+    assert result.code == 2
+    assert one_line(result.err) == (
+        "harness: argument 5 is not valid UTF-8 (byte 0xe9): give it as UTF-8 text"
+    )
+    assert list((research_repo / "1_ideas").glob("*_good.md")) == []
+    # after `--` it is the evaluation's own argument, passed on as the bytes it was
+    code = "import sys; print(sys.argv[1].encode('utf-8', 'surrogateescape')); print('---')"
+    command = ["python", "-c", code + "; print('val_bpb: 1')", "caf\udce9"]
+    ran = cli("eval", "--", *command, cwd=research_repo)
+    assert ran.code == 0 and "b'caf\\xe9'" in ran.out
+
+
 def test_help_keeps_its_full_output(research_repo: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "harness", "idea", "new", "--help"],

@@ -19,7 +19,8 @@ Arguments are drawn from the commands' own words and options plus random text. K
 because they wait by design or run the full example evaluation: `dashboard --serve`,
 `queue follow`, `queue wait` and `baseline`; an `eval`, `smoke` or `queue add` always gets
 one of a few harmless commands after `--` (random text is never executed). No argument
-holds a NUL (a real argv cannot) or a `/` (so no path leaves the sandbox).
+holds a NUL (a real argv cannot) or a `/` (so no path leaves the sandbox); some hold
+bytes that are not UTF-8, as a shell may pass them.
 """
 
 from __future__ import annotations
@@ -86,12 +87,17 @@ WORD = st.text(
     alphabet=st.characters(blacklist_characters="\x00/", blacklist_categories=("Cs",)),
     max_size=12,
 )
+# What a POSIX shell can pass: any bytes but NUL, read by Python with surrogateescape.
+RAW_WORD = st.binary(max_size=8).map(
+    lambda data: data.replace(b"\0", b"").replace(b"/", b"").decode("utf-8", "surrogateescape")
+)
 SAFE_COMMANDS = (
     ("true",),
     ("false",),
     ("no-such-evaluator-xyz",),
     ("python", "-c", "print('---'); print('val_bpb: 1.5')"),
     ("python", "-c", "import sys; sys.exit(7)"),
+    ("python", "-c", "print('---'); print('val_bpb: 2')", "caf\udce9"),  # a latin-1 argument
 )
 
 
@@ -195,7 +201,7 @@ def argument_lists(draw: st.DrawFn) -> list[str]:
     command = list(draw(st.sampled_from(COMMANDS)))
     if draw(st.integers(0, 9)) == 0:
         command = [draw(WORD), *command]  # an unknown word in front
-    token = st.one_of(st.sampled_from(OPTIONS), st.sampled_from(VALUES), WORD)
+    token = st.one_of(st.sampled_from(OPTIONS), st.sampled_from(VALUES), WORD, RAW_WORD)
     words = draw(st.lists(token, max_size=6))
     if "--" in words:
         words = words[: words.index("--")]

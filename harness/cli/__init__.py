@@ -50,8 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if fast is not None:
             return fast()
         configure_logging()
-        from harness.cli.usage import one_line_errors
+        from harness.cli.usage import check_text_arguments, one_line_errors
 
+        check_text_arguments(args)
         with one_line_errors(args):
             result = build_app().cli(
                 prog="harness", description=DESCRIPTION, args=args, sort_subcommands=False

@@ -36,6 +36,21 @@ def one_line_errors(args: Sequence[str] = ()) -> Iterator[None]:
         yield
 
 
+def check_text_arguments(args: Sequence[str]) -> None:
+    """UsageError for an argument that is not UTF-8 (the shell passed raw bytes): it would
+    end up in a file that every reader expects as UTF-8. What follows `--` is a command
+    line of its own and goes to it as given."""
+    for number, arg in enumerate(args, start=1):
+        if arg == "--":
+            return
+        bad = next((c for c in arg if 0xDC80 <= ord(c) <= 0xDCFF), None)
+        if bad is not None:
+            byte = ord(bad) - 0xDC00
+            raise UsageError(
+                f"argument {number} is not valid UTF-8 (byte 0x{byte:02x}): give it as UTF-8 text"
+            )
+
+
 def one_line(event: Any, *, args: Sequence[str] = ()) -> str:
     """`<command>: <what is wrong> (see `harness <command> --help`)` for one tyro event."""
     kind = type(event).__name__
