@@ -22,16 +22,16 @@ DASH_HINT = "values starting with '-' are read as options: put them after `--`"
 @contextmanager
 def one_line_errors(args: Sequence[str] = ()) -> Iterator[None]:
     """While active, a parse error of tyro raises UsageError (exit 2) with one line."""
-    try:
-        from tyro import _errors as events  # private in tyro 1.0: see pyproject's pin
-    except ImportError:  # pragma: no cover - an older tyro: its own box
+    try:  # tyro's parse-error hook is private (tyro >= 1.0.17, pinned in pyproject.toml)
+        from tyro._errors import on_parse_error
+    except ImportError:  # pragma: no cover - another tyro: its own box, still exit 2
         context: Any = nullcontext()
     else:
 
         def hook(event: Any) -> None:
             raise UsageError(one_line(event, args=args))
 
-        context = events.on_parse_error(hook)
+        context = on_parse_error(hook)
     with context:
         yield
 
