@@ -95,6 +95,27 @@ def test_a_non_utf8_idea_is_named_with_its_byte_offset(
     assert (int(match.group(1)), int(match.group(2))) == (offset, line)
 
 
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("created: 2024-13-45", "front matter holds a bad value (month must be in 1..12)"),
+        ("rating: .nan", "rating must be a number from 0 to 10 or null, got nan"),
+        ("title: [unclosed", "front matter is not valid YAML (line "),
+    ],
+)
+def test_a_bad_front_matter_value_is_named(
+    research_repo: Path, cli, line: str, problem: str
+) -> None:
+    assert cli("idea", "new", "good", "--title", "a good idea", cwd=research_repo).code == 0
+    (path,) = (research_repo / "1_ideas").glob("*_good.md")
+    key = line.split(":")[0]
+    text = re.sub(rf"^{key}:.*$", line, path.read_text(), count=1, flags=re.MULTILINE)
+    path.write_text(text)
+    result = cli("idea", "list", cwd=research_repo)
+    assert result.code == 1
+    assert one_line(result.err).startswith(f"harness: 1_ideas/{path.name}: {problem}")
+
+
 def test_the_dashboard_shows_a_non_utf8_idea_as_a_warning(
     research_repo: Path, cli, bad_idea: tuple[Path, int, int]
 ) -> None:
