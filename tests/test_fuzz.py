@@ -328,6 +328,11 @@ READERS = (
     ["idea", "new", "fresh", "--title", "Fresh idea"],
     ["journal", "add", "--observation", "seen"],
 )  # fmt: skip
+YAML_VALUES = (
+    "2024-13-45", "2024-02-30", "[", "{a: 1}", ".nan", ".inf", "-1", "11", "null", "''",
+    "!!binary x", "&a [*a]", "*undefined", "~", "[1, 2]", "good", "Done", "2024-01-01",
+    "!!python/object:os.system x", "'", "a: b: c", "- x", "12345678901234567890",
+)  # fmt: skip
 TOML_VALUES = (
     '""', '"x"', "'unbalanced \"", '"python \'eval.py"', "0", "-1", "1e400", "nan", "inf",
     "true", "[]", "[1, 2]", '["a", 3]', "{}", "{ a = 1 }", '"min"', '"maybe"', "1979-05-27",
@@ -358,7 +363,17 @@ def test_a_corrupted_results_tsv(fuzz_template: Path, data: st.DataObject, args)
 def test_a_corrupted_idea_file(fuzz_template: Path, data: st.DataObject, args) -> None:
     with sandbox(fuzz_template) as repo:
         (idea,) = (repo / "1_ideas").glob("*_good.md")
-        idea.write_bytes(data.draw(corruptions(idea.read_bytes())))
+        text = idea.read_bytes()
+        if data.draw(st.booleans()):  # a wrong value for one front matter key
+            lines = text.split(b"\n")
+            end = lines.index(b"---", 1)
+            number = data.draw(st.integers(1, end - 1))
+            value = data.draw(st.sampled_from(YAML_VALUES)).encode()
+            lines[number] = lines[number].split(b":")[0] + b": " + value
+            text = b"\n".join(lines)
+        else:
+            text = data.draw(corruptions(text))
+        idea.write_bytes(text)
         check_call(repo, list(args))
 
 
