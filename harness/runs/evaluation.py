@@ -46,7 +46,7 @@ from harness.record.results import (
 from harness.rules.globs import matches
 from harness.rules.integrity import check_integrity
 from harness.runs.preflight import check_writable
-from harness.runs.records import TREE_ENV, OpenRun, close_run, finalise, open_run
+from harness.runs.records import TREE_ENV, OpenRun, close_run, finalise, hand_over, open_run
 from harness.runs.streaming import Execution, run_logged
 
 ENV_FIELDS = {
@@ -339,6 +339,7 @@ def record_run(
         except RecordError as exc:
             if run is None:
                 raise
+            hand_over(layout, run)
             raise RecordError(
                 f"{exc}; the run is kept in {run.path(layout)}: `harness sync` records it "
                 "once results.tsv can be written"
@@ -348,11 +349,12 @@ def record_run(
     entry = run_entry(row, config=config, frame=frame, changed=changed)
     try:
         add_entry(layout, entry)
-    except HarnessError as exc:
+    except (HarnessError, OSError) as exc:
         if run is None:
             raise
         from loguru import logger
 
+        hand_over(layout, run)
         logger.warning(
             f"run {row['run_id']} is recorded, its journal entry is not ({exc}): "
             "`harness sync` writes it"

@@ -65,6 +65,7 @@ class OpenRun:
     marker: str  # the value of TREE_ENV in the run's processes
     row: dict[str, Any] = field(default_factory=dict)
     final: bool = False  # row is complete: append it as it is
+    handed_over: bool = False  # its harness gave up writing it (a full disk): sync finishes
 
     def path(self, layout: Layout) -> Path:
         return runs_dir(layout) / f"{self.run_id}.json"
@@ -97,6 +98,27 @@ def open_run(
     return run
 
 
+def hold_entry(layout: Layout, row: dict[str, Any]) -> None:
+    """A record for a complete row about to be appended (by `harness sync`) whose journal
+    entry follows: if this process dies between the two, the next sync writes the entry."""
+    pid = os.getpid()
+    run = OpenRun(
+        run_id=row["run_id"],
+        host=socket.gethostname(),
+        pid=pid,
+        pid_started=start_time(pid),
+        boot=boot_id(),
+        worktree=str(layout.worktree),
+        command=[],
+        log="",
+        started_at=time.time(),
+        marker="",
+        row=dict(row),
+        final=True,
+    )
+    _save(layout, run)
+
+
 def finalise(layout: Layout, run: OpenRun, row: dict[str, Any]) -> None:
     """Keep the finished run's row in its record, so a kill now cannot cost the row.
 
@@ -109,6 +131,16 @@ def finalise(layout: Layout, run: OpenRun, row: dict[str, Any]) -> None:
         _save(layout, run)
     except HarnessError:
         pass  # the first record still accounts for the run (as killed, at worst)
+
+
+def hand_over(layout: Layout, run: OpenRun) -> None:
+    """This process could not finish recording the run: the next sync does, even while
+    this process lives on."""
+    run.handed_over = True
+    try:
+        _save(layout, run)
+    except HarnessError:
+        pass  # the record says the process; once it exits, the run is settled all the same
 
 
 def close_run(layout: Layout, run_id: str) -> None:
@@ -136,6 +168,8 @@ def open_runs(layout: Layout) -> list[OpenRun]:
 
 def is_running(run: OpenRun, *, layout: Layout) -> bool:
     """Whether the run's harness process still lives (elsewhere: still touches its record)."""
+    if run.handed_over:
+        return False
     if run.host == socket.gethostname() and run.boot == boot_id():
         return is_same_process(run.pid, started=run.pid_started)
     if run.host == socket.gethostname():
@@ -166,7 +200,7 @@ def settle_runs(
     if not dead:
         return settled
     for run in dead:
-        if run.host == socket.gethostname():
+        if run.host == socket.gethostname() and run.marker:
             kill_marked(TREE_ENV, run.marker)  # the kernel and the watchdog should have
     with exclusive_lock(record_lock(layout)):
         dead = [run for run in dead if run.path(layout).exists()]  # not settled meanwhile
@@ -196,15 +230,21 @@ def _write_missing_entries(layout: Layout, config: Config, runs: list[OpenRun]) 
         journal = layout.journal.read_text(encoding="utf-8")
     except FileNotFoundError:
         journal = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordError(
+            f"cannot read {layout.journal} ({exc}): repair it, then run `harness sync`"
+        ) from None
     missing = [run.run_id for run in runs if not has_run_entry(journal, run.run_id)]
     if not missing:
         return 0
     frame = read_results(layout.results_tsv)
+    written = 0
     for run_id in missing:
         rows = frame.filter(pl.col("run_id") == run_id).rows(named=True)
         if rows:
             prepend_locked(layout.journal, run_entry(rows[0], config=config, frame=frame))
-    return len(missing)
+            written += 1
+    return written
 
 
 def ended_row(
