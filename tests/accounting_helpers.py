@@ -19,28 +19,31 @@ import pytest
 # An evaluation that leaves processes behind: a child in its process group and a
 # grandchild in a session of its own (out of reach of the group), both sleeping a minute.
 # It notes its run id in $ACCOUNT_DIR/started, counts the evaluations running at its
-# start into $ACCOUNT_DIR/concurrency/<pid>, sleeps $EVAL_SLEEP seconds, prints a metric.
+# start into $ACCOUNT_DIR/concurrency/<pid>, sleeps $EVAL_SLEEP seconds (a minute while
+# $ACCOUNT_DIR/slow exists), prints a metric.
 TREE_EVAL = """
 import os, pathlib, subprocess, sys, time
 folder = pathlib.Path(os.environ["ACCOUNT_DIR"])
 with open(folder / "started", "a") as handle:
     handle.write(os.environ["HARNESS_RUN_ID"] + "\\n")
 mark = ("ACCOUNT_DIR=" + os.environ["ACCOUNT_DIR"]).encode()
-running = 0
+running = set()  # run ids, not pids: a child between fork and exec looks like its parent
 for name in os.listdir("/proc"):
+    if not name.isdigit():
+        continue
     try:
         environ = open(f"/proc/{name}/environ", "rb").read().split(b"\\0")
         argv = open(f"/proc/{name}/cmdline", "rb").read().split(b"\\0")
     except OSError:
         continue
     if mark in environ and len(argv) > 1 and argv[1].endswith(b"tree_eval.py"):
-        running += 1
+        running |= {item for item in environ if item.startswith(b"HARNESS_RUN_ID=")}
 (folder / "concurrency").mkdir(exist_ok=True)
-(folder / "concurrency" / str(os.getpid())).write_text(str(running))
+(folder / "concurrency" / str(os.getpid())).write_text(str(len(running)))
 sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
 subprocess.Popen(sleeper)
 subprocess.Popen(sleeper, start_new_session=True)
-time.sleep(float(os.environ.get("EVAL_SLEEP", "0")))
+time.sleep(60 if (folder / "slow").exists() else float(os.environ.get("EVAL_SLEEP", "0")))
 print("---")
 print("val_bpb: 2.5")
 """

@@ -29,7 +29,7 @@ from accounting_helpers import (
     wait_for_no_processes,
     write_tree_eval,
 )
-from queue_helpers import wait_until
+from queue_helpers import is_alive, wait_until
 
 from harness.queue.local import LocalBackend
 from harness.record.results import read_results
@@ -187,3 +187,125 @@ def test_a_command_that_cannot_start_leaves_no_run_record(repo: Path, cli) -> No
     assert result.code == 2
     assert run_records(repo) == []
     assert list((repo / ".git" / "harness" / "runs").glob("*.reserve")) == []
+
+
+KILL_LOOP_RUNS = int(os.environ.get("HARNESS_KILL_LOOP_RUNS", "30"))
+AT_ONCE = 5
+
+
+def test_kill_loop_every_started_run_has_one_row_one_entry_and_no_process(
+    repo: Path, account: Path, cli
+) -> None:
+    """SIGKILL real `harness eval` runs at random moments (before, during, after the
+    evaluation, while recording), then one sync: nothing lost, nothing twice, no orphan."""
+    import random
+
+    chance = random.Random(13)
+    script = account / "tree_eval.py"
+
+    def start_batch(size: int) -> list[subprocess.Popen[bytes]]:
+        return [
+            harness_eval(
+                repo,
+                script,
+                env={"ACCOUNT_DIR": str(account), "EVAL_SLEEP": f"{chance.uniform(0, 0.6):.3f}"},
+            )
+            for _ in range(size)
+        ]
+
+    # how long a batch takes on this machine today, so the kills spread over whole runs
+    began = time.monotonic()
+    for proc in start_batch(AT_ONCE):
+        proc.wait()
+    span = (time.monotonic() - began) * 1.1
+    killed = 0
+    for first in range(0, KILL_LOOP_RUNS, AT_ONCE):
+        batch = start_batch(min(AT_ONCE, KILL_LOOP_RUNS - first))
+        began = time.monotonic()
+        for proc, delay in sorted(((p, chance.uniform(0, span)) for p in batch), key=lambda x: x[1]):
+            time.sleep(max(0.0, began + delay - time.monotonic()))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                killed += 1
+        for proc in batch:
+            proc.wait()
+
+    logs = {path.stem for path in (repo / ".git" / "harness" / "logs").glob("*.log")}
+    started = run_ids_started(account) | logs
+    try:
+        result = cli("sync", cwd=repo)
+        assert result.code == 0, result.err
+        rows = rows_by_run(repo)
+        entries = journal_run_ids(repo, set(rows) | started)
+        orphans = wait_for_no_processes(set(rows) | started, timeout=3.0)
+    finally:
+        kill_all(started)
+    print(
+        f"\nkill loop: {KILL_LOOP_RUNS} harness processes killed at random moments within "
+        f"{span:.1f} s ({killed} still running when killed) after {AT_ONCE} unkilled, "
+        f"{len(started)} runs started, {sum(map(len, rows.values()))} rows "
+        f"({len(rows)} run ids), {sum(entries.values())} journal entries, "
+        f"{sum(map(len, orphans.values()))} orphaned processes, "
+        f"statuses {sorted({row[0]['status'] for row in rows.values()})}"
+    )
+    assert started <= set(rows)
+    assert all(len(found) == 1 for found in rows.values())
+    assert entries == {run_id: 1 for run_id in set(rows) | started}
+    assert orphans == {}
+    assert run_records(repo) == []
+    assert killed >= KILL_LOOP_RUNS // 3  # the loop did kill runs mid-way
+
+
+def test_a_killed_local_worker_leaves_no_orphan_and_never_more_than_parallel(
+    repo: Path, account: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`parallel = 4`, eight queued `harness eval` runs; the worker is SIGKILLed while four
+    run. Its successor marks them lost and kills their whole trees (the evaluations that
+    `harness eval` started in sessions of their own included) before starting the rest."""
+    from conftest import commit_files
+
+    pyproject = repo / "pyproject.toml"
+    text = pyproject.read_text() + "\n[tool.harness.local]\nparallel = 4\n"
+    commit_files(repo, {"pyproject.toml": text}, "four at once", meta=True)
+    monkeypatch.setenv("ACCOUNT_DIR", str(account))
+    monkeypatch.setenv("EVAL_SLEEP", "0.5")
+    (account / "slow").touch()
+    command = [sys.executable, "-m", "harness", "eval", "--", sys.executable]
+    result = cli("queue", "add", "--seeds", "8", "--", *command, str(account / "tree_eval.py"), cwd=repo)
+    assert result.code == 0, result.err
+    backend = LocalBackend(repo / ".git" / "harness" / "queue")
+    wait_until(lambda: len(run_ids_started(account)) == 4, timeout=60)
+    first = run_ids_started(account)
+    wait_until(lambda: all(len(run_processes({r}).get(r, [])) >= 3 for r in first), timeout=30)
+    (account / "slow").unlink()
+    worker = backend.worker_pid()
+    assert worker is not None
+    try:
+        os.kill(worker, signal.SIGKILL)
+        wait_until(lambda: not is_alive(worker))
+        states = {task.task_id: task.state for task in backend.states()}  # starts a successor
+        assert sorted(states.values()).count("lost") == 4
+        assert wait_for_no_processes(first, timeout=10) == {}  # lost: their trees are gone
+        assert cli("queue", "wait", cwd=repo).code in (0, 1)
+    finally:
+        kill_all(run_ids_started(account))
+    states = {task.task_id: task.state for task in backend.states()}
+    assert sorted(states.values()) == ["lost"] * 4 + ["succeeded"] * 4
+
+    assert cli("sync", cwd=repo).code == 0
+    rows = rows_by_run(repo)
+    started = run_ids_started(account)
+    assert len(started) == 8 and started == set(rows)
+    assert all(len(found) == 1 for found in rows.values())
+    by_status = sorted(found[0]["status"] for found in rows.values())
+    assert by_status == ["lost"] * 4 + ["ok"] * 4  # the record agrees with the queue
+    assert {found[0]["queue_task"] for found in rows.values()} == {f"local:{i}" for i in range(8)}
+    assert journal_run_ids(repo, started) == {run_id: 1 for run_id in started}
+    assert run_processes(started) == {}
+    concurrency = [int(p.read_text()) for p in (account / "concurrency").iterdir()]
+    print(
+        f"\nkilled worker: 8 tasks, {len(started)} runs started, {len(rows)} rows "
+        f"({', '.join(by_status)}), {sum(journal_run_ids(repo, started).values())} journal "
+        f"entries, 0 orphaned processes, at most {max(concurrency)} evaluations at once"
+    )
+    assert len(concurrency) == 8 and max(concurrency) <= 4
