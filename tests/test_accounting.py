@@ -22,10 +22,8 @@ from accounting_helpers import (
     harness_eval,
     journal_run_ids,
     kill_all,
-    read_only,
     run_ids_started,
     run_processes,
-    tmpfs,
     wait_for_no_processes,
     write_tree_eval,
 )
@@ -66,7 +64,9 @@ def run_records(repo: Path) -> list[Path]:
 def test_a_killed_eval_leaves_no_process_and_sync_records_it_once(
     repo: Path, account: Path, cli
 ) -> None:
-    proc = harness_eval(repo, account / "tree_eval.py", env={"ACCOUNT_DIR": str(account), "EVAL_SLEEP": "60"})
+    proc = harness_eval(
+        repo, account / "tree_eval.py", env={"ACCOUNT_DIR": str(account), "EVAL_SLEEP": "60"}
+    )
     wait_until(lambda: len(list((account / "concurrency").glob("*"))) == 1)
     (run_id,) = run_ids_started(account)
     wait_until(lambda: len(run_processes({run_id}).get(run_id, [])) >= 3)  # eval + 2 sleepers
@@ -96,7 +96,9 @@ def test_a_killed_eval_leaves_no_process_and_sync_records_it_once(
 
 
 def test_status_and_next_account_for_a_killed_run(repo: Path, account: Path, cli) -> None:
-    proc = harness_eval(repo, account / "tree_eval.py", env={"ACCOUNT_DIR": str(account), "EVAL_SLEEP": "60"})
+    proc = harness_eval(
+        repo, account / "tree_eval.py", env={"ACCOUNT_DIR": str(account), "EVAL_SLEEP": "60"}
+    )
     wait_until(lambda: bool(run_ids_started(account)))
     (run_id,) = run_ids_started(account)
     proc.send_signal(signal.SIGKILL)
@@ -222,7 +224,9 @@ def test_kill_loop_every_started_run_has_one_row_one_entry_and_no_process(
     for first in range(0, KILL_LOOP_RUNS, AT_ONCE):
         batch = start_batch(min(AT_ONCE, KILL_LOOP_RUNS - first))
         began = time.monotonic()
-        for proc, delay in sorted(((p, chance.uniform(0, span)) for p in batch), key=lambda x: x[1]):
+        for proc, delay in sorted(
+            ((p, chance.uniform(0, span)) for p in batch), key=lambda x: x[1]
+        ):
             time.sleep(max(0.0, began + delay - time.monotonic()))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
@@ -271,7 +275,9 @@ def test_a_killed_local_worker_leaves_no_orphan_and_never_more_than_parallel(
     monkeypatch.setenv("EVAL_SLEEP", "0.5")
     (account / "slow").touch()
     command = [sys.executable, "-m", "harness", "eval", "--", sys.executable]
-    result = cli("queue", "add", "--seeds", "8", "--", *command, str(account / "tree_eval.py"), cwd=repo)
+    result = cli(
+        "queue", "add", "--seeds", "8", "--", *command, str(account / "tree_eval.py"), cwd=repo
+    )
     assert result.code == 0, result.err
     backend = LocalBackend(repo / ".git" / "harness" / "queue")
     wait_until(lambda: len(run_ids_started(account)) == 4, timeout=60)

@@ -206,7 +206,9 @@ def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
     """Record every finished task that did not record its own row (crash, kill, timeout, lost).
 
     Each gets a results.tsv row with its final state as the status, its label, seed and
-    log tail, and a journal entry. Running it twice adds nothing twice.
+    log tail, and a journal entry. So does every `harness eval` that died before recording
+    its run (its run record says so), and every recorded run whose journal entry is
+    missing gets it. Running it twice adds nothing twice.
 
     Args:
         backend: The queue to read; default: [tool.harness] queue, HARNESS_QUEUE, then auto.
@@ -233,9 +235,8 @@ def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
         )
         return 0
     for row in report.recorded:
-        print(
-            f"recorded {row['queue_task']}: {row['status']} ({row['idea']}) as run {row['run_id']}"
-        )
+        what = row["queue_task"] or "a run whose harness died"  # from its run record
+        print(f"recorded {what}: {row['status']} ({row['idea']}) as run {row['run_id']}")
     print(
         f"{len(report.recorded)} recorded, {report.already} already recorded, "
         f"{report.unfinished} still queued or running"

@@ -7,8 +7,9 @@ process group (so a kill or a timeout reaches the whole tree), and writes every 
 state under the queue lock. On start it marks the tasks a dead worker left running as
 `lost` and kills what is left of them: the task's process group and every process that
 carries the task's marker (TREE_ENV) in its environment, so an evaluation that a queued
-`harness eval` started in a session of its own dies too, before any new task starts. It exits after `--idle-exit` seconds with nothing
-to do; `harness queue add` starts a new one when needed.
+`harness eval` started in a session of its own dies too, before any new task starts.
+It exits after `--idle-exit` seconds with nothing to do; `harness queue add` starts a new
+one when needed.
 
 It sleeps in `select` on a self-pipe (woken by SIGCHLD when a task ends) and on the
 `wake` FIFO (written by `add` and `kill`), so a new task starts within milliseconds

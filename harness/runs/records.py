@@ -24,6 +24,7 @@ syncs run, at once or after one another.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -75,9 +76,7 @@ def runs_dir(layout: Layout) -> Path:
     return layout.state_dir / "runs"
 
 
-def open_run(
-    layout: Layout, row: dict[str, Any], *, command: list[str], log_path: Path
-) -> OpenRun:
+def open_run(layout: Layout, row: dict[str, Any], *, command: list[str], log_path: Path) -> OpenRun:
     """Write the record of a run about to start (and its reserve); raises HarnessError."""
     pid = os.getpid()
     run = OpenRun(
@@ -127,20 +126,16 @@ def finalise(layout: Layout, run: OpenRun, row: dict[str, Any]) -> None:
     """
     _reserve_path(layout, run.run_id).unlink(missing_ok=True)
     run.row, run.final = dict(row), True
-    try:
+    with contextlib.suppress(HarnessError):  # the first record still accounts for the run
         _save(layout, run)
-    except HarnessError:
-        pass  # the first record still accounts for the run (as killed, at worst)
 
 
 def hand_over(layout: Layout, run: OpenRun) -> None:
     """This process could not finish recording the run: the next sync does, even while
     this process lives on."""
     run.handed_over = True
-    try:
+    with contextlib.suppress(HarnessError):  # once this process exits, it is settled anyway
         _save(layout, run)
-    except HarnessError:
-        pass  # the record says the process; once it exits, the run is settled all the same
 
 
 def close_run(layout: Layout, run_id: str) -> None:
