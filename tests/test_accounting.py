@@ -315,3 +315,35 @@ def test_a_killed_local_worker_leaves_no_orphan_and_never_more_than_parallel(
         f"entries, 0 orphaned processes, at most {max(concurrency)} evaluations at once"
     )
     assert len(concurrency) == 8 and max(concurrency) <= 4
+
+
+def test_a_run_on_another_machine_is_lost_only_once_its_record_goes_stale(
+    repo: Path, account: Path, cli
+) -> None:
+    """The repository is shared (NFS): a record from another host is judged by its
+    heartbeat (the watchdog touches it while the run lives), never by a local pid."""
+    proc = harness_eval(
+        repo, account / "tree_eval.py", env={"ACCOUNT_DIR": str(account), "EVAL_SLEEP": "60"}
+    )
+    wait_until(lambda: bool(run_ids_started(account)))
+    (run_id,) = run_ids_started(account)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    try:
+        assert wait_for_no_processes({run_id}) == {}
+    finally:
+        kill_all({run_id})
+    (record,) = run_records(repo)
+    data = json.loads(record.read_text())
+    record.write_text(json.dumps(data | {"host": "gpu-node-7", "pid": 1}))  # touched now
+
+    assert cli("sync", cwd=repo).code == 0
+    assert rows_by_run(repo) == {} and run_records(repo) == [record]  # alive over there
+
+    stale = time.time() - 3600
+    os.utime(record, (stale, stale))
+    assert cli("sync", cwd=repo).code == 0
+    (row,) = rows_by_run(repo)[run_id]
+    assert row["status"] == "lost"
+    assert "on gpu-node-7 has not been heard from since" in row["description"]
+    assert journal_run_ids(repo, {run_id}) == {run_id: 1}

@@ -10,34 +10,44 @@ every process that carries the run's marker in its environment, then exits.
 While it waits it touches the run record now and then: the heartbeat by which another
 machine sharing the repository tells a live run from a lost one.
 
-`python -m harness.runs.watchdog --fd N --marker NAME=VALUE [--heartbeat PATH]`; the
-harness writes `pgid N` once the evaluation started and `done` when it ended the run
-itself. Standard library only, so it starts fast.
+Its arguments are `FD NAME=VALUE [HEARTBEAT_PATH]`; the harness writes `pgid N` once the
+evaluation started and `done` when it ended the run itself. It runs without `site` and
+imports only a few standard modules, so it costs the run next to nothing.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import select
-import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 from harness.queue.proctree import kill_marked
 
+if TYPE_CHECKING:
+    import subprocess
+
 HEARTBEAT_S = 30.0
+_RELEASED: list[subprocess.Popen[bytes]] = []  # watchdogs let go of, not yet reaped
+# the watchdog's own start: no `site`, the harness found where this process found it
+_HOME = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+_LAUNCH = (
+    f"import sys; sys.path.insert(0, {_HOME!r}); "
+    "from harness.runs.watchdog import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 class Watchdog:
     """The harness's side: start the watchdog, tell it the group, release it at the end."""
 
     def __init__(self, marker: tuple[str, str], *, heartbeat: os.PathLike | None) -> None:
+        import subprocess
+
         read_fd, self.write_fd = os.pipe()
-        argv = [sys.executable, "-m", "harness.runs.watchdog", "--fd", str(read_fd)]
-        argv += ["--marker", "=".join(marker)]
+        argv = [sys.executable, "-S", "-c", _LAUNCH, str(read_fd), "=".join(marker)]
         if heartbeat is not None:
-            argv += ["--heartbeat", os.fspath(heartbeat)]
+            argv.append(os.fspath(heartbeat))
         try:
             self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
                 argv,
@@ -55,13 +65,17 @@ class Watchdog:
         self._say(f"pgid {pgid}\n")
 
     def release(self) -> None:
-        """The harness ended the run's processes itself: let the watchdog go."""
+        """The harness ended the run's processes itself: let the watchdog go.
+
+        Not waited for (it may still be starting): it is reaped by a later release, or by
+        init once the harness exits.
+        """
         self._say("done\n")
         with contextlib.suppress(OSError):
             os.close(self.write_fd)
         if self.process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=5)
+            _RELEASED.append(self.process)
+        _RELEASED[:] = [process for process in _RELEASED if process.poll() is None]
 
     def _say(self, line: str) -> None:
         with contextlib.suppress(OSError):
@@ -92,15 +106,8 @@ def watch(fd: int, *, marker: tuple[str, str], heartbeat: str | None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.runs.watchdog")
-    parser.add_argument("--fd", type=int, required=True)
-    parser.add_argument("--marker", required=True)
-    parser.add_argument("--heartbeat", default=None)
-    args = parser.parse_args(argv)
-    name, _, value = args.marker.partition("=")
-    return watch(args.fd, marker=(name, value), heartbeat=args.heartbeat)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv: list[str]) -> int:
+    """`FD NAME=VALUE [HEARTBEAT_PATH]` (only the harness calls it)."""
+    fd, marker, *heartbeat = argv
+    name, _, value = marker.partition("=")
+    return watch(int(fd), marker=(name, value), heartbeat=heartbeat[0] if heartbeat else None)
