@@ -139,13 +139,24 @@ def load_active_tasks(layout: Layout, config: Config) -> list[TaskState]:
 def account_for_runs(layout: Layout, config: Config) -> None:
     """Rows for runs whose harness died unrecorded, before the record is read.
 
-    Cheap: a listing of the run records folder, empty but for the runs in flight. A
+    Cheap: a listing of the run records folder, empty but for the runs in flight (the
+    queue is asked only for a dead run of a queued task, so the row agrees with it). A
     record that cannot be settled is reported on stderr; the state is read all the same.
     """
     from harness.runs.records import settle_runs
+    from harness.runs.sync import queue_statuses
+
+    def statuses() -> dict[str, str]:
+        from harness.queue.choice import open_configured
+
+        try:
+            tasks = open_configured(layout, config)[1].states()
+        except HarnessError:
+            return {}
+        return queue_statuses([task for task in tasks if task.is_final])
 
     try:
-        settle_runs(layout, config)
+        settle_runs(layout, config, statuses=statuses)
     except HarnessError as exc:
         from loguru import logger
 

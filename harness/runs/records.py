@@ -30,7 +30,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,17 +183,21 @@ class Settled:
 
 
 def settle_runs(
-    layout: Layout, config: Config, *, statuses: Mapping[str, str] | None = None
+    layout: Layout,
+    config: Config,
+    *,
+    statuses: Callable[[], Mapping[str, str]] | None = None,
 ) -> Settled:
     """Give every run whose process is gone its row and entry, once; remove its record.
 
-    `statuses` maps a queue task (`local:3`) to the status its queue gave it (`lost`),
-    which a killed run of that task takes.
+    `statuses` gives, only when a run needs it, a map from queue task (`local:3`) to
+    the status its queue gave it (`lost`), which a killed run of that task takes.
     """
     dead = [run for run in open_runs(layout) if not is_running(run, layout=layout)]
     settled = Settled()
     if not dead:
         return settled
+    by_task = statuses() if statuses and any(run.row.get("queue_task") for run in dead) else {}
     for run in dead:
         if run.host == socket.gethostname() and run.marker:
             kill_marked(TREE_ENV, run.marker)  # the kernel and the watchdog should have
@@ -202,7 +206,7 @@ def settle_runs(
         recorded = _recorded_ids(layout)
         for run in dead:
             if run.run_id not in recorded:
-                row = run.row if run.final else ended_row(run, layout=layout, statuses=statuses)
+                row = run.row if run.final else ended_row(run, layout=layout, statuses=by_task)
                 append_locked(layout.results_tsv, [row])
                 settled.rows.append(row)
         settled.entries = _write_missing_entries(layout, config, dead)

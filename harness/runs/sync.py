@@ -59,7 +59,7 @@ def sync(layout: Layout, config: Config, backend: Backend) -> SyncReport:
     tasks = backend.states()
     report.unfinished = sum(not task.is_final for task in tasks)
     finished = [task for task in tasks if task.is_final]
-    report.recorded += settle_runs(layout, config, statuses=queue_statuses(finished)).rows
+    report.recorded += settle_runs(layout, config, statuses=lambda: queue_statuses(finished)).rows
     with exclusive_lock(layout.record_lock):
         known = recorded_tasks(layout)
         for task in finished:
