@@ -9,12 +9,12 @@ journal entry, exactly once.
 from __future__ import annotations
 
 import json
-from collections import Counter
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
