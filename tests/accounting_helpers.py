@@ -76,6 +76,23 @@ def run_processes(run_ids: set[str] | None = None) -> dict[str, list[int]]:
     return found
 
 
+def is_evaluating(harness_pid: int) -> bool:
+    """Whether the evaluation of this `harness eval` process runs (a child with a run id)."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            if (
+                ppid == harness_pid
+                and b"HARNESS_RUN_ID=" in Path(f"/proc/{name}/environ").read_bytes()
+            ):
+                return True
+        except (OSError, IndexError, ValueError):
+            continue
+    return False
+
+
 def wait_for_no_processes(run_ids: set[str], *, timeout: float = 10.0) -> dict[str, list[int]]:
     """Wait until no process of these runs lives; returns those still alive at the end."""
     deadline = time.monotonic() + timeout

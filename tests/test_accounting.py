@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 from accounting_helpers import (
     harness_eval,
+    is_evaluating,
     journal_run_ids,
     kill_all,
     run_ids_started,
@@ -221,19 +223,34 @@ def test_kill_loop_every_started_run_has_one_row_one_entry_and_no_process(
     for proc in start_batch(AT_ONCE):
         proc.wait()
     span = (time.monotonic() - began) * 1.1
-    killed = 0
+    kills: Counter[str] = Counter()
+
+    def kill(proc: subprocess.Popen[bytes], *, during: bool, delay: float) -> None:
+        """SIGKILL at a random moment, or a moment after its evaluation started."""
+        deadline = time.monotonic() + span
+        while during and not is_evaluating(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills["during the evaluation" if during else "at a random moment"] += 1
+
     for first in range(0, KILL_LOOP_RUNS, AT_ONCE):
         batch = start_batch(min(AT_ONCE, KILL_LOOP_RUNS - first))
-        began = time.monotonic()
-        for proc, delay in sorted(
-            ((p, chance.uniform(0, span)) for p in batch), key=lambda x: x[1]
-        ):
-            time.sleep(max(0.0, began + delay - time.monotonic()))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                killed += 1
+        killers = []
+        for proc in batch:
+            during = chance.random() < 0.5
+            delay = chance.uniform(0, 0.3) if during else chance.uniform(0, span)
+            killer = threading.Thread(
+                target=kill, args=(proc,), kwargs={"during": during, "delay": delay}
+            )
+            killer.start()
+            killers.append(killer)
+        for killer in killers:
+            killer.join()
         for proc in batch:
             proc.wait()
+    killed = sum(kills.values())
 
     logs = {path.stem for path in (repo / ".git" / "harness" / "logs").glob("*.log")}
     started = run_ids_started(account) | logs
@@ -247,7 +264,7 @@ def test_kill_loop_every_started_run_has_one_row_one_entry_and_no_process(
         kill_all(started)
     print(
         f"\nkill loop: {KILL_LOOP_RUNS} harness processes killed at random moments within "
-        f"{span:.1f} s ({killed} still running when killed) after {AT_ONCE} unkilled, "
+        f"{span:.1f} s ({dict(kills)} while the harness ran) after {AT_ONCE} unkilled, "
         f"{len(started)} runs started, {sum(map(len, rows.values()))} rows "
         f"({len(rows)} run ids), {sum(entries.values())} journal entries, "
         f"{sum(map(len, orphans.values()))} orphaned processes, "
@@ -259,6 +276,7 @@ def test_kill_loop_every_started_run_has_one_row_one_entry_and_no_process(
     assert orphans == {}
     assert run_records(repo) == []
     assert killed >= KILL_LOOP_RUNS // 3  # the loop did kill runs mid-way
+    assert kills["during the evaluation"] >= KILL_LOOP_RUNS // 5
 
 
 def test_a_killed_local_worker_leaves_no_orphan_and_never_more_than_parallel(
