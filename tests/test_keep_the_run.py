@@ -8,9 +8,9 @@ tail at most, never the row. Mounting needs root: elsewhere these tests skip and
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -60,6 +60,7 @@ def run_records(repo: Path) -> list[Path]:
         ("the record lock", ".git/harness/record.lock"),
         ("the logs folder", ".git/harness/logs"),
         ("the queue folder", ".git/harness/queue/logs"),
+        ("the run records folder", ".git/harness/runs"),
     ],
 )
 def test_an_unwritable_place_is_named_before_anything_runs(
@@ -90,7 +91,7 @@ def test_a_full_logs_folder_costs_the_log_not_the_run(research_repo: Path, cli) 
     with tmpfs(logs, size="1m"):
         result = cli("eval", "--", sys.executable, "-c", LOUD_EVAL, cwd=research_repo)
         (row,) = rows(research_repo)
-        log = Path(row["extra"] and __import__("json").loads(row["extra"])["log"])
+        log = Path(json.loads(row["extra"])["log"])
         assert log.stat().st_size > 500_000  # what fitted is kept
     assert result.code == 0, result.err
     assert row["status"] == "ok" and row["value"] == 2.5
@@ -129,4 +130,3 @@ def test_a_disk_filled_during_the_run_still_gets_the_row_and_the_entry(
         assert len(again.err.strip().splitlines()) == 1 and "nothing was run" in again.err
         assert (repo / "results.tsv").read_bytes() == before
         assert run_records(repo) == []
-        subprocess.run(["git", "worktree", "prune"], cwd=repo, check=False)
