@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -367,3 +368,26 @@ def test_a_run_on_another_machine_is_lost_only_once_its_record_goes_stale(
     assert row["status"] == "lost"
     assert "on gpu-node-7 has not been heard from since" in row["description"]
     assert journal_run_ids(repo, {run_id}) == {run_id: 1}
+
+
+def test_sync_without_a_reachable_queue_still_records_a_killed_run(
+    repo: Path, account: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("pueue"):
+        pytest.skip("pueue is installed here: this test needs a queue that cannot be reached")
+    proc = harness_eval(
+        repo, account / "tree_eval.py", env={"ACCOUNT_DIR": str(account), "EVAL_SLEEP": "60"}
+    )
+    wait_until(lambda: bool(run_ids_started(account)))
+    (run_id,) = run_ids_started(account)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    try:
+        assert wait_for_no_processes({run_id}) == {}
+    finally:
+        kill_all({run_id})
+    monkeypatch.setenv("HARNESS_QUEUE", "pueue")
+    result = cli("sync", cwd=repo)
+    assert result.code == 0, result.err
+    assert "only the runs whose harness died are recorded" in result.err
+    assert [row["status"] for row in rows_by_run(repo)[run_id]] == ["killed"]

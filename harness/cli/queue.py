@@ -216,11 +216,15 @@ def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
     """
     import json as jsonlib
 
+    from harness.errors import QueueUnavailable
     from harness.queue.ops import open_queue
     from harness.runs.sync import sync as sync_record
 
-    queue, _ = open_queue(flag=_flag(backend))
-    report = sync_record(queue.layout, queue.config, queue.backend)
+    try:
+        queue, _ = open_queue(flag=_flag(backend))
+        report = sync_record(queue.layout, queue.config, queue.backend)
+    except QueueUnavailable as exc:
+        report = _sync_runs_only(exc)
     if json:
         print(
             jsonlib.dumps(
@@ -247,3 +251,15 @@ def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
             + ", ".join(report.not_evaluations[:10])
         )
     return 0
+
+
+def _sync_runs_only(problem: Exception):
+    """No queue to read: the runs whose harness died are recorded all the same."""
+    from loguru import logger
+
+    from harness.cli.idea import repository
+    from harness.runs.sync import sync_runs
+
+    logger.warning(f"{problem}; only the runs whose harness died are recorded")
+    layout, config = repository()
+    return sync_runs(layout, config)

@@ -81,6 +81,11 @@ def sync(layout: Layout, config: Config, backend: Backend) -> SyncReport:
     return report
 
 
+def sync_runs(layout: Layout, config: Config) -> SyncReport:
+    """What sync can do without a queue: the runs whose harness died, from their records."""
+    return SyncReport(recorded=settle_runs(layout, config).rows)
+
+
 def queue_statuses(finished: list[TaskState]) -> dict[str, str]:
     """queue task -> the results status its final state means (`local:3` -> `lost`)."""
     return {task.queue_task: STATUS_OF[task.state] for task in finished if task.state in STATUS_OF}
