@@ -391,3 +391,31 @@ def test_sync_without_a_reachable_queue_still_records_a_killed_run(
     assert result.code == 0, result.err
     assert "only the runs whose harness died are recorded" in result.err
     assert [row["status"] for row in rows_by_run(repo)[run_id]] == ["killed"]
+
+
+def test_a_lost_task_that_recorded_its_row_keeps_the_row_status(
+    repo: Path, account: Path, cli
+) -> None:
+    """The evaluation recorded `ok`, then the worker died while the task still ran: the
+    task is `lost` in the queue, the record keeps its `ok` row and gains nothing."""
+    eval_then_wait = (
+        f"{sys.executable} -m harness eval -- {sys.executable} {account / 'tree_eval.py'}"
+        f" && touch {account / 'recorded'} && sleep 60"
+    )
+    os.environ["ACCOUNT_DIR"] = str(account)
+    try:
+        assert cli("queue", "add", "--", "sh", "-c", eval_then_wait, cwd=repo).code == 0
+    finally:
+        del os.environ["ACCOUNT_DIR"]
+    backend = LocalBackend(repo / ".git" / "harness" / "queue")
+    wait_until(lambda: (account / "recorded").exists(), timeout=60)
+    worker = backend.worker_pid()
+    assert worker is not None
+    os.kill(worker, signal.SIGKILL)
+    wait_until(lambda: not is_alive(worker))
+    assert [task.state for task in backend.states()] == ["lost"]
+    assert cli("sync", cwd=repo).code == 0
+    (run_id,) = run_ids_started(account)
+    assert [row["status"] for row in rows_by_run(repo)[run_id]] == ["ok"]
+    assert sum(map(len, rows_by_run(repo).values())) == 1
+    assert journal_run_ids(repo, {run_id}) == {run_id: 1}
