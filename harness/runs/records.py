@@ -67,6 +67,7 @@ class OpenRun:
     row: dict[str, Any] = field(default_factory=dict)
     final: bool = False  # row is complete: append it as it is
     handed_over: bool = False  # its harness gave up writing it (a full disk): sync finishes
+    entry: bool = True  # an entry of its own once recorded (a confirmation run shares one)
 
     def path(self, layout: Layout) -> Path:
         return runs_dir(layout) / f"{self.run_id}.json"
@@ -76,7 +77,14 @@ def runs_dir(layout: Layout) -> Path:
     return layout.state_dir / "runs"
 
 
-def open_run(layout: Layout, row: dict[str, Any], *, command: list[str], log_path: Path) -> OpenRun:
+def open_run(
+    layout: Layout,
+    row: dict[str, Any],
+    *,
+    command: list[str],
+    log_path: Path,
+    entry: bool = True,
+) -> OpenRun:
     """Write the record of a run about to start (and its reserve); raises HarnessError."""
     pid = os.getpid()
     run = OpenRun(
@@ -91,6 +99,7 @@ def open_run(layout: Layout, row: dict[str, Any], *, command: list[str], log_pat
         started_at=time.time(),
         marker=f"{row['run_id']}.{secrets.token_hex(8)}",
         row=dict(row),
+        entry=entry,
     )
     _write_reserve(layout, run.run_id)
     _save(layout, run)
@@ -209,7 +218,9 @@ def settle_runs(
                 row = run.row if run.final else ended_row(run, layout=layout, statuses=by_task)
                 append_locked(layout.results_tsv, [row])
                 settled.rows.append(row)
-        settled.entries = _write_missing_entries(layout, config, dead)
+        added = {row["run_id"] for row in settled.rows}  # a killed run's entry is its own
+        needing = [run for run in dead if run.entry or run.run_id in added]
+        settled.entries = _write_missing_entries(layout, config, needing)
         for run in dead:
             close_run(layout, run.run_id)
     return settled
