@@ -419,3 +419,46 @@ def test_a_lost_task_that_recorded_its_row_keeps_the_row_status(
     assert [row["status"] for row in rows_by_run(repo)[run_id]] == ["ok"]
     assert sum(map(len, rows_by_run(repo).values())) == 1
     assert journal_run_ids(repo, {run_id}) == {run_id: 1}
+
+
+def test_a_killed_submit_leaves_its_confirmation_run_on_record(
+    research_repo: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harness submit` killed during a held-out confirmation run: the run gets its row
+    and entry from the next sync, and its evaluation is gone."""
+    import re
+
+    from tests.conftest import commit_files
+    from tests.loop_helpers import bare_origin, evaluate, fast_repo, run_baseline, start_idea
+
+    monkeypatch.setenv("HARNESS_QUEUE", "local")
+    root = fast_repo(research_repo)
+    run_baseline(cli, root)
+    text = (root / "pyproject.toml").read_text()
+    slow = "confirm = \"python -c 'import time; time.sleep(60)'\""
+    commit_files(root, {"pyproject.toml": re.sub(r'(?m)^confirm = "[^"]*"', slow, text)}, meta=True)
+    bare_origin(root, tmp_path)
+    worktree = start_idea(cli, root, "lower", "1.95")
+    evaluate(cli, worktree)
+    cli("report", "lower", cwd=root)
+    submit = subprocess.Popen(
+        [sys.executable, "-m", "harness", "submit", "lower"],
+        cwd=worktree,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(lambda: bool(run_records(root)), timeout=60)
+    (record,) = run_records(root)
+    run_id = record.stem
+    wait_until(lambda: bool(run_processes({run_id})))
+    submit.send_signal(signal.SIGKILL)
+    submit.wait()
+    try:
+        assert wait_for_no_processes({run_id}) == {}
+    finally:
+        kill_all({run_id})
+    assert cli("sync", cwd=root).code == 0
+    (row,) = rows_by_run(root)[run_id]
+    assert row["status"] == "killed" and row["metric"] == "test_bpb"
+    assert journal_run_ids(root, {run_id}) == {run_id: 1}
+    LocalBackend(root / ".git" / "harness" / "queue").stop_worker()
