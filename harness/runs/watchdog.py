@@ -82,12 +82,14 @@ class Watchdog:
             os.write(self.write_fd, line.encode())
 
 
-def watch(fd: int, *, marker: tuple[str, str], heartbeat: str | None) -> int:
+def watch(
+    fd: int, *, marker: tuple[str, str], heartbeat: str | None, interval: float = HEARTBEAT_S
+) -> int:
     """Wait for the pipe to close; end the run's processes unless told `done`."""
     pgid = None
     pending = b""
     while True:
-        ready, _, _ = select.select([fd], [], [], HEARTBEAT_S)
+        ready, _, _ = select.select([fd], [], [], interval)
         if not ready:
             if heartbeat:
                 with contextlib.suppress(OSError):
