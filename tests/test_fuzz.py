@@ -11,7 +11,7 @@ in a fresh copy of a real research repository per example). Every call must:
   (the record is only ever appended to), except for the two commands whose job is to
   rewrite it (`results import` of the root file, `results upgrade`), which keep a copy.
 
-The suite runs a fixed, derandomized set of 25 examples per property (125 calls);
+The suite runs a fixed, derandomized set of 40 examples per property (200 calls);
 `just fuzz` runs many more, freshly random (HARNESS_FUZZ_EXAMPLES, default 2000 per
 property), and keeps hypothesis's database of failures in `.hypothesis/`.
 
@@ -44,7 +44,7 @@ from harness.queue.local import LocalBackend
 from harness.record.results import format_row
 
 FUZZING = "HARNESS_FUZZ_EXAMPLES" in os.environ
-EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "2000")) if FUZZING else 25
+EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "2000")) if FUZZING else 40
 PROFILE = settings(
     max_examples=EXAMPLES,
     deadline=None,
