@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false"}
 BOOL_TEXT = {"true": True, "false": False}
+CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"  # base32 without i, l, o, u
 
 
 def record_lock(layout: Layout) -> Path:
@@ -47,8 +48,16 @@ def utc_now() -> str:
 
 
 def new_run_id() -> str:
-    """Sortable by time and unique across processes: `20261123-091500-a3f2`."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    """Sortable by time, unique by construction: `20261123-091500.123-7zk3q9m2xw4hb8tn`.
+
+    The UTC time to the millisecond, then 80 random bits in lower-case Crockford base32
+    (as a ULID has): two ids of the same millisecond collide with odds of 1 in 2**80.
+    The record refuses a duplicate anyway (`append_locked`).
+    """
+    now = datetime.now(UTC)
+    bits = secrets.randbits(80)
+    tail = "".join(CROCKFORD[(bits >> shift) & 31] for shift in range(75, -1, -5))
+    return f"{now:%Y%m%d-%H%M%S}.{now.microsecond // 1000:03d}-{tail}"
 
 
 def sanitise(text: str) -> str:
@@ -84,6 +93,8 @@ def append_rows(layout: Layout, rows: Iterable[Mapping[str, Any]]) -> None:
 
 def append_locked(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append whole rows in the file's own columns; the caller holds the record lock."""
+    rows = list(rows)
+    refuse_known_run_ids(path, rows)
     prefix, columns = _prefix_for(path)
     payload = "".join(format_row(row, columns) for row in rows).encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -94,6 +105,29 @@ def append_locked(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
         raise RecordError(f"cannot append to {path}: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def refuse_known_run_ids(path: Path, rows: list[Mapping[str, Any]]) -> None:
+    """Raise RecordError when a row's run id is in `path` already, or twice among `rows`.
+
+    A run id names one row: `harness results compare ID`, the run's log and its journal
+    entry rely on it. The caller holds the record lock, so no other writer can slip a row
+    in between this check and the append.
+    """
+    ids = [format_value(row.get("run_id")) for row in rows]
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    for index, run_id in enumerate(ids):
+        if not run_id:
+            continue
+        where = "twice among the new rows" if run_id in ids[:index] else f"in {path} already"
+        if run_id in ids[:index] or b"\n" + run_id.encode() + b"\t" in data:
+            raise RecordError(
+                f"run id {run_id} is {where}: a run id names one row, so nothing was "
+                "appended; give each run its own id (`new_run_id()`)"
+            )
 
 
 def upgrade_header(layout: Layout) -> int:
