@@ -15,9 +15,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.errors import HarnessError
+
+
+def utc_now() -> str:
+    """Now as the harness writes it in every file: `2026-11-23T09:15:00.123Z` (UTC, ISO 8601)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def write_atomic(target: Path, text: str) -> None:

@@ -204,12 +204,15 @@ def push_branch(root: Path, remote: str, branch: str) -> None:
     )
 
 
-def status_entries(path: Path) -> list[tuple[str, str]]:
+def status_entries(path: Path, *, untracked: str = "all") -> list[tuple[str, str]]:
     """(two-letter status, path) of every change of a worktree, untracked files one by one.
 
     Renames are listed as a deletion and an addition, so each path stands on its own.
+    `untracked="normal"` lists a new directory as `dir/` instead of each file in it.
     """
-    listed = git("status", "--porcelain", "-z", "--no-renames", "--untracked-files=all", cwd=path)
+    listed = git(
+        "status", "--porcelain", "-z", "--no-renames", f"--untracked-files={untracked}", cwd=path
+    )
     return [(record[:2], record[3:]) for record in listed.split("\0") if len(record) > 3]
 
 

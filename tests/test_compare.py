@@ -117,7 +117,7 @@ def test_the_compare_command(research_repo: Path, cli) -> None:
     )
     assert data["b"]["n"] == 3 and data["paired"]["seeds"] == [0, 1, 2]
     unknown = cli("results", "compare", "baseline", "nope", cwd=research_repo)
-    assert unknown.code == 2
+    assert unknown.code == 1  # as for an unknown idea or queue task
     assert unknown.err == (
         "harness: no run id or idea 'nope' in results.tsv: see `harness results`\n"
     )

@@ -24,7 +24,7 @@ from harness.loop.state import (
     next_action,
     patience_streak,
 )
-from harness.loop.status import summarize
+from harness.loop.status import summarise
 from harness.loop.worktrees import Worktree
 from harness.queue.base import TaskState
 from tests.conftest import git
@@ -426,13 +426,13 @@ def test_status_summary_names_the_best_result_and_the_queue(research_repo: Path)
     )
     tasks = (task("4", state="running"), task("5", state="queued"))
     state = dataclasses.replace(build_state(layout, config), runs=runs, active_tasks=tasks)
-    summary = summarize(state, config)
+    summary = summarise(state, config)
     assert summary.best is not None and summary.best.slug == "wide"
     lines = status_lines(summary, metric=config.metric)
     assert "queue      1 running, 1 queued" in lines
     assert "           4  running  Q: x H: y" in lines
     assert "best       wide 0.9600 val_bpb (mean of 2 run(s)); baseline 1.0010 (2 run(s))" in lines
-    assert summarize(dataclasses.replace(state, active_tasks=()), config).action.kind == "ideate"
+    assert summarise(dataclasses.replace(state, active_tasks=()), config).action.kind == "ideate"
 
 
 def test_worktrees_are_read_from_git_not_remembered(research_repo: Path, cli) -> None:

@@ -123,16 +123,6 @@ def follow(
         time.sleep(poll)
 
 
-def idea_of(cwd: str, layout: Layout) -> str:
-    """The idea a task belongs to: its worktree's slug, or `main` for the root."""
-    path = Path(cwd)
-    if path == layout.root:
-        return "main"
-    if path.is_relative_to(layout.worktrees_dir):
-        return path.relative_to(layout.worktrees_dir).parts[0]
-    return path.name
-
-
 def result_of(state: TaskState) -> str:
     """A short word on how a task ended (empty while it has not)."""
     if state.state == "succeeded":
@@ -148,7 +138,7 @@ def describe(state: TaskState, layout: Layout) -> dict[str, Any]:
         "id": state.queue_task,
         "backend": state.backend,
         "task_id": state.task_id,
-        "idea": idea_of(state.cwd, layout),
+        "idea": layout.idea_in(Path(state.cwd)),
         "label": state.label,
         "state": state.state,
         "exit_code": state.exit_code,

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from harness.config import Config
-from harness.errors import RecordError, UsageError
+from harness.errors import RecordError, UnknownRun
 from harness.fileio import exclusive_lock, write_atomic
+from harness.fileio import utc_now as utc_now  # the one clock of every record
 from harness.layout import Layout
 from harness.record.schema import FIRST_COLUMNS, RESULTS_COLUMNS, header_line, known_header
 
@@ -41,10 +42,6 @@ CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"  # base32 without i, l, o, u
 def record_lock(layout: Layout) -> Path:
     """The one lock of results.tsv and the journal, shared by every worktree."""
     return layout.record_lock
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_run_id() -> str:
@@ -325,7 +322,7 @@ def select_rows(frame: pl.DataFrame, key: str) -> tuple[pl.DataFrame, str]:
     rows = frame.filter(pl.col("idea") == key)
     if not rows.is_empty():
         return rows, "idea"
-    raise UsageError(f"no run id or idea {key!r} in results.tsv: see `harness results`")
+    raise UnknownRun(f"no run id or idea {key!r} in results.tsv: see `harness results`")
 
 
 def is_finite(value: float | None) -> TypeGuard[float]:

@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import IO, Any, Literal, TextIO
 
 from harness.errors import HarnessError, UsageError
+from harness.queue.procs import GRACE_S, exit_code_of
 from harness.record.metrics import SummaryCollector
 
 Ending = Literal["exited", "timeout", "interrupted"]
 TAIL_LINES = 20
 CHUNK = 65536
 MAX_LINE = 1 << 20  # a "line" longer than this (an endless progress bar) is cut
-GRACE_S = 5.0
 
 
 class Interrupted(Exception):
@@ -132,11 +132,11 @@ def run_logged(
             _thread(output.pump, proc.stderr, stderr, None),
         ]
         execution.ending = _wait(proc, timeout=timeout, grace=grace)
-        execution.exit_code = proc.returncode
+        execution.exit_code = exit_code_of(proc.returncode)  # killed by signal N: 128 + N
         execution.duration_s = time.monotonic() - started
         for pump in pumps:
             pump.join(timeout=grace)
-        output.note(f"# harness: {execution.ending}, exit code {proc.returncode}")
+        output.note(f"# harness: {execution.ending}, exit code {execution.exit_code}")
     execution.tail = list(tail)
     return execution
 
