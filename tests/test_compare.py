@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import random
+import statistics
 from pathlib import Path
 
 import pytest
 from test_results import row, write_rows
 
 from harness.config import Config
-from harness.record.compare import beats, compare, judge_expected, noise_of
+from harness.record.compare import (
+    Noise,
+    Side,
+    beats,
+    compare,
+    compare_sides,
+    judge_expected,
+    noise_of,
+)
 from harness.record.results import read_results
 
 BASELINE = [1.00, 1.02, 0.98, 1.01, 0.99]  # std 0.0158
@@ -94,6 +104,31 @@ def test_without_a_baseline_the_noise_is_pooled_from_both_sides(research_repo) -
     result = compare(frame_of(research_repo), "a", "b", Config())
     assert result.noise.sigma is None
     assert result.standard_error == pytest.approx(0.1 * (2 / 3) ** 0.5)
+
+
+def side(label: str, by_seed: dict[int, float]) -> Side:
+    values = tuple(by_seed.values())
+    std = statistics.stdev(values) if len(values) > 1 else None
+    return Side(label, values, by_seed, statistics.fmean(values), std, len(values))
+
+
+def test_sides_sharing_seeds_always_get_a_confidence_without_baseline_noise() -> None:
+    """Why compare_sides needs no fallback to the paired confidence: on 2,000 random pairs
+    of sides, whenever the per-seed differences give a confidence, the pooled one exists."""
+    rng = random.Random(19)
+    unmeasured = Noise(None, 0, "not measured")
+    for _ in range(2000):
+        seeds = rng.sample(range(6), rng.randint(1, 6))
+        level = rng.choice([0.0, 0.001, 0.1])
+        a = side("a", {s: round(1 + rng.gauss(0, level), 3) for s in seeds})
+        b = side(
+            "b", {s: round(0.95 + rng.gauss(0, level), 3) for s in rng.sample(seeds, len(seeds))}
+        )
+        comparison = compare_sides(a, b, config=Config(), noise=unmeasured)
+        if comparison.paired is not None and comparison.paired.confidence is not None:
+            assert comparison.confidence is not None, (a, b)
+        if len(seeds) >= 2 and (a.std or b.std):
+            assert comparison.standard_error and comparison.confidence is not None
 
 
 def test_the_noise_estimate_resists_one_odd_run() -> None:

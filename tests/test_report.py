@@ -120,7 +120,7 @@ def test_keep_inferences_stops_at_the_next_template_heading() -> None:
 
 def test_a_crashed_only_idea_is_a_clear_error(repo: Path, cli) -> None:
     worktree = start_idea(cli, repo, "broken", "crash")
-    evaluate(cli, worktree, seeds=2)
+    evaluate(cli, worktree, seeds=2, code=1)
 
     result = cli("report", "broken", cwd=repo)
 
