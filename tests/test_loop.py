@@ -8,16 +8,19 @@ worktree rules are tested end to end on real repositories and worktrees.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import typing
 from pathlib import Path
 
 import pytest
 
 from harness.config import Budget, Config, load_config
 from harness.layout import find_layout
-from harness.loop.ideas import Idea
+from harness.loop.ideas import STATUSES, Idea
 from harness.loop.state import (
     RULES,
+    Kind,
     LoopState,
     RunRecord,
     build_state,
@@ -243,6 +246,28 @@ def test_a_finished_idea_is_reported_before_the_loop_stops() -> None:
 
 
 def test_every_state_gets_an_action_and_the_last_rule_always_fires() -> None:
+    """Every combination of an idea's status, its worktree, runs, report, the baseline, the
+    queue and the budget gets one action of the closed set, and every rule fires somewhere."""
+    kinds, fired = set(typing.get_args(Kind)), set()
+    spent = config_with(max_runs=2)
+    other = ("proposed", "critiqued", "submitted")  # a second idea: to critique, pick, none
+    for status, second, has_tree, has_runs, reported, baseline, busy, config in itertools.product(
+        STATUSES, other, *[(False, True)] * 5, (CONFIG, spent)
+    ):
+        runs = (run("x", 0.9, seed=0), run("x", 0.91, seed=1)) if has_runs else ()
+        state = LoopState(
+            root=ROOT,
+            ideas=(idea("x", status, rating=7), idea("y", second, rating=6)),
+            worktrees=(worktree("x"),) if has_tree else (),
+            reports=frozenset({"x"}) if reported else frozenset(),
+            runs=(*(BASELINE_OK if baseline else ()), *runs),
+            active_tasks=(task("1", ROOT / "5_worktrees" / "x"),) if busy else (),
+        )
+        action = decide(state, config)
+        assert action.kind in kinds and action.reason, (status, action)
+        assert action.rule in {rule.__name__ for rule in RULES}
+        fired.add(action.rule)
+    assert fired == {rule.__name__ for rule in RULES}
     done = LoopState(
         root=ROOT,
         ideas=(idea("a", "submitted"), idea("b", "abandoned"), idea("c", "submitted")),
