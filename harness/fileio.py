@@ -13,12 +13,15 @@ import fcntl
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from harness.errors import HarnessError
+
+T = TypeVar("T")
 
 
 def utc_now() -> str:
@@ -53,26 +56,54 @@ def render_template(text: str, context: dict) -> str:
     return environment.from_string(text).render(**context)
 
 
+def poll_until(
+    ready: Callable[[], T | None],
+    *,
+    timeout: float | None,
+    every: float,
+    at_most: float | None = None,
+    timed_out: Callable[[], Exception],
+) -> T:
+    """Call `ready` until it returns something other than None, and return that.
+
+    Waits `every` seconds between calls (doubling up to `at_most` when given); raises
+    `timed_out()` once `timeout` seconds have passed (None: waits for ever).
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = every
+    while True:
+        result = ready()
+        if result is not None:
+            return result
+        if deadline is not None and time.monotonic() > deadline:
+            raise timed_out()
+        time.sleep(pause)
+        if at_most is not None:
+            pause = min(pause * 2, at_most)
+
+
 @contextmanager
 def exclusive_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created if missing) for the `with` block."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def locked() -> bool | None:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return None
+
+    def timed_out() -> HarnessError:
+        return HarnessError(
+            f"could not lock {path} within {timeout:.0f} s: another harness "
+            "process holds it; wait, or check for a hung process"
+        )
+
     try:
-        deadline = time.monotonic() + timeout
-        pause = 0.0005  # short waits first: most holders only append one line
-        while True:
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise HarnessError(
-                        f"could not lock {path} within {timeout:.0f} s: another harness "
-                        "process holds it; wait, or check for a hung process"
-                    ) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.01)
+        # short waits first: most holders only append one line
+        poll_until(locked, timeout=timeout, every=0.0005, at_most=0.01, timed_out=timed_out)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
