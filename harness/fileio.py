@@ -1,4 +1,5 @@
-"""Writing shared files so that no reader sees half of one, and rendering the templates.
+"""Writing shared files so that no reader sees half of one, and rendering text: the
+templates, and the aligned tables of the commands' text output.
 
 Every write to a shared file is either atomic (a temporary file, fsynced, then renamed) or
 an append made under `exclusive_lock`. The lock is a POSIX record lock (`fcntl.lockf`)
@@ -13,7 +14,7 @@ import fcntl
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +55,38 @@ def render_template(text: str, context: dict) -> str:
         keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False
     )
     return environment.from_string(text).render(**context)
+
+
+def format_table(
+    rows: Iterable[Sequence[str]],
+    *,
+    headings: Sequence[str] | None = None,
+    right: Collection[int] = (),
+    limits: Mapping[int, int] | None = None,
+) -> list[str]:
+    """Text rows as aligned columns two spaces apart, one line each (no trailing spaces).
+
+    A column is as wide as its widest cell; `limits` caps a column (by index), a longer
+    cell ending in `…`; the columns in `right` are right-aligned (numbers).
+    """
+    table = [list(headings)] if headings is not None else []
+    table += [list(row) for row in rows]
+    if not table:
+        return []
+    caps = limits or {}
+    table = [[_clip(cell, caps.get(i)) for i, cell in enumerate(row)] for row in table]
+    widths = [max(len(row[i]) for row in table if i < len(row)) for i in range(len(table[0]))]
+    return [
+        "  ".join(
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in table
+    ]
+
+
+def _clip(text: str, limit: int | None) -> str:
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def poll_until(

@@ -92,7 +92,7 @@ def test_status_prints_a_table_for_people(repo: Path, cli) -> None:
     header, row = status.out.splitlines()
     assert header.split() == ["ID", "IDEA", "STATE", "RUNTIME", "RESULT", "LABEL"]
     assert row.split()[:3] == ["local:0", "baseline", "succeeded"]
-    assert row.endswith("ok       Q: why?")
+    assert row.endswith("  ok      Q: why?")  # RESULT as wide as its heading
     assert "queue: local (HARNESS_QUEUE)" in status.err
 
 

@@ -5,49 +5,52 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from harness.fileio import format_table
 from harness.record.compare import Comparison, Side
 
 if TYPE_CHECKING:
     import polars as pl
 
-TABLE = (  # column, heading, width
-    ("run_id", "run", 20),
+TABLE = (  # column, heading, widest (None: the run id is shown whole, to be copied)
+    ("run_id", "run", None),
     ("timestamp", "when (UTC)", 16),
     ("idea", "idea", 22),
-    ("seed", "seed", 4),
-    ("value", "value", 10),
+    ("seed", "seed", 6),
+    ("value", "value", 12),
     ("status", "status", 7),
     ("integrity", "integ", 8),
-    ("duration_s", "secs", 7),
+    ("duration_s", "secs", 9),
     ("question", "question", 40),
 )
+NUMBERS = {3, 4, 7}  # seed, value, secs: right-aligned
 
 
 def render_table(frame: pl.DataFrame) -> str:
-    """One line per run, fixed-width, long texts clipped."""
+    """One line per run, aligned, long texts clipped."""
     if frame.is_empty():
         return "no runs recorded yet: run `just eval` or `harness baseline`"
-    lines = ["  ".join(f"{heading:<{width}}" for _, heading, width in TABLE).rstrip()]
-    for row in frame.select([name for name, _, _ in TABLE]).iter_rows(named=True):
-        cells = [_cell(name, row[name], width) for name, _, width in TABLE]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    rows = frame.select([name for name, _, _ in TABLE]).iter_rows(named=True)
+    limits = {i: width for i, (_, _, width) in enumerate(TABLE) if width is not None}
+    return "\n".join(
+        format_table(
+            ([_cell(name, row[name]) for name, _, _ in TABLE] for row in rows),
+            headings=[heading for _, heading, _ in TABLE],
+            right=NUMBERS,
+            limits=limits,
+        )
+    )
 
 
-def _cell(name: str, value: Any, width: int) -> str:
+def _cell(name: str, value: Any) -> str:
     if value is None:
-        text = ""
-    elif name == "value":
-        text = f"{value:.6g}"
-    elif name == "duration_s":
-        text = f"{value:.1f}"
-    elif name == "timestamp":
-        text = str(value).replace("T", " ")[:16]
-    else:
-        text = str(value)
-    if len(text) > width:
-        text = text[: width - 1] + "…"
-    return f"{text:>{width}}" if name in ("seed", "value", "duration_s") else f"{text:<{width}}"
+        return ""
+    if name == "value":
+        return f"{value:.6g}"
+    if name == "duration_s":
+        return f"{value:.1f}"
+    if name == "timestamp":
+        return str(value).replace("T", " ")[:16]
+    return str(value)
 
 
 def render_best(row: dict[str, Any] | None, *, metric: str, direction: str) -> str:

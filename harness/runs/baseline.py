@@ -18,6 +18,7 @@ from harness import gitops
 from harness.checks import Check
 from harness.config import Config, load_config
 from harness.errors import UsageError
+from harness.fileio import format_table
 from harness.layout import find_layout
 from harness.record.compare import Noise, noise_of
 from harness.record.results import is_finite
@@ -176,14 +177,16 @@ def check_duration(rows: list[dict[str, Any]], config: Config) -> Check:
 def render_report(report: BaselineReport) -> str:
     lines = [f"baseline of {report.metric} at commit {report.commit}: {len(report.runs)} runs"]
     seen: set[int] = set()
+    rows = []
     for row in report.runs:
         value = "no value" if row["value"] is None else f"{row['value']:.6g}"
-        repeat = " (repeat)" if row["seed"] in seen else ""
+        repeat = "(repeat)" if row["seed"] in seen else ""
         seen.add(row["seed"])
-        lines.append(
-            f"  seed {row['seed']}: {value:>10}  {row['status']:7} "
-            f"{row['duration_s']:6.1f} s  {row['run_id']}{repeat}"
+        duration = f"{row['duration_s']:.1f} s"
+        rows.append(
+            [f"  seed {row['seed']}:", value, row["status"], duration, row["run_id"], repeat]
         )
+    lines += format_table(rows, right={1, 3})
     if report.mean is not None:
         spread = f", std {report.std:.6g}" if report.std is not None else ""
         robust = (
