@@ -10,7 +10,10 @@ import re
 import subprocess
 from collections import Counter, defaultdict
 
+from harness.fileio import format_table
+
 CAUGHT = {"killed", "timeout"}
+KNOWN = {*CAUGHT, "survived", "no tests"}
 LINE = re.compile(r"^\s*(?P<module>[\w.]+?)\.x[_ǁ].*?: (?P<status>[\w ]+)$")
 
 
@@ -23,18 +26,17 @@ def main() -> None:
         match = LINE.match(line)
         if match:
             by_module[match["module"]][match["status"]] += 1
-    print(f"{'module':32} {'mutants':>7} {'caught':>7} {'survived':>8} {'untested':>8} {'score':>6}")
+    rows = []
     for module, counts in sorted(by_module.items()):
         caught = sum(counts[s] for s in CAUGHT)
-        survived = counts["survived"]
-        untested = counts["no tests"]
-        ran = caught + survived
+        ran = caught + counts["survived"]
         score = f"{100 * caught / ran:.0f}%" if ran else "-"
-        total = sum(counts.values())
-        print(f"{module:32} {total:7} {caught:7} {survived:8} {untested:8} {score:>6}")
-        other = {k: v for k, v in counts.items() if k not in CAUGHT | {"survived", "no tests"}}
-        if other:
-            print(f"{'':32} also: {dict(other)}")
+        others = ", ".join(f"{k} {v}" for k, v in counts.items() if k not in KNOWN)
+        row = [module, sum(counts.values()), caught, counts["survived"], counts["no tests"]]
+        rows.append([*map(str, row), score, others])
+    headings = ["module", "mutants", "caught", "survived", "untested", "score", "other"]
+    for line in format_table(rows, headings=headings, right={1, 2, 3, 4, 5}):
+        print(line)
 
 
 if __name__ == "__main__":
