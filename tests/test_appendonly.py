@@ -19,6 +19,7 @@ from harness.rules.appendonly import is_valid_append, prepend_entry, prepend_tex
         ("# J\n\nintro\n## a\n## b\n", "# J\n\nintro\n", "## a\n## b\n"),
         ("# J\n### not an entry\n##no space\n", "# J\n### not an entry\n##no space\n", ""),
         ("# J\n  ## indented\n## real\n", "# J\n  ## indented\n", "## real\n"),
+        ("\n## a\n", "\n", "## a\n"),
     ],
 )
 def test_the_header_is_everything_before_the_first_entry_line(
@@ -42,6 +43,20 @@ def test_an_entry_goes_between_the_header_and_the_first_entry(old: str, expected
     new = prepend_text(old, "## new\n\n\n")
     assert new == expected
     assert is_valid_append(old, new)
+
+
+def test_an_entry_keeps_its_own_text_to_the_last_space() -> None:
+    """Two trailing spaces are a markdown line break: only blank lines are trimmed."""
+    assert prepend_text("", "## x\nline  \n\n") == "## x\nline  \n\n"
+
+
+def test_new_text_overlapping_the_old_is_no_append() -> None:
+    """`ab## x` is a header line (it does not start with `## `), so the old file's entry
+    `## x` can look like the header's end: a file that lost that entry must not pass."""
+    old = "ab## x\n## x\ny\n"
+    assert split_header(old) == ("ab## x\n", "## x\ny\n")
+    assert not is_valid_append(old, "ab## x\ny\n")
+    assert is_valid_append(old, "ab## x\n## new\n## x\ny\n")
 
 
 def test_an_entry_must_start_with_its_heading() -> None:

@@ -9,7 +9,14 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ConfigError
-from harness.rules.globs import matches
+from harness.rules.globs import compile_globs, matches
+
+
+@pytest.fixture(autouse=True)
+def fresh_globs() -> None:
+    """Compile every pattern afresh: a cached matcher would hide a change to the compiler."""
+    compile_globs.cache_clear()
+
 
 TABLE = [
     # plain names are anchored at the root

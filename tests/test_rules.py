@@ -6,7 +6,15 @@ import pytest
 
 from harness.config import Rules
 from harness.rules.appendonly import is_valid_append, prepend_text, split_header
+from harness.rules.globs import compile_globs
 from harness.rules.policy import Change, Context, check, needs_content, unmatched_globs
+
+
+@pytest.fixture(autouse=True)
+def fresh_globs() -> None:
+    """Compile every pattern afresh: a cached matcher would hide a change to the compiler."""
+    compile_globs.cache_clear()
+
 
 RULES = Rules()
 JOURNAL = "# Journal\n\nIntro.\n\n## 2025-01-02 second\n\nB text\n\n## 2025-01-01 first\n\nA\n"
