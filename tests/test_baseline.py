@@ -34,8 +34,9 @@ def test_baseline_measures_noise_and_determinism(research_repo: Path, cli) -> No
     assert "OK    runs         3 of 3 ok" in lines
     assert any(line.startswith("OK    noise        noise ") for line in lines)
     assert f"OK    determinism  seed 0 gave {rows[0]['value']:.10g} twice" in lines
+    assert "OK    seed         2 seeds gave different values" in lines
     assert any(line.startswith("OK    duration     ") for line in lines)
-    assert lines[-5].startswith("mean ")
+    assert lines[-6].startswith("mean ")
 
 
 def test_baseline_fails_when_the_noise_hides_min_effect(research_repo: Path, cli) -> None:
@@ -90,3 +91,18 @@ def test_the_noise_check_uses_the_robust_spread_the_comparisons_use() -> None:
     assert [c.detail for c in tight.checks if c.name == "noise"] == [
         "noise 0 (std of the baseline) < min_effect 0.1"
     ]
+
+
+def test_baseline_fails_when_the_seed_has_no_effect(research_repo: Path, cli) -> None:
+    """autoresearch's train.py hard-codes its seed: a spread of 0 is no measure of noise."""
+    script = "import sys; print('---'); print('val_bpb: 0.9979')"
+    text = (research_repo / "pyproject.toml").read_text()
+    text = text.replace('eval = "python eval.py"', f'eval = "python -c \\"{script}\\""')
+    commit_files(research_repo, {"pyproject.toml": text}, "an evaluation without seeds", meta=True)
+    result = cli("baseline", "--seeds", "3", "--json", cwd=research_repo)
+    assert result.code == 1, result.err
+    report = json.loads(result.out)
+    seed = next(c for c in report["checks"] if c["name"] == "seed")
+    assert seed["status"] == "fail"
+    assert seed["detail"].startswith("3 seeds all gave the same value: the seed has no effect")
+    assert "measure the noise from repeated runs" in seed["detail"]

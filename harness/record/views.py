@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -25,20 +26,41 @@ TABLE = (  # column, heading, widest (None: the run id is shown whole, to be cop
 NUMBERS = {3, 4, 7}  # seed, value, secs: right-aligned
 
 
-def render_table(frame: pl.DataFrame) -> str:
-    """One line per run, aligned, long texts clipped."""
+def render_table(frame: pl.DataFrame, *, show: tuple[str, ...] = ()) -> str:
+    """One line per run, aligned, long texts clipped; `show` adds metrics of `extra`."""
     if frame.is_empty():
         return "no runs recorded yet: run `just eval` or `harness baseline`"
-    rows = frame.select([name for name, _, _ in TABLE]).iter_rows(named=True)
-    limits = {i: width for i, (_, _, width) in enumerate(TABLE) if width is not None}
-    return "\n".join(
-        format_table(
-            ([_cell(name, row[name]) for name, _, _ in TABLE] for row in rows),
-            headings=[heading for _, heading, _ in TABLE],
-            right=NUMBERS,
-            limits=limits,
-        )
+    shown = [(key, key, max(8, len(key))) for key in show]
+    columns = [*TABLE[:-1], *shown, TABLE[-1]]
+    limits = {i: width for i, (_, _, width) in enumerate(columns) if width is not None}
+    right = NUMBERS | set(range(len(TABLE) - 1, len(columns) - 1))  # shown metrics too
+    cells = (
+        [_cell(name, values[name]) for name, _, _ in columns]
+        for values in (row | shown_values(row, show) for row in frame.iter_rows(named=True))
     )
+    lines = format_table(
+        cells, headings=[heading for _, heading, _ in columns], right=right, limits=limits
+    )
+    return "\n".join(lines)
+
+
+def shown_values(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
+    """{key: text} of the `extra` metrics named by [tool.harness] show (empty when absent)."""
+    if not keys:
+        return {}
+    try:
+        extra = json.loads(row.get("extra") or "{}")
+    except ValueError:
+        extra = {}
+    if not isinstance(extra, dict):
+        extra = {}
+    return {key: _shown(extra.get(key)) for key in keys}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
 
 
 def _cell(name: str, value: Any) -> str:
