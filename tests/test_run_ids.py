@@ -20,8 +20,12 @@ from tests.test_results import row
 RUN_ID = re.compile(r"\d{8}-\d{6}\.\d{3}-[0-9a-hjkmnp-tv-z]{16}")
 
 
-def test_a_run_id_is_its_utc_time_to_the_millisecond_and_80_random_bits() -> None:
+def test_a_run_id_is_its_utc_time_to_the_millisecond_and_80_random_bits(monkeypatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # the local clock must not leak into the id
+    time.tzset()
     run_id = new_run_id()
+    monkeypatch.undo()
+    time.tzset()
     assert RUN_ID.fullmatch(run_id), run_id
     stamp = datetime.strptime(run_id[:19] + "+0000", "%Y%m%d-%H%M%S.%f%z")
     assert abs((datetime.now(UTC) - stamp).total_seconds()) < 5
