@@ -75,7 +75,7 @@ def progression_file(
     head, _, rest = body.partition(">")
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"{head}><style>{FILE_STYLE}</style>\n{legend}{rest}\n"
+        f'{head} width="{WIDTH}" height="{HEIGHT}"><style>{FILE_STYLE}</style>\n{legend}{rest}\n'
     )
 
 
