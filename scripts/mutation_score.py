@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from collections import Counter, defaultdict
 
 from harness.fileio import format_table
@@ -20,7 +21,10 @@ LINE = re.compile(r"^\s*(?P<module>[\w.]+?)\.x[_ǁ].*?: (?P<status>[\w ]+)$")
 
 def main() -> None:
     listed = subprocess.run(
-        ["mutmut", "results", "--all", "true"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
     for line in listed.splitlines():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import statistics
 from pathlib import Path
@@ -110,6 +111,29 @@ def side(label: str, by_seed: dict[int, float]) -> Side:
     values = tuple(by_seed.values())
     std = statistics.stdev(values) if len(values) > 1 else None
     return Side(label, values, by_seed, statistics.fmean(values), std, len(values))
+
+
+def test_the_paired_confidence_is_the_mean_difference_over_its_standard_error() -> None:
+    a = side("a", {0: 1.00, 1: 1.10, 2: 0.90})
+    b = side("b", {0: 0.95, 1: 1.04, 2: 0.86, 3: 5.0})  # seed 3: not paired
+    differences = [-0.05, -0.06, -0.04]
+    error = statistics.stdev(differences) / math.sqrt(3)
+    noise = Noise(0.01, 5, "MAD of the baseline")
+    lower = compare_sides(a, b, config=Config(), noise=noise).paired
+    assert lower is not None and lower.seeds == (0, 1, 2)
+    assert lower.differences == pytest.approx(differences)
+    assert lower.confidence == pytest.approx(0.05 / error)  # lower is better: b improves
+    higher = compare_sides(a, b, config=Config(direction="max"), noise=noise).paired
+    assert higher is not None and higher.confidence == pytest.approx(-0.05 / error)
+    two = compare_sides(
+        side("a", {0: 1.0, 1: 1.1}), side("b", {0: 0.9, 1: 1.05}), config=Config(), noise=noise
+    )
+    assert two.paired is not None and two.paired.confidence == pytest.approx(0.075 / 0.025)
+    exact = side("e", {0: 1.0, 1: 1.5, 2: 0.5})
+    same = compare_sides(
+        exact, side("c", {0: 0.75, 1: 1.25, 2: 0.25}), config=Config(), noise=noise
+    )
+    assert same.paired is not None and same.paired.confidence is None  # no spread: no figure
 
 
 def test_sides_sharing_seeds_always_get_a_confidence_without_baseline_noise() -> None:
