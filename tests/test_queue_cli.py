@@ -70,7 +70,7 @@ def test_the_queue_is_shared_by_the_root_and_every_worktree(
     cli("queue", "add", "--", "true", cwd=repo)
     assert cli("queue", "wait", cwd=repo).code == 0
     rows = json.loads(cli("queue", "status", "--json", cwd=repo).out)
-    assert [row["idea"] for row in rows] == ["warmup", "main"]
+    assert [row["idea"] for row in rows] == ["warmup", "baseline"]
 
 
 def test_wait_exits_1_when_a_task_failed(repo: Path, cli) -> None:
@@ -91,8 +91,8 @@ def test_status_prints_a_table_for_people(repo: Path, cli) -> None:
     status = cli("queue", "status", cwd=repo)
     header, row = status.out.splitlines()
     assert header.split() == ["ID", "IDEA", "STATE", "RUNTIME", "RESULT", "LABEL"]
-    assert row.split()[:3] == ["local:0", "main", "succeeded"]
-    assert row.endswith("ok       Q: why?")
+    assert row.split()[:3] == ["local:0", "baseline", "succeeded"]
+    assert row.endswith("  ok      Q: why?")  # RESULT as wide as its heading
     assert "queue: local (HARNESS_QUEUE)" in status.err
 
 
@@ -176,3 +176,24 @@ def test_auto_falls_back_to_local_without_pueue(monkeypatch: pytest.MonkeyPatch)
 def test_an_unknown_queue_name_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="HARNESS_QUEUE names an unknown queue 'redis'"):
         choose_backend(Config(), environ={"HARNESS_QUEUE": "redis"})
+
+
+def test_follow_reads_only_what_was_appended(tmp_path: Path) -> None:
+    """Each poll reads from where the last ended: bytes before it are never read again."""
+    from harness.queue.ops import LogTail
+
+    log = tmp_path / "task.log"
+    tail = LogTail(log)
+    assert tail.read_new() == ""  # the task has not started
+    log.write_bytes(b"step 1\n")
+    assert tail.read_new() == "step 1\n"
+    with log.open("r+b") as handle:  # rewrite what was read: a re-read would show it
+        handle.write(b"XXXX")
+        handle.seek(0, 2)
+        handle.write("ü".encode()[:1])  # half of a two-byte character
+    assert tail.read_new() == ""
+    with log.open("ab") as handle:
+        handle.write("ü".encode()[1:] + b" done\n")
+    assert tail.read_new() == "ü done\n"
+    log.write_bytes(b"new\n")  # replaced by a shorter file: start again
+    assert tail.read_new() == "new\n"

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from harness.errors import QueueError, UnknownTask
+from harness.fileio import poll_until
 from harness.queue.base import TASK_ENV, TaskSpec, TaskState, check_spec, tail_lines
 from harness.queue.local_store import GroupSettings, QueueStore, Record, to_state
 from harness.queue.procs import signal_group, spawn_detached
@@ -108,6 +109,13 @@ class LocalBackend:
             self.store.write(record)
         self.store.wake()
 
+    def log_file(self, task_id: str) -> Path:
+        """The file the task's output is appended to (`harness queue follow` tails it)."""
+        number = _number(task_id)
+        if self.store.read(number) is None:
+            raise _unknown(number)
+        return self.store.log_path(number)
+
     def log(self, task_id: str, *, tail: int | None = None) -> str:
         number = _number(task_id)
         if self.store.read(number) is None:
@@ -137,11 +145,12 @@ class LocalBackend:
         if pid is None:
             return
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.store.is_worker_alive():
-            if time.monotonic() > deadline:
-                raise QueueError(f"the local queue's worker (pid {pid}) did not stop")
-            time.sleep(0.02)
+        poll_until(
+            lambda: None if self.store.is_worker_alive() else True,
+            timeout=timeout,
+            every=0.02,
+            timed_out=lambda: QueueError(f"the local queue's worker (pid {pid}) did not stop"),
+        )
 
     def _start_worker_if_needed(self) -> None:
         """Spawn a worker unless one is alive or was spawned moments ago (lock held)."""

@@ -24,7 +24,6 @@ import fcntl
 import json
 import os
 import shlex
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -235,10 +234,3 @@ def to_state(record: Record, *, worker_alive: bool) -> TaskState:
         backend="local",
         env=harness_env(record.env),
     )
-
-
-def iter_records(store: QueueStore, ids: list[int]) -> Iterator[Record]:
-    for task_id in ids:
-        record = store.read(task_id)
-        if record is not None:
-            yield record

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.queue.local_store import LOST_DETAIL, GroupSettings, QueueStore, Record
-from harness.queue.procs import GRACE, exit_code_of, signal_group, signal_name
+from harness.queue.procs import GRACE_S, exit_code_of, signal_group, signal_name
 from harness.queue.proctree import kill_marked
 from harness.queue.times import utc_now
 
@@ -189,7 +189,7 @@ class Worker:
                 if child.reason:
                     child.term_at = now
                     signal_group(child.popen.pid, signal.SIGTERM)
-            elif child.term_at and now - child.term_at >= GRACE and not child.kill_sent:
+            elif child.term_at and now - child.term_at >= GRACE_S and not child.kill_sent:
                 child.kill_sent = True
                 signal_group(child.popen.pid, signal.SIGKILL)
 
@@ -208,7 +208,7 @@ class Worker:
             if child.deadline is not None and not child.reason:
                 moments.append(child.deadline)
             if child.term_at is not None and not child.kill_sent:
-                moments.append(child.term_at + GRACE)
+                moments.append(child.term_at + GRACE_S)
         return max(0.0, min([now + MAX_SLEEP, *moments]) - now)
 
     def _sleep(self, fds: list[int], timeout: float) -> None:

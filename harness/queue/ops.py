@@ -6,6 +6,8 @@ what they return.
 
 from __future__ import annotations
 
+import codecs
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from typing import Any
 
 from harness.config import Config, load_config, resolve_argv
 from harness.errors import QueueError, UnknownTask, UsageError
+from harness.fileio import poll_until
 from harness.layout import Layout, find_layout
 from harness.queue.base import Backend, TaskSpec, TaskState
 from harness.queue.choice import NAMES, Choice, choose_backend, open_backend
@@ -88,17 +91,20 @@ def wait_for(
     timeout: float | None = None,
 ) -> list[TaskState]:
     """Poll until every task has ended; returns their final states in the given order."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
+
+    def ended() -> list[TaskState] | None:
         found = {state.task_id: state for state in backend.states(task_ids)}
         missing = [task_id for task_id in task_ids if task_id not in found]
         if missing:
             raise UnknownTask(f"the {backend.name} queue has no task {', '.join(missing)}")
         if all(state.is_final for state in found.values()):
             return [found[task_id] for task_id in task_ids]
-        if deadline is not None and time.monotonic() > deadline:
-            raise QueueError(f"tasks {', '.join(task_ids)} did not end within {timeout} s")
-        time.sleep(poll)
+        return None
+
+    def timed_out() -> QueueError:
+        return QueueError(f"tasks {', '.join(task_ids)} did not end within {timeout} s")
+
+    return poll_until(ended, timeout=timeout, every=poll, timed_out=timed_out)
 
 
 def active_ids(backend: Backend) -> list[str]:
@@ -109,28 +115,59 @@ def active_ids(backend: Backend) -> list[str]:
 def follow(
     backend: Backend, task_id: str, *, write: Callable[[str], Any], poll: float = POLL
 ) -> TaskState:
-    """Write the task's output as it grows, until the task ends; returns its final state."""
-    seen = ""
+    """Write the task's output as it grows, until the task ends; returns its final state.
+
+    A backend whose log is a file (`log_file`: local, slurm) is read from where the last
+    read ended, so each poll costs what was appended; pueue's log comes whole, and only
+    its new end is written.
+    """
+    read_new = _new_output(backend, task_id)
     while True:
         states = backend.states([task_id])
         if not states:
             raise UnknownTask(f"the {backend.name} queue has no task {task_id}")
-        text = backend.log(task_id)
-        write(text[len(seen) :] if text.startswith(seen) else text)
-        seen = text
+        write(read_new())  # after the state: a final state's whole output is in the log
         if states[0].is_final:
             return states[0]
         time.sleep(poll)
 
 
-def idea_of(cwd: str, layout: Layout) -> str:
-    """The idea a task belongs to: its worktree's slug, or `main` for the root."""
-    path = Path(cwd)
-    if path == layout.root:
-        return "main"
-    if path.is_relative_to(layout.worktrees_dir):
-        return path.relative_to(layout.worktrees_dir).parts[0]
-    return path.name
+def _new_output(backend: Backend, task_id: str) -> Callable[[], str]:
+    log_file = getattr(backend, "log_file", None)
+    path = log_file(task_id) if log_file else None
+    if path is not None:
+        return LogTail(path).read_new
+    seen = ""
+
+    def whole_log() -> str:
+        nonlocal seen
+        text = backend.log(task_id)
+        new = text[len(seen) :] if text.startswith(seen) else text
+        seen = text
+        return new
+
+    return whole_log
+
+
+class LogTail:
+    """The text appended to a file since the last read (from its start when replaced)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def read_new(self) -> str:
+        try:
+            with self.path.open("rb") as handle:
+                if os.fstat(handle.fileno()).st_size < self.offset:  # truncated or replaced
+                    self.offset = 0
+                    self.decoder.reset()
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return ""  # not started yet
+        self.offset += len(data)
+        return self.decoder.decode(data)  # a character split between reads waits for its end
 
 
 def result_of(state: TaskState) -> str:
@@ -148,7 +185,7 @@ def describe(state: TaskState, layout: Layout) -> dict[str, Any]:
         "id": state.queue_task,
         "backend": state.backend,
         "task_id": state.task_id,
-        "idea": idea_of(state.cwd, layout),
+        "idea": layout.idea_in(Path(state.cwd)),
         "label": state.label,
         "state": state.state,
         "exit_code": state.exit_code,

@@ -153,6 +153,13 @@ class SlurmBackend:
         if proc.returncode != 0:
             raise QueueError(f"scancel {task_id} failed: {_tail(proc.stderr)}")
 
+    def log_file(self, task_id: str) -> Path:
+        """The file the job's output is appended to (`harness queue follow` tails it)."""
+        record = self._records([task_id]).get(task_id)
+        if record is None:
+            raise UnknownTask(f"the slurm queue has no task {task_id}")
+        return Path(record["log"])
+
     def log(self, task_id: str, *, tail: int | None = None) -> str:
         """The job's output file (stdout and stderr) so far; empty until the job starts."""
         record = self._records([task_id]).get(task_id)

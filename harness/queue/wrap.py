@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 from harness.errors import HarnessError
 from harness.queue.base import TASK_ENV, TOKEN_ENV
-from harness.queue.procs import GRACE, TIMEOUT_EXIT, exit_code_of
+from harness.queue.procs import GRACE_S, TIMEOUT_EXIT, exit_code_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +111,7 @@ def stop_task(child: subprocess.Popen[bytes]) -> None:
 
     _signal_all(members(), signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        child.wait(timeout=GRACE)
+        child.wait(timeout=GRACE_S)
     _signal_all(members(), signal.SIGKILL)
     child.wait()
 

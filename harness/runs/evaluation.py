@@ -30,7 +30,7 @@ from harness import gitops
 from harness.config import Config, load_config, resolve_argv
 from harness.errors import HarnessError, RecordError, UsageError
 from harness.fileio import exclusive_lock
-from harness.layout import Layout, find_layout
+from harness.layout import Layout, find_layout, idea_of
 from harness.record.journal import add_entry, run_entry
 from harness.record.metrics import metric_value, read_metrics_file
 from harness.record.results import (
@@ -221,15 +221,6 @@ def run_environment(*, run_id: str, seed: int, metrics_file: Path) -> dict[str, 
     return env
 
 
-def idea_of(branch: str | None, *, main_branch: str, commit: str | None) -> str:
-    """`exp/<slug>` -> slug; the main branch -> baseline; other branches keep their name."""
-    if branch is None:
-        return f"detached-{(commit or 'unknown')[:10]}"
-    if branch.startswith("exp/") and len(branch) > 4:
-        return branch[4:]
-    return "baseline" if branch == main_branch else branch
-
-
 def describe_worktree(
     layout: Layout, config: Config, *, request: EvalRequest, seed: int, run_id: str
 ) -> dict[str, Any]:
@@ -264,10 +255,9 @@ def label_columns(
 
 def has_code_changes(worktree: Path, config: Config) -> bool:
     """Uncommitted changes other than to the record (GLOBAL files and record folders)."""
-    listed = gitops.git("status", "--porcelain", "-z", "--untracked-files=normal", cwd=worktree)
-    paths = [entry[3:] for entry in listed.split("\0") if len(entry) > 3]
     record = config.rules.global_ + config.rules.records
-    return any(not matches(path, record) for path in paths)
+    entries = gitops.status_entries(worktree, untracked="normal")  # a rename: both paths
+    return any(not matches(path, record) for _, path in entries)
 
 
 def outcome(
