@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from pueue_daemon import start_daemon
 from queue_helpers import is_alive, python, state_of, wait_until
 from slurm_helpers import require_slurm
 
@@ -51,14 +51,20 @@ def pueue_backend(tmp_path: Path) -> Iterator[Backend]:
     home = tmp_path / "pueue"
     (home / "run").mkdir(parents=True)
     config = home / "pueue.yml"
+    socket = home / "run" / "pueue.socket"
     config.write_text(
         "shared:\n"
         f"  pueue_directory: {home / 'data'}\n"
         f"  runtime_directory: {home / 'run'}\n"
         "  use_unix_socket: true\n"
-        f"  unix_socket_path: {home / 'run' / 'pueue.socket'}\n"
+        f"  unix_socket_path: {socket}\n"
     )
-    subprocess.run(["pueued", "-c", str(config), "-d"], check=True, capture_output=True)
+    daemon = start_daemon(
+        ["pueued", "-c", str(config), "-d"],
+        socket=socket,
+        log=home / "pueued.log",
+        pid_file=home / "run" / "pueue.pid",
+    )
     backend = PueueBackend(config=str(config), group="contract")
     try:
         deadline = time.monotonic() + 10
@@ -67,7 +73,7 @@ def pueue_backend(tmp_path: Path) -> Iterator[Backend]:
             time.sleep(0.1)
         yield backend
     finally:
-        subprocess.run(["pueue", "-c", str(config), "shutdown"], capture_output=True)
+        daemon.stop(shutdown=["pueue", "-c", str(config), "shutdown"])
 
 
 @contextmanager
