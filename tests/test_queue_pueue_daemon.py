@@ -48,7 +48,7 @@ def in_bounded_time(call, *, limit: float):
     def target() -> None:
         try:
             box["result"] = call()
-        except Exception as exc:  # noqa: BLE001 (raised again in the test's thread)
+        except Exception as exc:  # raised again in the test's thread
             box["error"] = exc
 
     thread = threading.Thread(target=target, daemon=True)
@@ -92,7 +92,7 @@ def test_start_returns_at_once_and_stop_kills_the_daemon(tmp_path: Path) -> None
 def test_a_daemon_that_makes_no_socket_fails_in_bounded_time(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     silent = [sys.executable, "-c", FAKE_PUEUED, str(tmp_path / "elsewhere"), str(pid_file)]
-    with pytest.raises(RuntimeError, match="made no socket at .*within 1.0 s: starting"):
+    with pytest.raises(RuntimeError, match=r"made no socket at .*within 1\.0 s: starting"):
         socket, log = tmp_path / "pueue.socket", tmp_path / "log"
         in_bounded_time(lambda: start_daemon(silent, socket=socket, log=log, timeout=1.0), limit=15)
     wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")

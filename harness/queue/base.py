@@ -8,8 +8,10 @@ function, which is what the recorded-protocol tests feed.
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol, runtime_checkable
 
 from harness.errors import UsageError
@@ -17,8 +19,12 @@ from harness.errors import UsageError
 # The environment of a queued task carries its label, so that a queued `harness eval`
 # records it; HARNESS_QUEUE_TASK is `<backend>:<id>`, the `queue_task` of its results row.
 TASK_ENV = "HARNESS_QUEUE_TASK"
-# a task's own random token, by which the pueue wrapper finds the task's pueue id
-TOKEN_ENV = "HARNESS_PUEUE_TOKEN"
+# The harness's own token of a task, made at submit time and kept in the task's environment
+# and at the end of its label. Backend ids can be reused (pueue starts again at 0 after a
+# reset or on a new daemon), the token never: a results row records it as `task_token`.
+# The pueue wrapper also finds its task's pueue id by it.
+TOKEN_ENV = "HARNESS_TASK_TOKEN"
+LABEL_TOKEN = re.compile(r"(?:^| )\[task ([0-9a-f]{16})\]$")
 
 State = Literal["queued", "running", "succeeded", "failed", "killed", "timed_out", "lost"]
 FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "killed", "timed_out", "lost"})
@@ -53,6 +59,7 @@ class TaskState:
     detail: str = ""  # a backend's own words for the state, e.g. "NODE_FAIL"
     backend: str = ""  # the backend's name, e.g. "local"
     env: Mapping[str, str] = field(default_factory=dict)  # the task's HARNESS_* variables
+    token: str = ""  # the harness's token of the task ("" for a task queued without one)
 
     @property
     def is_final(self) -> bool:
@@ -74,6 +81,25 @@ def check_spec(spec: TaskSpec) -> None:
         )
     if spec.timeout is not None and spec.timeout <= 0:
         raise UsageError(f"timeout must be positive, got {spec.timeout}")
+
+
+def with_token(spec: TaskSpec) -> TaskSpec:
+    """The spec with a new token of its own, in its environment and at the end of its label."""
+    token = secrets.token_hex(8)
+    label = f"{spec.label} [task {token}]" if spec.label else f"[task {token}]"
+    return replace(spec, env={**spec.env, TOKEN_ENV: token}, label=label)
+
+
+def split_label(text: str) -> tuple[str, str]:
+    """(the label as the user gave it, the token at its end or "")."""
+    found = LABEL_TOKEN.search(text)
+    return (text[: found.start()], found.group(1)) if found else (text, "")
+
+
+def identity(label: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """(the user's label, the task's token) from a stored label and environment."""
+    label, token = split_label(label)
+    return label, env.get(TOKEN_ENV) or token
 
 
 def harness_env(env: Mapping[str, str]) -> dict[str, str]:

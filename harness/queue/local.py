@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 
 from harness.errors import QueueError, UnknownTask
-from harness.queue.base import TASK_ENV, TaskSpec, TaskState, check_spec, tail_lines
+from harness.queue.base import (
+    TASK_ENV,
+    TOKEN_ENV,
+    TaskSpec,
+    TaskState,
+    check_spec,
+    tail_lines,
+    with_token,
+)
 from harness.queue.local_store import GroupSettings, QueueStore, Record, to_state
 from harness.queue.procs import signal_group, spawn_detached
 from harness.queue.times import utc_now
@@ -50,11 +58,13 @@ class LocalBackend:
 
     def submit(self, spec: TaskSpec) -> str:
         check_spec(spec)
+        spec = with_token(spec)
         self.store.ensure()
         with self.store.locked():
             self.store.set_group(spec.group, self.settings)
             task_id = self.store.allocate_id()
-            env = {**os.environ, **spec.env, TASK_ENV: f"{self.name}:{task_id}"}
+            inherited = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}  # no parent's
+            env = {**inherited, **spec.env, TASK_ENV: f"{self.name}:{task_id}"}
             record = Record(
                 id=task_id,
                 argv=list(spec.argv),

@@ -28,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from typing import Any
 
 from harness.errors import HarnessError, QueueError, QueueUnavailable, UnknownTask
@@ -39,7 +38,9 @@ from harness.queue.base import (
     TaskState,
     check_spec,
     harness_env,
+    identity,
     tail_lines,
+    with_token,
 )
 from harness.queue.procs import TIMEOUT_EXIT
 from harness.queue.times import normalise_time
@@ -89,10 +90,11 @@ class PueueBackend:
 
     def submit(self, spec: TaskSpec) -> str:
         check_spec(spec)
+        spec = with_token(spec)
         self._ensure_group(spec.group)
-        inherited = {k: v for k, v in os.environ.items() if k != TASK_ENV}  # no parent's id
-        env = {**inherited, **spec.env, TOKEN_ENV: uuid.uuid4().hex}
-        out = self._run(*self.add_args(spec), env=env)
+        # no parent task's id or token: a task queued from inside a task is a task of its own
+        inherited = {k: v for k, v in os.environ.items() if k not in (TASK_ENV, TOKEN_ENV)}
+        out = self._run(*self.add_args(spec), env={**inherited, **spec.env})
         return parse_task_id(out)
 
     def add_args(self, spec: TaskSpec) -> list[str]:
@@ -152,7 +154,7 @@ class PueueBackend:
             self._run("group", "add", group)
             groups = self._wait_for_group(group)
         if groups[group] != self.parallel:
-            self._run("parallel", str(self.parallel), "--group", group)
+            self._run("parallel", str(self.parallel), "-g", group)  # as recorded
         self._ready_groups.add(group)
 
     def _wait_for_group(self, group: str, *, timeout: float = 10.0) -> dict[str, int]:
@@ -233,10 +235,13 @@ def task_state(task: dict[str, Any]) -> TaskState:
     times = body if isinstance(body, dict) else {}
     command, has_timeout = unwrap_command(task.get("original_command") or task.get("command", ""))
     state, exit_code, detail = _interpret(name, body, has_timeout=has_timeout)
+    envs = task.get("envs") or {}
+    label, token = identity(task.get("label") or "", envs)
     return TaskState(
         task_id=str(task["id"]),
         state=state,  # type: ignore[arg-type]
-        label=task.get("label") or "",
+        label=label,
+        token=token,
         group=task.get("group", ""),
         cwd=task.get("path", ""),
         command=command,
@@ -246,7 +251,7 @@ def task_state(task: dict[str, Any]) -> TaskState:
         ended_at=normalise_time(times.get("end") or task.get("end")),
         detail=detail,
         backend="pueue",
-        env=harness_env(task.get("envs") or {}),
+        env=harness_env(envs),
     )
 
 

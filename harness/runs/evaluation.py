@@ -14,6 +14,7 @@ or from HARNESS_QUESTION, HARNESS_HYPOTHESIS, HARNESS_EXPECTED and HARNESS_QUEUE
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 from contextlib import suppress
@@ -47,6 +48,7 @@ ENV_FIELDS = {
     "hypothesis": "HARNESS_HYPOTHESIS",
     "expected": "HARNESS_EXPECTED",
     "queue_task": "HARNESS_QUEUE_TASK",
+    "task_token": "HARNESS_TASK_TOKEN",
 }
 EXIT_CODES = {"ok": 0, "crash": 1, "timeout": 124, "killed": 130}
 MAX_DESCRIPTION = 1500
@@ -62,6 +64,7 @@ class EvalRequest:
     hypothesis: str | None = None
     expected: str | None = None
     queue_task: str | None = None
+    task_token: str | None = None  # the queue task's harness token (survives id reuse)
     timeout: float | None = None
     description: str = ""
     idea: str | None = None  # None: from the branch
@@ -158,6 +161,7 @@ def with_environment(request: EvalRequest) -> EvalRequest:
         hypothesis=pick("hypothesis"),
         expected=pick("expected"),
         queue_task=pick("queue_task"),
+        task_token=pick("task_token"),
     )
 
 
@@ -238,7 +242,16 @@ def label_columns(
         "expected": request.expected,
         "queue_task": request.queue_task,
         "host": socket.gethostname(),
+        "task_token": request.task_token,
+        "agent": os.environ.get("HARNESS_AGENT") or _user(),
     }
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and no passwd entry (some containers)
+        return str(os.getuid())
 
 
 def has_code_changes(worktree: Path, config: Config) -> bool:
