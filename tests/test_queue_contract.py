@@ -12,6 +12,7 @@ one task at a time, or skips when its system is missing.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import time
@@ -235,3 +236,14 @@ def test_an_unknown_task_is_an_error_and_not_a_state(backend: Backend, tmp_path:
         backend.log("999")
     with pytest.raises(HarnessError):
         backend.cancel("999")
+
+
+def test_every_task_carries_a_token_of_its_own(backend: Backend, tmp_path: Path) -> None:
+    code = "import os; print(os.environ['HARNESS_TASK_TOKEN'])"
+    ids = [backend.submit(spec(tmp_path, python(code), label="Q: which? H: mine")) for _ in "ab"]
+    finals = finish(backend, *ids)
+    tokens = [final.token for final in finals]
+    assert len(set(tokens)) == 2 and all(re.fullmatch("[0-9a-f]{16}", t) for t in tokens)
+    assert [backend.log(task_id).strip() for task_id in ids] == tokens
+    assert [final.label for final in finals] == ["Q: which? H: mine"] * 2
+    assert [final.env["HARNESS_TASK_TOKEN"] for final in finals] == tokens
