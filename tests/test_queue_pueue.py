@@ -319,6 +319,16 @@ def test_the_wrapper_pins_the_gpu_from_the_pueue_worker_id() -> None:
     assert wrap("--", sys.executable, "-c", code, env=env).stdout == "-\n"
 
 
+def test_the_wrapper_tells_the_task_when_its_timeout_comes() -> None:
+    import time
+
+    code = "import os; print(os.environ.get('HARNESS_QUEUE_DEADLINE', '-'))"
+    before = time.time()
+    done = wrap("--timeout", "30", "--", sys.executable, "-c", code)
+    assert before + 30 <= float(done.stdout) <= time.time() + 30
+    assert wrap("--", sys.executable, "-c", code).stdout == "-\n"
+
+
 @pytest.mark.parametrize("ignores_term", [False, True])
 def test_the_wrapper_timeout_ends_the_task_and_exits_124(tmp_path: Path, ignores_term) -> None:
     code = (

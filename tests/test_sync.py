@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import polars as pl
 import pytest
 from conftest import git
 from pueue_replay import FIXTURES, SCRIPT_ENV, install
-from queue_helpers import wait_until
+from queue_helpers import is_alive, wait_until
 
 from harness.queue.local import LocalBackend
 from harness.record.results import read_results
@@ -184,3 +187,42 @@ def test_rows_without_a_token_match_by_id_but_never_an_earlier_row() -> None:
     assert not known.has(task("0", enqueued="2026-12-01T10:05:00.000Z"))  # a reused id
     assert known.has(task("7", token=NEW_TOKEN, enqueued="2026-12-01T11:00:00.000Z"))
     assert not known.has(task("1", token=OLD_TOKEN, enqueued="2026-12-01T09:00:00.000Z"))
+
+
+def test_a_task_the_queue_timed_out_is_recorded_as_timeout(repo: Path, cli) -> None:
+    pyproject = repo / "pyproject.toml"
+    text = pyproject.read_text()
+    assert "timeout = 1800" in text
+    pyproject.write_text(text.replace("timeout = 1800", "timeout = 3"))  # the queue's timeout
+    slow = "import time; print('started', flush=True); time.sleep(60)"
+    # the evaluation's own timeout is longer: the queue's stops it
+    evaluation = ("harness", "eval", "--timeout", "120", "--", "python", "-c", slow)
+    assert cli("queue", "add", "--", *evaluation, cwd=repo).code == 0
+    assert cli("queue", "wait", "local:0", cwd=repo).code == 1
+    (task,) = json.loads(cli("queue", "status", "--json", cwd=repo).out)
+    assert task["state"] == "timed_out"
+    rows = read_results(repo / "results.tsv")
+    assert rows["status"].to_list() == ["timeout"]
+    assert rows["task_token"].to_list() == [task["env"]["HARNESS_TASK_TOKEN"]]
+    assert "0 recorded, 1 already recorded" in cli("sync", cwd=repo).out
+    assert read_results(repo / "results.tsv").height == 1
+
+
+def test_a_lost_task_that_recorded_its_row_keeps_its_status(repo: Path, cli, tmp_path) -> None:
+    recorded = tmp_path / "recorded"
+    evaluation = shlex.join(["harness", "eval", "--", "python", "-c", GOOD_EVAL])
+    command = f"{evaluation} && touch {shlex.quote(str(recorded))} && sleep 60"
+    assert cli("queue", "add", "--", "sh", "-c", command, cwd=repo).code == 0
+    wait_until(recorded.exists, timeout=60)
+    worker = LocalBackend(repo / ".git" / "harness" / "queue")
+    pid = worker.worker_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # the worker dies while its task still runs
+    wait_until(lambda: not is_alive(pid))
+    (task,) = json.loads(cli("queue", "status", "--json", cwd=repo).out)
+    assert task["state"] == "lost"
+
+    result = cli("sync", cwd=repo)
+    assert "0 recorded, 1 already recorded" in result.out
+    rows = read_results(repo / "results.tsv")
+    assert (rows.height, rows["status"][0], rows["value"][0]) == (1, "ok", 2.5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol, runtime_checkable
@@ -24,6 +25,11 @@ TASK_ENV = "HARNESS_QUEUE_TASK"
 # reset or on a new daemon), the token never: a results row records it as `task_token`.
 # The pueue wrapper also finds its task's pueue id by it.
 TOKEN_ENV = "HARNESS_TASK_TOKEN"
+# When a queue enforces a task's timeout it tells the task when: HARNESS_QUEUE_DEADLINE is the
+# unix time of the stop. A `harness eval` stopped at or after it records `timeout`, not
+# `killed`, because the queue stopped it for its timeout.
+DEADLINE_ENV = "HARNESS_QUEUE_DEADLINE"
+DEADLINE_SLACK_S = 1.0
 LABEL_TOKEN = re.compile(r"(?:^| )\[task ([0-9a-f]{16})\]$")
 
 State = Literal["queued", "running", "succeeded", "failed", "killed", "timed_out", "lost"]
@@ -100,6 +106,20 @@ def identity(label: str, env: Mapping[str, str]) -> tuple[str, str]:
     """(the user's label, the task's token) from a stored label and environment."""
     label, token = split_label(label)
     return label, env.get(TOKEN_ENV) or token
+
+
+def deadline_env(timeout: float) -> dict[str, str]:
+    """The variable telling a task, as its clock starts, when its timeout will stop it."""
+    return {DEADLINE_ENV: f"{time.time() + timeout:.3f}"}
+
+
+def is_past_deadline(environ: Mapping[str, str]) -> bool:
+    """Whether the queue's deadline for this process has come (False without one)."""
+    try:
+        deadline = float(environ.get(DEADLINE_ENV, ""))
+    except ValueError:
+        return False
+    return time.time() >= deadline - DEADLINE_SLACK_S
 
 
 def harness_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -27,6 +27,7 @@ from harness.config import Config, load_config, resolve_argv
 from harness.errors import RecordError, UsageError
 from harness.fileio import exclusive_lock
 from harness.layout import Layout, find_layout
+from harness.queue.base import is_past_deadline
 from harness.record.journal import add_entry, run_entry
 from harness.record.metrics import metric_value, read_metrics_file
 from harness.record.results import (
@@ -289,6 +290,8 @@ def outcome(
 def _status(execution: Execution, value: float | None, problem: str) -> tuple[str, str]:
     if execution.ending == "timeout":
         return "timeout", f"timed out after {execution.duration_s:.0f} s"
+    if execution.ending == "interrupted" and is_past_deadline(os.environ):
+        return "timeout", "stopped by the queue's timeout"
     if execution.ending == "interrupted":
         return "killed", "interrupted (Ctrl-C or SIGTERM)"
     if execution.exit_code != 0:
