@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from harness.errors import UsageError
@@ -159,3 +160,13 @@ def tail_lines(text: str, tail: int | None) -> str:
     if tail is None:
         return text
     return "".join(text.splitlines(keepends=True)[-tail:]) if tail > 0 else ""
+
+
+def read_from(path: Path, offset: int) -> bytes:
+    """The bytes of a file from `offset` on (none when the file does not exist yet)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read()
+    except FileNotFoundError:
+        return b""

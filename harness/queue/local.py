@@ -25,6 +25,7 @@ from harness.queue.base import (
     TaskSpec,
     TaskState,
     check_spec,
+    read_from,
     tail_lines,
     with_token,
 )
@@ -119,6 +120,13 @@ class LocalBackend:
         except FileNotFoundError:
             return ""
         return tail_lines(text, tail)
+
+    def read_log_from(self, task_id: str, offset: int) -> bytes:
+        """The bytes the task's log gained after its first `offset` (for `follow`)."""
+        number = _number(task_id)
+        if self.store.read(number) is None:
+            raise _unknown(number)
+        return read_from(self.store.log_path(number), offset)
 
     # Operations only the local queue has.
 

@@ -6,6 +6,7 @@ what they return.
 
 from __future__ import annotations
 
+import codecs
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,18 +110,46 @@ def active_ids(backend: Backend) -> list[str]:
 def follow(
     backend: Backend, task_id: str, *, write: Callable[[str], Any], poll: float = POLL
 ) -> TaskState:
-    """Write the task's output as it grows, until the task ends; returns its final state."""
-    seen = ""
+    """Write the task's output as it grows, until the task ends; returns its final state.
+
+    A backend with `read_log_from(task_id, offset)` (its logs are files) is asked only for
+    what was appended since the last poll; any other gives its whole log each time.
+    """
+    read = _appended(backend, task_id)
     while True:
         states = backend.states([task_id])
         if not states:
             raise UnknownTask(f"the {backend.name} queue has no task {task_id}")
-        text = backend.log(task_id)
-        write(text[len(seen) :] if text.startswith(seen) else text)
-        seen = text
-        if states[0].is_final:
+        final = states[0].is_final
+        write(read(final))
+        if final:
             return states[0]
         time.sleep(poll)
+
+
+def _appended(backend: Backend, task_id: str) -> Callable[[bool], str]:
+    """A reader of what the task's log gained since it was last called."""
+    read_from = getattr(backend, "read_log_from", None)
+    if read_from is None:
+        seen = ""
+
+        def whole(final: bool) -> str:
+            nonlocal seen
+            text, before = backend.log(task_id), seen
+            seen = text
+            return text[len(before) :] if text.startswith(before) else text
+
+        return whole
+    offset = 0
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def appended(final: bool) -> str:
+        nonlocal offset
+        chunk = read_from(task_id, offset)
+        offset += len(chunk)
+        return decoder.decode(chunk, final=final)  # a character cut in two waits for its end
+
+    return appended
 
 
 def idea_of(cwd: str, layout: Layout) -> str:

@@ -49,6 +49,7 @@ from harness.queue.base import (
     check_spec,
     harness_env,
     identity,
+    read_from,
     tail_lines,
     with_token,
 )
@@ -175,6 +176,13 @@ class SlurmBackend:
         except FileNotFoundError:
             return ""
         return tail_lines(text, tail)
+
+    def read_log_from(self, task_id: str, offset: int) -> bytes:
+        """The bytes the job's output file gained after its first `offset` (for `follow`)."""
+        record = self._records([task_id]).get(task_id)
+        if record is None:
+            raise UnknownTask(f"the slurm queue has no task {task_id}")
+        return read_from(Path(record["log"]), offset)
 
     # -- Slurm's commands ------------------------------------------------------------
 
