@@ -11,11 +11,14 @@ a real daemon wherever pueue is installed.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pueue_replay import FIXTURES, SCRIPT_ENV, Replay, install
+from pueue_replay import FIXTURES, SCRIPT_ENV, Replay, install, recorded_reply
 
 from harness.errors import HarnessError, QueueError, UnknownTask
 from harness.queue.base import TOKEN_ENV, TaskSpec, split_label
@@ -204,3 +207,24 @@ def test_the_token_is_the_tasks_own_not_a_parents(tmp_path: Path, monkeypatch) -
     token = split_label(add["argv"][add["argv"].index("--label") + 1])[1]
     assert token and token != "0123456789abcdef"
     assert add["token_env"] == token  # the same token in the task's environment
+
+
+@by_version
+def test_the_wrapper_finds_its_pueue_id_by_its_token(replay: Replay) -> None:
+    """The status reply is the recorded one, with the token the labelled task would carry."""
+    token = "0123456789abcdef"
+    status = json.loads(str(recorded_reply(replay.version, "s5_status_json")["stdout"]))
+    labelled = role_id(replay.version, "labeled")
+    status["tasks"][labelled]["envs"][TOKEN_ENV] = token
+    replay.expect("s5_status_json", replies={0: json.dumps(status)})
+    options = ["--pueue-config", "/SANDBOX/pueue.yml"] if replay.version == "v3.1.2" else []
+    code = "import os; print(os.environ['HARNESS_QUEUE_TASK'])"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.queue.wrap", *options, "--", sys.executable, "-c", code],
+        env={**os.environ, TOKEN_ENV: token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (0, f"pueue:{labelled}\n"), done.stderr
+    replay.assert_done()

@@ -130,7 +130,12 @@ def harness_env(env: Mapping[str, str]) -> dict[str, str]:
 
 @runtime_checkable
 class Backend(Protocol):
-    """The operations every backend supports. Optional extras are plain methods elsewhere."""
+    """The operations every backend supports. Optional extras are plain methods elsewhere.
+
+    One optional method: `read_log_from(task_id, offset) -> bytes`, what a task's log
+    gained after its first `offset` bytes, which backends whose logs are files (local,
+    slurm) have, so that `follow` reads only what was appended.
+    """
 
     name: str
 
