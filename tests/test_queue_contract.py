@@ -247,3 +247,19 @@ def test_every_task_carries_a_token_of_its_own(backend: Backend, tmp_path: Path)
     assert [backend.log(task_id).strip() for task_id in ids] == tokens
     assert [final.label for final in finals] == ["Q: which? H: mine"] * 2
     assert [final.env["HARNESS_TASK_TOKEN"] for final in finals] == tokens
+
+
+def test_a_task_queued_from_a_task_is_its_own(
+    backend: Backend, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("HARNESS_TASK_TOKEN", "0123456789abcdef")  # as inside a queued task
+    monkeypatch.setenv("HARNESS_QUEUE_DEADLINE", "1.0")
+    monkeypatch.setenv("HARNESS_QUEUE_TASK", "local:99")
+    names = ("HARNESS_TASK_TOKEN", "HARNESS_QUEUE_DEADLINE", "HARNESS_QUEUE_TASK")
+    code = f"import os; print(*[os.environ.get(n, '-') for n in {names!r}])"
+    task_id = backend.submit(spec(tmp_path, python(code)))
+    (final,) = finish(backend, task_id)
+    token, deadline, queue_task = backend.log(task_id).split()
+    assert token == final.token != "0123456789abcdef"
+    assert deadline == "-"  # no timeout, so no deadline; never the parent's
+    assert queue_task == final.queue_task

@@ -123,6 +123,13 @@ def is_past_deadline(environ: Mapping[str, str]) -> bool:
     return time.time() >= deadline - DEADLINE_SLACK_S
 
 
+def inherited_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment a new task inherits: without its parent task's id, token or deadline
+    (a task queued from inside a task is a task of its own)."""
+    own = (TASK_ENV, TOKEN_ENV, DEADLINE_ENV)
+    return {key: value for key, value in environ.items() if key not in own}
+
+
 def harness_env(env: Mapping[str, str]) -> dict[str, str]:
     """The HARNESS_* variables of an environment: what a task state keeps of it."""
     return {key: value for key, value in env.items() if key.startswith("HARNESS_")}

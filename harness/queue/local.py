@@ -21,10 +21,10 @@ from pathlib import Path
 from harness.errors import QueueError, UnknownTask
 from harness.queue.base import (
     TASK_ENV,
-    TOKEN_ENV,
     TaskSpec,
     TaskState,
     check_spec,
+    inherited_env,
     read_from,
     tail_lines,
     with_token,
@@ -64,8 +64,7 @@ class LocalBackend:
         with self.store.locked():
             self.store.set_group(spec.group, self.settings)
             task_id = self.store.allocate_id()
-            inherited = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}  # no parent's
-            env = {**inherited, **spec.env, TASK_ENV: f"{self.name}:{task_id}"}
+            env = {**inherited_env(os.environ), **spec.env, TASK_ENV: f"{self.name}:{task_id}"}
             record = Record(
                 id=task_id,
                 argv=list(spec.argv),

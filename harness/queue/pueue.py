@@ -32,13 +32,13 @@ from typing import Any
 
 from harness.errors import HarnessError, QueueError, QueueUnavailable, UnknownTask
 from harness.queue.base import (
-    TASK_ENV,
     TOKEN_ENV,
     TaskSpec,
     TaskState,
     check_spec,
     harness_env,
     identity,
+    inherited_env,
     tail_lines,
     with_token,
 )
@@ -92,9 +92,7 @@ class PueueBackend:
         check_spec(spec)
         spec = with_token(spec)
         self._ensure_group(spec.group)
-        # no parent task's id or token: a task queued from inside a task is a task of its own
-        inherited = {k: v for k, v in os.environ.items() if k not in (TASK_ENV, TOKEN_ENV)}
-        out = self._run(*self.add_args(spec), env={**inherited, **spec.env})
+        out = self._run(*self.add_args(spec), env={**inherited_env(os.environ), **spec.env})
         return parse_task_id(out)
 
     def add_args(self, spec: TaskSpec) -> list[str]:

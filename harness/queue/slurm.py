@@ -43,12 +43,12 @@ from harness.fileio import write_atomic
 from harness.layout import Layout
 from harness.queue.base import (
     TASK_ENV,
-    TOKEN_ENV,
     TaskSpec,
     TaskState,
     check_spec,
     harness_env,
     identity,
+    inherited_env,
     read_from,
     tail_lines,
     with_token,
@@ -106,8 +106,7 @@ class SlurmBackend:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         argv = sbatch_argv(spec, settings=self.settings, log=Path(f"{stem}.log"))
         script = job_script(spec, exit_file=Path(f"{stem}.exit"))
-        inherited = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}  # no parent's
-        proc = _run(argv, stdin=script, env={**inherited, **spec.env})
+        proc = _run(argv, stdin=script, env={**inherited_env(os.environ), **spec.env})
         if proc.returncode != 0:
             raise _sbatch_error(proc.stderr)
         job_id = proc.stdout.strip().split(";", 1)[0]  # `id;cluster` on a federation
@@ -261,7 +260,8 @@ def check_slurm_spec(spec: TaskSpec, *, logs_dir: Path) -> None:
         raise UsageError("the label (question and hypothesis) must be one line: remove newlines")
     if len(spec.label) > MAX_COMMENT:
         raise UsageError(
-            f"the label is {len(spec.label)} characters; Slurm keeps at most {MAX_COMMENT}: "
+            f"the label is {len(spec.label)} characters with the harness's task token; "
+            f"Slurm keeps at most {MAX_COMMENT}: "
             "shorten the question or the hypothesis"
         )
     if "%" in str(logs_dir) or "\\" in str(logs_dir):
