@@ -31,7 +31,20 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     os.environ.update(
         {"HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig), "GIT_CONFIG_NOSYSTEM": "1"}
     )
-    for name in ("META_MODE", "HARNESS_QUEUE", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+    # pueue finds its config and socket through these: a user's own pueued must never
+    # receive a test's tasks (`auto` would choose it)
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
+        folder = home / name.lower()
+        folder.mkdir(mode=0o700)
+        os.environ[name] = str(folder)
+    for name in (
+        "META_MODE",
+        "HARNESS_QUEUE",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "PUEUE_CONFIG_PATH",
+    ):
         os.environ.pop(name, None)
     yield
     os.environ.clear()

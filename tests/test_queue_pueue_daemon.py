@@ -97,3 +97,11 @@ def test_a_daemon_that_makes_no_socket_fails_in_bounded_time(tmp_path: Path) -> 
         in_bounded_time(lambda: start_daemon(silent, socket=socket, log=log, timeout=1.0), limit=15)
     wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
     wait_until(lambda: not is_alive(int(pid_file.read_text())), timeout=10)
+
+
+def test_the_suite_cannot_reach_a_users_own_pueued() -> None:
+    """pueue looks for its config and socket under these; all point into the test's HOME."""
+    home = Path(os.environ["HOME"])
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
+        assert Path(os.environ[name]).is_relative_to(home), name
+    assert "PUEUE_CONFIG_PATH" not in os.environ
