@@ -63,7 +63,8 @@ def test_sync_records_failed_and_killed_tasks_once(repo: Path, cli) -> None:
     assert by_task["local:4"]["status"] == "killed"
     # every row carries its task's token: the eval's from its environment, sync's from the state
     tasks = json.loads(cli("queue", "status", "--json", cwd=repo).out)
-    token_of = {task["id"]: task["env"]["HARNESS_TASK_TOKEN"] for task in tasks}
+    token_of = {task["id"]: task["token"] for task in tasks}
+    assert all(task["token"] == task["env"]["HARNESS_TASK_TOKEN"] for task in tasks)
     assert {task: row["task_token"] for task, row in by_task.items()} == {
         task: token_of[task] for task in by_task
     }
@@ -203,7 +204,7 @@ def test_a_task_the_queue_timed_out_is_recorded_as_timeout(repo: Path, cli) -> N
     assert task["state"] == "timed_out"
     rows = read_results(repo / "results.tsv")
     assert rows["status"].to_list() == ["timeout"]
-    assert rows["task_token"].to_list() == [task["env"]["HARNESS_TASK_TOKEN"]]
+    assert rows["task_token"].to_list() == [task["token"]]
     assert "0 recorded, 1 already recorded" in cli("sync", cwd=repo).out
     assert read_results(repo / "results.tsv").height == 1
 

@@ -177,6 +177,7 @@ def describe(state: TaskState, layout: Layout) -> dict[str, Any]:
         "id": state.queue_task,
         "backend": state.backend,
         "task_id": state.task_id,
+        "token": state.token,
         "idea": idea_of(state.cwd, layout),
         "label": state.label,
         "state": state.state,
