@@ -2,8 +2,10 @@
 
 The pueue binary cannot be installed here, so these tests feed what the real client
 printed (tests/fixtures/pueue/, see its README) to the backend's pure functions: every
-recorded status, log and error of both versions. The same backend also runs the
-contract suite against a real private daemon wherever `pueue` is on PATH.
+recorded status, log and error of both versions. What the backend sends is checked
+against the same recordings by a strict stand-in in test_queue_pueue_protocol.py. The
+same backend also runs the contract suite against a real private daemon wherever `pueue`
+is on PATH.
 The wrapper that runs inside a pueue task is tested for real, as a process.
 """
 

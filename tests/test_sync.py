@@ -227,3 +227,19 @@ def test_a_lost_task_that_recorded_its_row_keeps_its_status(repo: Path, cli, tmp
     assert "0 recorded, 1 already recorded" in result.out
     rows = read_results(repo / "results.tsv")
     assert (rows.height, rows["status"][0], rows["value"][0]) == (1, "ok", 2.5)
+
+
+def test_an_older_header_without_task_token_falls_back_to_ids(repo: Path, cli) -> None:
+    from harness.record.schema import FIRST_COLUMNS, header_line
+
+    (repo / "results.tsv").write_text(header_line(FIRST_COLUMNS))  # no task_token column
+    evaluation = ("harness", "eval", "--", "python", "-c", GOOD_EVAL)
+    assert cli("queue", "add", "--", *evaluation, cwd=repo).code == 0
+    assert cli("queue", "add", "--", "sh", "-c", "exit 3", cwd=repo).code == 0
+    assert cli("queue", "wait", "local:0", "local:1", cwd=repo).code == 1
+    assert "1 recorded, 1 already recorded" in cli("sync", cwd=repo).out
+    assert "0 recorded, 2 already recorded" in cli("sync", cwd=repo).out
+    rows = read_results(repo / "results.tsv")
+    assert rows["queue_task"].to_list() == ["local:0", "local:1"]
+    assert rows["status"].to_list() == ["ok", "crash"]
+    assert (repo / "results.tsv").read_text().splitlines()[0] == "\t".join(FIRST_COLUMNS)
