@@ -127,6 +127,8 @@ def log_of_task_0(version: str, status: str) -> str:
 def test_a_new_task_with_a_reused_pueue_id_gets_its_row(
     research_repo: Path, cli, monkeypatch, tmp_path: Path, version: str, scenario: str
 ) -> None:
+    """Against the recorded protocol (a replaying stand-in for the pueue client, not the real
+    binary): task 0 was recorded, pueue was reset (or cleaned), and the new task 0 failed."""
     from harness.config import load_config
     from harness.layout import find_layout
     from harness.queue.pueue import PueueBackend
