@@ -66,14 +66,13 @@ def start_daemon(
             argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True
         )
     daemon = Daemon(pgid=starter.pid, socket=socket, log=log, pid_file=pid_file)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        starter.wait(timeout=max(0.0, deadline - time.monotonic()))  # reaps the starter
-    while not socket.exists():
+    while not socket.exists():  # the starter may exit at once (pueued -d) or stay (no -d)
         if time.monotonic() > deadline or (starter.poll() not in (None, 0)):
             daemon.stop()
             output = " | ".join(log.read_text(errors="replace").split("\n"))[-500:]
             raise RuntimeError(f"{argv[0]} made no socket at {socket} within {timeout} s: {output}")
         time.sleep(0.02)
+    starter.poll()  # reaps a starter that has exited
     return daemon
 
 
