@@ -28,6 +28,7 @@ class Daemon:
     socket: Path
     log: Path
     pid_file: Path | None = None  # where the daemon writes its pid, in case it left the group
+    starter: subprocess.Popen[bytes] | None = None
 
     def stop(self, *, shutdown: list[str] | None = None, timeout: float = 5.0) -> None:
         """Ask it to shut down (`shutdown` argv, bounded), then kill its whole group."""
@@ -41,6 +42,9 @@ class Daemon:
                     timeout=timeout,
                 )
         kill_group(self.pgid, timeout=timeout)
+        if self.starter is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.starter.wait(timeout=timeout)  # reaped, not left a zombie
         pid = _read_pid(self.pid_file)
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -65,28 +69,35 @@ def start_daemon(
         starter = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True
         )
-    daemon = Daemon(pgid=starter.pid, socket=socket, log=log, pid_file=pid_file)
+    daemon = Daemon(starter.pid, socket, log, pid_file=pid_file, starter=starter)
     while not socket.exists():  # the starter may exit at once (pueued -d) or stay (no -d)
         if time.monotonic() > deadline or (starter.poll() not in (None, 0)):
             daemon.stop()
             output = " | ".join(log.read_text(errors="replace").split("\n"))[-500:]
             raise RuntimeError(f"{argv[0]} made no socket at {socket} within {timeout} s: {output}")
         time.sleep(0.02)
-    starter.poll()  # reaps a starter that has exited
     return daemon
 
 
 def kill_group(pgid: int, *, timeout: float) -> None:
-    """SIGKILL a process group and wait (bounded) until none of it is left."""
+    """SIGKILL a process group and wait (bounded) until none of it runs."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
+    while time.monotonic() < deadline and _runs_in(pgid):
         time.sleep(0.02)
+
+
+def _runs_in(pgid: int) -> bool:
+    """Whether a process of the group runs (zombies, dead but not yet reaped, do not)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":  # fields: state, ppid, pgrp, ...
+            return True
+    return False
 
 
 def _read_pid(path: Path | None) -> int | None:
