@@ -44,6 +44,11 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         "GIT_WORK_TREE",
         "GIT_INDEX_FILE",
         "PUEUE_CONFIG_PATH",
+        # a suite run as a queued task must not pass that task's identity on to its tests
+        "HARNESS_QUEUE_TASK",
+        "HARNESS_TASK_TOKEN",
+        "HARNESS_QUEUE_DEADLINE",
+        "HARNESS_AGENT",
     ):
         os.environ.pop(name, None)
     yield
