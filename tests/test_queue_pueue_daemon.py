@@ -105,3 +105,54 @@ def test_the_suite_cannot_reach_a_users_own_pueued() -> None:
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
         assert Path(os.environ[name]).is_relative_to(home), name
     assert "PUEUE_CONFIG_PATH" not in os.environ
+
+
+# The contract suite's own fixture, with stand-ins for both programs on PATH: a `pueued`
+# that daemonises as above (socket and pid file where the config says) and a `pueue` that
+# answers `status --json` and `shutdown` as the recordings do.
+FAKE_DAEMON = """
+import os, socket, sys, time
+config = open(sys.argv[sys.argv.index("-c") + 1]).read()
+path = config.split("unix_socket_path: ")[1].split()[0]
+print("starting", flush=True)
+if os.fork() == 0:
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen()
+    open(os.path.join(os.path.dirname(path), "pueue.pid"), "w").write(str(os.getpid()))
+    time.sleep(300)
+    sys.exit(0)
+"""
+FAKE_CLIENT = """
+import sys
+if sys.argv[-2:] == ["status", "--json"]:
+    print('{"tasks":{},"groups":{"default":{"status":"Running","parallel_tasks":1}}}')
+elif sys.argv[-1] != "shutdown":
+    sys.exit(99)
+"""
+
+
+def test_the_contract_fixture_cannot_hang_on_a_self_daemonising_pueued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_queue_contract import pueue_backend
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, code in (("pueued", FAKE_DAEMON), ("pueue", FAKE_CLIENT)):
+        (bin_dir / f"{name}.py").write_text(code)
+        (bin_dir / name).write_text(
+            f'#!/bin/sh\nexec "{sys.executable}" "{bin_dir}/{name}.py" "$@"\n'
+        )
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    pid_file = tmp_path / "pueue" / "run" / "pueue.pid"
+
+    def use_the_fixture() -> int:
+        with pueue_backend(tmp_path) as backend:
+            assert backend.is_available() == (True, "pueued answers")
+            wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
+            return int(pid_file.read_text())
+
+    pid = in_bounded_time(use_the_fixture, limit=30)
+    wait_until(lambda: not is_alive(pid), timeout=10)  # the teardown ended the daemon
