@@ -23,7 +23,8 @@ what legitimately differs between the recorded session and a test:
 - the count of `parallel` reads `<N>`: it is the user's setting.
 
 Everything else (subcommands, flags, global options such as `-c`, group names, values)
-must be exactly as recorded.
+must be exactly as recorded, and a call whose recording had extra environment variables
+(its `.env`, e.g. HARNESS_QUESTION for a labelled `add`) must carry them too.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def recorded_reply(version: str, scenario: str) -> dict[str, object]:
         "stderr": base.with_suffix(".stderr").read_text(),
         "rc": int(base.with_suffix(".rc").read_text()),
     }
+
+
+def recorded_env_names(version: str, scenario: str) -> list[str]:
+    path = FIXTURES / version / f"{scenario}.env"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return sorted(line.split("=", 1)[0] for line in lines if "=" in line)
 
 
 def normal_form(argv: list[str], *, work: str) -> list[str]:
@@ -133,7 +140,8 @@ class Replay:
             if replies and index in replies:
                 reply["stdout"] = replies[index]
             expected = forms[0] if len(forms) == 1 else add_union(forms)
-            entries.append({"name": "+".join(names), "form": expected, **reply})
+            env = sorted({key for n in names for key in recorded_env_names(self.version, n)})
+            entries.append({"name": "+".join(names), "form": expected, "env": env, **reply})
         self.script.write_text(json.dumps({"work": self.work, "steps": entries}))
         self.calls_file.write_text("")
 
@@ -177,9 +185,12 @@ def main(argv: list[str]) -> int:
         step = steps[done] if done < len(steps) else None
         call: dict[str, object] = {"argv": argv[1:], "form": form}
         call["token_env"] = os.environ.get("HARNESS_TASK_TOKEN")
+        missing = [name for name in (step or {}).get("env", []) if name not in os.environ]
         if step is None or step["form"] != form:
             expected = f"{step['name']}: {step['form']}" if step else "no further call"
             call["error"] = f"unrecorded call {form}; expected {expected}"
+        elif missing:
+            call["error"] = f"unrecorded call {form}: {step['name']} also had {missing} set"
         else:
             call["step"] = step["name"]
         calls.write(json.dumps(call) + "\n")

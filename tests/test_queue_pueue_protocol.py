@@ -152,6 +152,13 @@ class Deviating(PueueBackend):
         return super()._run(*type(self).change(list(args)), env=env)
 
 
+class WithoutTaskEnvironment(PueueBackend):
+    """A seeded bug: `add` is called without the task's environment (its label variables)."""
+
+    def _run(self, *args: str, env: dict[str, str] | None = None) -> str:
+        return super()._run(*args, env=None if "add" in args else env)
+
+
 def _replace(old: str, new: str) -> Callable[[list[str]], list[str]]:
     return lambda args: [new if arg == old else arg for arg in args]
 
@@ -190,6 +197,13 @@ def test_the_stand_in_refuses_what_was_not_recorded(replay: Replay, bug: str) ->
         _exercise(backend, bug, replay)
     with pytest.raises(AssertionError, match="calls outside the recorded protocol"):
         replay.assert_done()
+
+
+@pytest.mark.parametrize("replay", ["v4.0.4"], indirect=True)
+def test_the_stand_in_refuses_an_add_without_the_recorded_environment(replay: Replay) -> None:
+    replay.expect("s5_status_json", RECORDED_ADD)
+    with pytest.raises(HarnessError, match=r"also had \['HARNESS_QUESTION'\] set"):
+        WithoutTaskEnvironment(group="gpu").submit(labelled_spec(replay))
 
 
 def test_the_token_is_the_tasks_own_not_a_parents(tmp_path: Path, monkeypatch) -> None:
