@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import polars as pl
 import pytest
 from conftest import git
 from pueue_replay import FIXTURES, SCRIPT_ENV, install
-from queue_helpers import is_alive, wait_until
+from queue_helpers import wait_until
 
 from harness.queue.local import LocalBackend
 from harness.record.results import read_results
@@ -209,26 +206,6 @@ def test_a_task_the_queue_timed_out_is_recorded_as_timeout(repo: Path, cli) -> N
     assert rows["task_token"].to_list() == [task["token"]]
     assert "0 recorded, 1 already recorded" in cli("sync", cwd=repo).out
     assert read_results(repo / "results.tsv").height == 1
-
-
-def test_a_lost_task_that_recorded_its_row_keeps_its_status(repo: Path, cli, tmp_path) -> None:
-    recorded = tmp_path / "recorded"
-    evaluation = shlex.join(["harness", "eval", "--", "python", "-c", GOOD_EVAL])
-    command = f"{evaluation} && touch {shlex.quote(str(recorded))} && sleep 60"
-    assert cli("queue", "add", "--", "sh", "-c", command, cwd=repo).code == 0
-    wait_until(recorded.exists, timeout=60)
-    worker = LocalBackend(repo / ".git" / "harness" / "queue")
-    pid = worker.worker_pid()
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)  # the worker dies while its task still runs
-    wait_until(lambda: not is_alive(pid))
-    (task,) = json.loads(cli("queue", "status", "--json", cwd=repo).out)
-    assert task["state"] == "lost"
-
-    result = cli("sync", cwd=repo)
-    assert "0 recorded, 1 already recorded" in result.out
-    rows = read_results(repo / "results.tsv")
-    assert (rows.height, rows["status"][0], rows["value"][0]) == (1, "ok", 2.5)
 
 
 def test_an_older_header_without_task_token_falls_back_to_ids(repo: Path, cli) -> None:
