@@ -222,3 +222,31 @@ def test_an_older_header_without_task_token_falls_back_to_ids(repo: Path, cli) -
     assert rows["queue_task"].to_list() == ["local:0", "local:1"]
     assert rows["status"].to_list() == ["ok", "crash"]
     assert (repo / "results.tsv").read_text().splitlines()[0] == "\t".join(FIRST_COLUMNS)
+
+
+def test_a_dead_run_takes_its_own_tasks_status_not_a_reused_ids(
+    research_repo: Path, tmp_path: Path
+) -> None:
+    """The run died unrecorded as task pueue:0; after a reset a new task 0 ended `failed`."""
+    import socket
+
+    from harness.layout import find_layout
+    from harness.queue.base import TaskState
+    from harness.runs.records import OpenRun, ended_row
+    from harness.runs.sync import queue_statuses
+
+    finished = [
+        TaskState("0", "failed", backend="pueue", token=NEW_TOKEN),  # the new task 0
+        TaskState("1", "lost", backend="pueue", token=OLD_TOKEN),  # what became of the run
+    ]
+    statuses = queue_statuses(finished)
+
+    def dead_run(row: dict[str, str]) -> OpenRun:
+        return OpenRun("r1", socket.gethostname(), 1, None, "", str(tmp_path), ["x"],
+                       str(tmp_path / "log"), 0.0, "m", row=row)  # fmt: skip
+
+    layout = find_layout(research_repo)
+    with_token = dead_run({"queue_task": "pueue:0", "task_token": OLD_TOKEN})
+    assert ended_row(with_token, layout=layout, statuses=statuses)["status"] == "lost"
+    without = dead_run({"queue_task": "pueue:0", "task_token": ""})  # an older harness's
+    assert ended_row(without, layout=layout, statuses=statuses)["status"] == "crash"
