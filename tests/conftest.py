@@ -29,7 +29,12 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     )
     saved = dict(os.environ)
     os.environ.update(
-        {"HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig), "GIT_CONFIG_NOSYSTEM": "1"}
+        {
+            "HOME": str(home),
+            "GIT_CONFIG_GLOBAL": str(gitconfig),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "HARNESS_DEBUG": "1",  # a bug shows its traceback in a test, not a one-line note
+        }
     )
     # pueue finds its config and socket through these: a user's own pueued must never
     # receive a test's tasks (`auto` would choose it)
