@@ -176,24 +176,3 @@ def test_auto_falls_back_to_local_without_pueue(monkeypatch: pytest.MonkeyPatch)
 def test_an_unknown_queue_name_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="HARNESS_QUEUE names an unknown queue 'redis'"):
         choose_backend(Config(), environ={"HARNESS_QUEUE": "redis"})
-
-
-def test_follow_reads_only_what_was_appended(tmp_path: Path) -> None:
-    """Each poll reads from where the last ended: bytes before it are never read again."""
-    from harness.queue.ops import LogTail
-
-    log = tmp_path / "task.log"
-    tail = LogTail(log)
-    assert tail.read_new() == ""  # the task has not started
-    log.write_bytes(b"step 1\n")
-    assert tail.read_new() == "step 1\n"
-    with log.open("r+b") as handle:  # rewrite what was read: a re-read would show it
-        handle.write(b"XXXX")
-        handle.seek(0, 2)
-        handle.write("ü".encode()[:1])  # half of a two-byte character
-    assert tail.read_new() == ""
-    with log.open("ab") as handle:
-        handle.write("ü".encode()[1:] + b" done\n")
-    assert tail.read_new() == "ü done\n"
-    log.write_bytes(b"new\n")  # replaced by a shorter file: start again
-    assert tail.read_new() == "new\n"

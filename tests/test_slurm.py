@@ -25,7 +25,7 @@ from slurm_helpers import cluster_problem, require_slurm
 from harness.config import SlurmSettings, parse_config
 from harness.errors import QueueError, QueueUnavailable, UnknownTask, UsageError
 from harness.layout import find_layout
-from harness.queue.base import Backend, TaskSpec, TaskState
+from harness.queue.base import Backend, TaskSpec, TaskState, split_label
 from harness.queue.choice import choose_backend, open_backend
 from harness.queue.slurm import SlurmBackend, job_name, node_local_locks, sbatch_argv
 from harness.queue.slurm_parse import (
@@ -383,9 +383,10 @@ def test_a_comment_with_quotes_and_utf8_reaches_slurm_verbatim(
     squeue = subprocess.run(
         ["squeue", "-h", "-t", "all", "-j", task, "-o", "%k"], capture_output=True, text=True
     )
-    assert squeue.stdout.rstrip("\n") == label
+    comment, token = split_label(squeue.stdout.rstrip("\n"))  # the harness's token at its end
+    assert comment == label and token
     (state,) = wait_final(slurm, [task])
-    assert state.label == label
+    assert (state.label, state.token) == (label, token)
 
 
 def test_a_timeout_stops_the_task_to_the_second(slurm: SlurmBackend, tmp_path: Path) -> None:

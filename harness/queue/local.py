@@ -20,7 +20,16 @@ from pathlib import Path
 
 from harness.errors import QueueError, UnknownTask
 from harness.fileio import poll_until
-from harness.queue.base import TASK_ENV, TaskSpec, TaskState, check_spec, tail_lines
+from harness.queue.base import (
+    TASK_ENV,
+    TaskSpec,
+    TaskState,
+    check_spec,
+    inherited_env,
+    read_from,
+    tail_lines,
+    with_token,
+)
 from harness.queue.local_store import GroupSettings, QueueStore, Record, to_state
 from harness.queue.procs import signal_group, spawn_detached
 from harness.queue.times import utc_now
@@ -51,12 +60,13 @@ class LocalBackend:
 
     def submit(self, spec: TaskSpec) -> str:
         check_spec(spec)
+        spec = with_token(spec)
         self.store.ensure()
         self.store.check_writable()
         with self.store.locked():
             self.store.set_group(spec.group, self.settings)
             task_id = self.store.allocate_id()
-            env = {**os.environ, **spec.env, TASK_ENV: f"{self.name}:{task_id}"}
+            env = {**inherited_env(os.environ), **spec.env, TASK_ENV: f"{self.name}:{task_id}"}
             record = Record(
                 id=task_id,
                 argv=list(spec.argv),
@@ -125,6 +135,13 @@ class LocalBackend:
         except FileNotFoundError:
             return ""
         return tail_lines(text, tail)
+
+    def read_log_from(self, task_id: str, offset: int) -> bytes:
+        """The bytes the task's log gained after its first `offset` (for `follow`)."""
+        number = _number(task_id)
+        if self.store.read(number) is None:
+            raise _unknown(number)
+        return read_from(self.store.log_path(number), offset)
 
     # Operations only the local queue has.
 

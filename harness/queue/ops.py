@@ -7,7 +7,6 @@ what they return.
 from __future__ import annotations
 
 import codecs
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,57 +116,44 @@ def follow(
 ) -> TaskState:
     """Write the task's output as it grows, until the task ends; returns its final state.
 
-    A backend whose log is a file (`log_file`: local, slurm) is read from where the last
-    read ended, so each poll costs what was appended; pueue's log comes whole, and only
-    its new end is written.
+    A backend with `read_log_from(task_id, offset)` (its logs are files) is asked only for
+    what was appended since the last poll; any other gives its whole log each time.
     """
-    read_new = _new_output(backend, task_id)
+    read = _appended(backend, task_id)
     while True:
         states = backend.states([task_id])
         if not states:
             raise UnknownTask(f"the {backend.name} queue has no task {task_id}")
-        write(read_new())  # after the state: a final state's whole output is in the log
-        if states[0].is_final:
+        final = states[0].is_final
+        write(read(final))
+        if final:
             return states[0]
         time.sleep(poll)
 
 
-def _new_output(backend: Backend, task_id: str) -> Callable[[], str]:
-    log_file = getattr(backend, "log_file", None)
-    path = log_file(task_id) if log_file else None
-    if path is not None:
-        return LogTail(path).read_new
-    seen = ""
+def _appended(backend: Backend, task_id: str) -> Callable[[bool], str]:
+    """A reader of what the task's log gained since it was last called."""
+    read_from = getattr(backend, "read_log_from", None)
+    if read_from is None:
+        seen = ""
 
-    def whole_log() -> str:
-        nonlocal seen
-        text = backend.log(task_id)
-        new = text[len(seen) :] if text.startswith(seen) else text
-        seen = text
-        return new
+        def whole(final: bool) -> str:
+            nonlocal seen
+            text, before = backend.log(task_id), seen
+            seen = text
+            return text[len(before) :] if text.startswith(before) else text
 
-    return whole_log
+        return whole
+    offset = 0
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
+    def appended(final: bool) -> str:
+        nonlocal offset
+        chunk = read_from(task_id, offset)
+        offset += len(chunk)
+        return decoder.decode(chunk, final=final)  # a character cut in two waits for its end
 
-class LogTail:
-    """The text appended to a file since the last read (from its start when replaced)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.offset = path, 0
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def read_new(self) -> str:
-        try:
-            with self.path.open("rb") as handle:
-                if os.fstat(handle.fileno()).st_size < self.offset:  # truncated or replaced
-                    self.offset = 0
-                    self.decoder.reset()
-                handle.seek(self.offset)
-                data = handle.read()
-        except FileNotFoundError:
-            return ""  # not started yet
-        self.offset += len(data)
-        return self.decoder.decode(data)  # a character split between reads waits for its end
+    return appended
 
 
 def result_of(state: TaskState) -> str:
@@ -185,6 +171,7 @@ def describe(state: TaskState, layout: Layout) -> dict[str, Any]:
         "id": state.queue_task,
         "backend": state.backend,
         "task_id": state.task_id,
+        "token": state.token,
         "idea": layout.idea_in(Path(state.cwd)),
         "label": state.label,
         "state": state.state,

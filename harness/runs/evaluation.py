@@ -18,6 +18,7 @@ its start (`records`): a harness killed at any moment leaves a run record that t
 
 from __future__ import annotations
 
+import getpass
 import os
 import secrets
 import socket
@@ -31,6 +32,7 @@ from harness.config import Config, load_config, resolve_argv
 from harness.errors import HarnessError, RecordError, UsageError
 from harness.fileio import exclusive_lock
 from harness.layout import Layout, find_layout, idea_of
+from harness.queue.base import is_past_deadline
 from harness.record.journal import add_entry, run_entry
 from harness.record.metrics import metric_value, read_metrics_file
 from harness.record.results import (
@@ -54,6 +56,7 @@ ENV_FIELDS = {
     "hypothesis": "HARNESS_HYPOTHESIS",
     "expected": "HARNESS_EXPECTED",
     "queue_task": "HARNESS_QUEUE_TASK",
+    "task_token": "HARNESS_TASK_TOKEN",
 }
 EXIT_CODES = {"ok": 0, "crash": 1, "timeout": 124, "killed": 130}
 MAX_DESCRIPTION = 1500
@@ -69,6 +72,7 @@ class EvalRequest:
     hypothesis: str | None = None
     expected: str | None = None
     queue_task: str | None = None
+    task_token: str | None = None  # the queue task's harness token (survives id reuse)
     timeout: float | None = None
     description: str = ""
     idea: str | None = None  # None: from the branch
@@ -179,6 +183,7 @@ def with_environment(request: EvalRequest) -> EvalRequest:
         hypothesis=pick("hypothesis"),
         expected=pick("expected"),
         queue_task=pick("queue_task"),
+        task_token=pick("task_token"),
     )
 
 
@@ -250,7 +255,16 @@ def label_columns(
         "expected": request.expected,
         "queue_task": request.queue_task,
         "host": socket.gethostname(),
+        "task_token": request.task_token,
+        "agent": os.environ.get("HARNESS_AGENT") or _user(),
     }
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and no passwd entry (some containers)
+        return str(os.getuid())
 
 
 def has_code_changes(worktree: Path, config: Config) -> bool:
@@ -294,6 +308,8 @@ def outcome(
 def _status(execution: Execution, value: float | None, problem: str) -> tuple[str, str]:
     if execution.ending == "timeout":
         return "timeout", f"timed out after {execution.duration_s:.0f} s"
+    if execution.ending == "interrupted" and is_past_deadline(os.environ):
+        return "timeout", "stopped by the queue's timeout"
     if execution.ending == "interrupted":
         return "killed", "interrupted (Ctrl-C or SIGTERM)"
     if execution.exit_code != 0:
