@@ -26,6 +26,7 @@ from harness.config import Config, load_config, resolve_argv
 from harness.errors import RecordError, UsageError
 from harness.fileio import exclusive_lock
 from harness.layout import Layout, find_layout
+from harness.record.code import worktree_code
 from harness.record.journal import add_entry, run_entry
 from harness.record.metrics import metric_value, read_metrics_file
 from harness.record.results import (
@@ -216,12 +217,14 @@ def describe_worktree(
     worktree = layout.worktree
     branch = gitops.current_branch(worktree)
     commit = gitops.head_commit(worktree)
+    dirty = has_code_changes(worktree, config)
     return label_columns(config, request=request, seed=seed, run_id=run_id) | {
         "timestamp": utc_now(),
         "idea": request.idea or idea_of(branch, main_branch=config.main_branch, commit=commit),
         "branch": branch or "",
         "commit": commit or "",
-        "dirty": has_code_changes(worktree, config),
+        "dirty": dirty,
+        "code": worktree_code(worktree, config, dirty=dirty) if commit else None,
     }
 
 
