@@ -24,6 +24,7 @@ from harness.errors import ConfigError, UsageError
 
 Direction = Literal["min", "max"]
 QueueBackend = Literal["auto", "pueue", "local", "slurm"]
+Advance = Literal["review", "trunk"]
 
 
 def _command(*default: str) -> Any:
@@ -98,11 +99,18 @@ class Config:
     queue: QueueBackend = "auto"
     gpus: int = 0
     timeout: float = 3600.0
+    advance: Advance = "review"  # review: a pull request per winner; trunk: merged unattended
+    trunk: str = "research/trunk"  # the branch winners are merged into when advance = "trunk"
     rules: Rules = field(default_factory=Rules)
     budget: Budget = field(default_factory=Budget)
     pueue: PueueSettings = field(default_factory=PueueSettings)
     local: LocalSettings = field(default_factory=LocalSettings)
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
+
+    @property
+    def line(self) -> str:
+        """The branch whose head is the reference: the trunk when advancing it, else main."""
+        return self.trunk if self.advance == "trunk" else self.main_branch
 
     def is_better(self, candidate: float, reference: float) -> bool:
         """True when `candidate` is better than `reference` in the metric's direction."""

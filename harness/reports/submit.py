@@ -41,8 +41,9 @@ from harness.loop.ideas import (
 from harness.loop.worktrees import find_worktree
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import read_results
-from harness.record.standing import Standing, standing
-from harness.reports.report import Report, num, signed, write_report
+from harness.loop.ratchet import check_fresh, idea_standing
+from harness.record.standing import Standing
+from harness.reports.report import Report, head_target, num, signed, write_report
 from harness.runs import confirm as held_out
 
 if TYPE_CHECKING:
@@ -110,8 +111,9 @@ def submit(
     check_guard(layout, config, idea)
     frame = read_results(layout.results_tsv)
     check_integrity_of_runs(frame, config, idea)
+    where = idea_standing(layout, config, frame, slug)
+    check_fresh(layout, config, idea, where)
     pushed = push(layout, config, idea)
-    where = standing(frame, config, slug)
     confirmation = None
     if where.is_winner and held_out.is_configured(config):
         confirmation = run_confirmation(layout, config, frame, where, sinks=(stdout, stderr))
@@ -219,7 +221,7 @@ def run_confirmation(
         config,
         frame,
         candidate=held_out.target_of(layout, config, frame, where.side.label),
-        reference=held_out.target_of(layout, config, frame, where.best.a.label),
+        reference=head_target(where),
         seeds=held_out.seeds_of(where.side, config),
         stdout=sinks[0],
         stderr=sinks[1],
@@ -246,7 +248,8 @@ def pr_title(idea: Idea, report: Report, config: Config) -> str:
     if best is None:
         return f"{idea.title} ({config.metric} {mean})"
     return (
-        f"{idea.title} ({config.metric} {mean} vs {best.a.label} {num(best.a.mean)}, "
+        f"{idea.title} ({config.metric} {mean} vs {report.standing.head.label} "
+        f"{num(best.a.mean)}, "
         f"{signed(best.difference)})"
     )
 
