@@ -171,6 +171,8 @@ def is_stale(
     parent = parent_of(layout, config, idea)
     if parent is None or parent.code == head.code:
         return False
+    if gitops.is_merged(layout.root, idea.branch, into=head.branch):
+        return False  # it has joined the line already
     line = (idea.parent or {}).get("line", "")
     if not line.startswith(IDEA_LINE):
         return True
@@ -295,6 +297,6 @@ def queue_seeds(layout: Layout, config: Config, idea: Idea, path: Path) -> tuple
         group=config.pueue.group,
         timeout=config.timeout,
     )
-    return tuple(backend.submit(spec) for spec in specs)
+    return tuple(f"{backend.name}:{backend.submit(spec)}" for spec in specs)
 
 

@@ -21,11 +21,21 @@ from harness.errors import HarnessError
 from harness.layout import WORKTREES_DIR, Layout
 from harness.loop.critique import pick_idea
 from harness.loop.ideas import FILE_NAME, Idea, load_ideas
+from harness.loop.ratchet import RatchetState, read_ratchet
 from harness.loop.worktrees import Worktree, list_worktrees
 from harness.queue.base import TaskState
 
 Kind = Literal[
-    "ideate", "critique", "implement", "test", "wait", "report", "submit", "baseline", "stop"
+    "ideate",
+    "critique",
+    "implement",
+    "test",
+    "wait",
+    "report",
+    "submit",
+    "baseline",
+    "rebase",
+    "stop",
 ]
 BASELINE = "baseline"  # the `idea` of results rows run on the main branch
 FINISHED = ("reported", "submitted")
@@ -59,6 +69,7 @@ class LoopState:
     reports: frozenset[str] = frozenset()  # slugs with a report in 9_reports/
     runs: tuple[RunRecord, ...] = ()
     active_tasks: tuple[TaskState, ...] = ()  # queued or running
+    ratchet: RatchetState | None = None  # the head of the line, its runs, the stale ideas
 
     def runs_of(self, slug: str) -> list[RunRecord]:
         return [run for run in self.runs if run.idea == slug]
@@ -149,14 +160,23 @@ def report_slugs(layout: Layout) -> frozenset[str]:
 
 def build_state(layout: Layout, config: Config) -> LoopState:
     """A fresh snapshot of the loop, read from the files (never from a cache)."""
+    ideas = tuple(load_ideas(layout))
     return LoopState(
         root=layout.root,
-        ideas=tuple(load_ideas(layout)),
+        ideas=ideas,
         worktrees=tuple(list_worktrees(layout, config)),
         reports=report_slugs(layout),
         runs=tuple(load_runs(layout, config)),
         active_tasks=tuple(load_active_tasks(layout, config)),
+        ratchet=load_ratchet(layout, config, ideas),
     )
+
+
+def load_ratchet(layout: Layout, config: Config, ideas: tuple[Idea, ...]) -> RatchetState:
+    from harness.record.results import read_results
+
+    frame = read_results(layout.results_tsv) if layout.results_tsv.exists() else None
+    return read_ratchet(layout, config, ideas, frame)
 
 
 # -- measures the rules share --------------------------------------------------------------
@@ -295,6 +315,40 @@ def baseline_first(state: LoopState, config: Config) -> Action | None:
     return Action("baseline", reason, None, (f"harness baseline --seeds {config.seeds}",))
 
 
+def rebase_stale(state: LoopState, config: Config) -> Action | None:
+    """An open idea whose parent is no longer the head is re-tested on top of the head."""
+    ratchet = state.ratchet
+    if ratchet is None or ratchet.head is None:
+        return None
+    for slug in ratchet.stale:
+        if not state.tasks_of(slug):
+            return Action(
+                "rebase",
+                f"{slug} branched from an older head; the head of the line is now "
+                f"{ratchet.head.label}: merge it into exp/{slug} and test it again",
+                slug,
+                (f"harness rebase {slug}",),
+            )
+    return None
+
+
+def baseline_head(state: LoopState, config: Config) -> Action | None:
+    """The head of the line moved to code with too few runs: measure exactly that code
+    before anything is decided against it."""
+    ratchet = state.ratchet
+    if ratchet is None or ratchet.head is None or state.active_tasks:
+        return None
+    if ratchet.head_seeds >= config.seeds or not any(r.counts for r in state.runs_of(BASELINE)):
+        return None  # measured, or the first baseline (baseline_first says so)
+    return Action(
+        "baseline",
+        f"the head {ratchet.head.label} has {ratchet.head_seeds} of {config.seeds} seeds "
+        "measured: measure its code before deciding against it",
+        None,
+        (f"harness baseline --seeds {config.seeds}",),
+    )
+
+
 def ideate_to_target(state: LoopState, config: Config) -> Action | None:
     count = len(live_ideas(state))
     if count >= config.ideas_target:
@@ -401,6 +455,8 @@ def ideate_more(state: LoopState, config: Config) -> Action | None:
 
 
 RULES: tuple[Rule, ...] = (
+    baseline_head,
+    rebase_stale,
     report_finished,
     submit_reported,
     stop_when_budget_spent,
