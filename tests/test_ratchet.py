@@ -72,9 +72,7 @@ def test_a_winner_merged_into_main_keeps_its_runs_as_the_heads(repo: Path, cli) 
     assert standing.against_head.difference == pytest.approx(-0.03, abs=0.02)
 
 
-def test_a_merge_that_changes_other_code_needs_a_baseline_of_the_new_head(
-    repo: Path, cli
-) -> None:
+def test_a_merge_that_changes_other_code_needs_a_baseline_of_the_new_head(repo: Path, cli) -> None:
     worktree = idea_with_effect(cli, repo, "lower", "-0.05")
     evaluate_seeds(cli, worktree)
     merge_into_main(repo, "exp/lower")
@@ -91,9 +89,7 @@ def test_a_merge_that_changes_other_code_needs_a_baseline_of_the_new_head(
     assert noise.method == "MAD pooled over 2 measured heads" and noise.seeds == 6
 
 
-def test_a_stacked_idea_is_measured_against_its_parent_and_waits_for_it(
-    repo: Path, cli
-) -> None:
+def test_a_stacked_idea_is_measured_against_its_parent_and_waits_for_it(repo: Path, cli) -> None:
     first = idea_with_effect(cli, repo, "first", "-0.05")
     evaluate_seeds(cli, first)
     second = idea_with_effect(cli, repo, "second", "-0.03", stacked_on="first")
@@ -123,9 +119,7 @@ def test_a_stacked_idea_is_measured_against_its_parent_and_waits_for_it(
     assert result.code == 0 and result.out.startswith("submitted: second beats the head"), result
 
 
-def test_a_stale_idea_is_rebased_and_decided_only_on_runs_at_the_new_code(
-    repo: Path, cli
-) -> None:
+def test_a_stale_idea_is_rebased_and_decided_only_on_runs_at_the_new_code(repo: Path, cli) -> None:
     winner = idea_with_effect(cli, repo, "winner", "-0.05")
     other = idea_with_effect(cli, repo, "other", "-0.03")  # found in parallel, from old main
     evaluate_seeds(cli, winner)
@@ -162,9 +156,7 @@ def test_a_stale_idea_is_rebased_and_decided_only_on_runs_at_the_new_code(
     assert result.code == 0 and result.out.startswith("submitted: other beats the head"), result
 
 
-def test_a_conflict_on_rebase_is_left_for_the_agent_and_finished_after(
-    repo: Path, cli
-) -> None:
+def test_a_conflict_on_rebase_is_left_for_the_agent_and_finished_after(repo: Path, cli) -> None:
     winner = idea_with_effect(cli, repo, "winner", "-0.05")
     other = idea_with_effect(cli, repo, "other", "-0.03")
     commit_files(winner, {"lib.txt": "shared code, winner's way\n"}, "winner edits lib")
@@ -174,7 +166,10 @@ def test_a_conflict_on_rebase_is_left_for_the_agent_and_finished_after(
 
     result = cli("rebase", "other", "--no-queue", cwd=repo)
     assert result.code == 1
-    assert result.out.splitlines()[:2] == [f"conflicts merging {head(repo)} into exp/other:", "  lib.txt"]
+    assert result.out.splitlines()[:2] == [
+        f"conflicts merging {head(repo)} into exp/other:",
+        "  lib.txt",
+    ]
     assert "then run `harness rebase other` again" in result.out
     again = cli("rebase", "other", "--no-queue", cwd=repo)
     assert again.code == 1 and "  lib.txt" in again.out  # still unresolved

@@ -69,7 +69,9 @@ def test_a_winner_is_pushed_confirmed_and_gets_its_pull_request_body(
     assert command.startswith(f"cd {shlex.quote(str(repo))} && gh pr create ")
     argv = shlex.split(command.split(" && ", 1)[1])
     assert argv[:7] == ["gh", "pr", "create", "--base", "main", "--head", "exp/lower"]
-    assert argv[7] == "--title" and argv[8].startswith(f"level 1.95 (val_bpb 1.95 vs {main_head} 2,")
+    assert argv[7] == "--title" and argv[8].startswith(
+        f"level 1.95 (val_bpb 1.95 vs {main_head} 2,"
+    )
     assert argv[9:] == ["--body-file", str(body)]
     assert "# Report: level 1.95" in body.read_text()
     assert "Plot: `9_reports/" in body.read_text()

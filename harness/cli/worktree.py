@@ -22,7 +22,12 @@ def register(app) -> None:
     app.command(rebase)
 
 
-def create(slug: Positional[str], /, *, from_: Annotated[str | None, arg(name="from", metavar="IDEA")] = None) -> int:
+def create(
+    slug: Positional[str],
+    /,
+    *,
+    from_: Annotated[str | None, arg(name="from", metavar="IDEA")] = None,
+) -> int:
     """Create 5_worktrees/SLUG on a new branch exp/SLUG from the head of the line.
 
     The line is main, or the research trunk when [tool.harness] advance = "trunk". With

@@ -153,7 +153,9 @@ def read_ratchet(
     stale = tuple(
         idea.slug
         for idea in ideas
-        if idea.status in OPEN and idea.decision is None and is_stale(layout, config, idea, head, by_slug)
+        if idea.status in OPEN
+        and idea.decision is None
+        and is_stale(layout, config, idea, head, by_slug)
     )
     return RatchetState(head, seeds, stale)
 
@@ -298,5 +300,3 @@ def queue_seeds(layout: Layout, config: Config, idea: Idea, path: Path) -> tuple
         timeout=config.timeout,
     )
     return tuple(f"{backend.name}:{backend.submit(spec)}" for spec in specs)
-
-

@@ -81,7 +81,9 @@ class Standing:
     def reason(self) -> str:
         name, head = self.side.label, self.head.label
         if self.against_head is None:
-            return f"the head {head} has no valid run to compare {name} with: run `harness baseline`"
+            return (
+                f"the head {head} has no valid run to compare {name} with: run `harness baseline`"
+            )
         if self.is_stale:
             assert self.parent is not None
             return (

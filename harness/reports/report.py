@@ -23,10 +23,10 @@ from harness.errors import HarnessError, RecordError
 from harness.fileio import write_atomic
 from harness.layout import IDEAS_DIR, REPORTS_DIR, Layout
 from harness.loop.ideas import FILE_NAME, STATUSES, Idea, advance, find_idea, section_bounds
+from harness.loop.ratchet import idea_standing
 from harness.record.compare import Comparison, effect_threshold, judge_expected
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import is_finite, read_results, sanitise
-from harness.loop.ratchet import idea_standing
 from harness.record.standing import Standing
 from harness.reports.svgplot import PlotPoint, points_from_rows
 from harness.runs import confirm as held_out

@@ -38,10 +38,10 @@ from harness.loop.ideas import (
     log_change,
     rewrite_idea,
 )
+from harness.loop.ratchet import check_fresh, idea_standing
 from harness.loop.worktrees import find_worktree
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import read_results
-from harness.loop.ratchet import check_fresh, idea_standing
 from harness.record.standing import Standing
 from harness.reports.report import Report, head_target, num, signed, write_report
 from harness.runs import confirm as held_out
