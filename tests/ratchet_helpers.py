@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.conftest import commit_files, git
 
 SIGMA = 0.005
-TRUTH_EVAL = '''"""Stand-in evaluation of known truth: 2.0 plus the effects in effects/, plus noise."""
+TRUTH_EVAL = '''"""Stand-in evaluation of known truth: 2.0, the effects in effects/, noise."""
 import argparse
 import hashlib
 import pathlib
