@@ -67,7 +67,10 @@ def idea_with_effect(
     cli, root: Path, slug: str, effect: str, *, stacked_on: str | None = None
 ) -> Path:
     """A new idea whose change is `effects/<slug>.txt` holding `effect`, committed."""
-    assert cli("idea", "new", slug, "--title", f"effect {effect}", cwd=root).code == 0
+    assert (
+        cli("idea", "new", slug, "--title", f"{slug} changes the level by {effect}", cwd=root).code
+        == 0
+    )
     args = ["worktree", "create", slug] + (["--from", stacked_on] if stacked_on else [])
     result = cli(*args, cwd=root)
     assert result.code == 0, result.err

@@ -43,6 +43,7 @@ from harness.loop.worktrees import find_worktree
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import read_results
 from harness.record.standing import Standing
+from harness.reports import trunk
 from harness.reports.report import Report, head_target, num, signed, write_report
 from harness.runs import confirm as held_out
 
@@ -72,6 +73,7 @@ class Submission:
     confirmation: held_out.Confirmation | None
     pull_request: PullRequest | None
     entry: str
+    merged: str | None = None  # the trunk's merge commit (advance = "trunk")
 
     def to_json(self) -> dict[str, object]:
         pr = self.pull_request
@@ -81,6 +83,7 @@ class Submission:
             "reason": self.reason,
             "report": str(self.report.path),
             "pushed": self.pushed,
+            "merged": self.merged,
             "confirmation": None
             if self.confirmation is None
             else {"holds": self.confirmation.holds, "why": self.confirmation.reason},
@@ -120,11 +123,21 @@ def submit(
     submitted, reason = decide(where, confirmation)
     status = "submitted" if submitted else None
     report = write_report(layout, config, slug, journal=False, status=status)
-    pull_request = open_pull_request(layout, config, idea, report) if submitted else None
+    merged, pull_request = None, None
+    if submitted and config.advance == "trunk":
+        merged, pull_request = advance_trunk(layout, config, idea, report, where, confirmation)
+    elif submitted:
+        pull_request = open_pull_request(layout, config, idea, report)
     entry = decision_entry(idea, submitted, reason, pushed, confirmation, pull_request)
+    if merged is not None:
+        entry = entry.rstrip("\n") + f"\n- Trunk: merged into {config.trunk} at {merged[:10]}\n"
     add_entry(layout, entry)
-    idea = record_on_idea(layout, slug, submitted=submitted, reason=reason, pr=pull_request)
-    return Submission(idea, submitted, reason, report, pushed, confirmation, pull_request, entry)
+    idea = record_on_idea(
+        layout, slug, submitted=submitted, reason=reason, pr=pull_request, merged=merged
+    )
+    return Submission(
+        idea, submitted, reason, report, pushed, confirmation, pull_request, entry, merged
+    )
 
 
 # -- the refusals --------------------------------------------------------------------------
@@ -314,6 +327,54 @@ def open_pull_request(layout: Layout, config: Config, idea: Idea, report: Report
     return PullRequest(title, body, command, layout.root, url, "")
 
 
+# -- the trunk (advance = "trunk") ----------------------------------------------------------
+
+
+def advance_trunk(
+    layout: Layout,
+    config: Config,
+    idea: Idea,
+    report: Report,
+    where: Standing,
+    confirmation: held_out.Confirmation | None,
+) -> tuple[str, PullRequest]:
+    """Merge the winner into the trunk, push it, and open or update trunk -> main."""
+    message = trunk.merge_message(idea, where, confirmation, config=config, report=report.name)
+    merged = trunk.merge_winner(layout, config, idea, message=message)
+    if gitops.remote_url(layout.root, config.remote) is not None:
+        gitops.push_branch(layout.root, config.remote, config.trunk)
+    return merged, open_trunk_pull_request(layout, config)
+
+
+def open_trunk_pull_request(layout: Layout, config: Config) -> PullRequest:
+    """The one pull request trunk -> main: its body the chain, opened or updated by gh."""
+    links = trunk.chain(layout, config)
+    body = trunk.body_path(layout)
+    write_atomic(body, trunk.pr_body(links, config))
+    title = trunk.pr_title(links, config)
+    create = (
+        "gh", "pr", "create", "--base", config.main_branch, "--head", config.trunk,
+        "--title", title, "--body-file", str(body),
+    )  # fmt: skip
+    why_not = gh_unusable(gitops.remote_url(layout.root, config.remote))
+    if why_not:
+        return PullRequest(title, body, create, layout.root, None, why_not)
+    env = {**os.environ, "GH_PROMPT_DISABLED": "1"}
+    view = ("gh", "pr", "view", config.trunk, "--json", "url", "--jq", ".url")
+    found = subprocess.run(view, cwd=layout.root, capture_output=True, text=True, env=env)
+    edit = ("gh", "pr", "edit", config.trunk, "--title", title, "--body-file", str(body))
+    command = edit if found.returncode == 0 and found.stdout.strip() else create
+    proc = subprocess.run(command, cwd=layout.root, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        raise HarnessError(
+            f"`{shlex.join(command[:3])}` failed: {tail}: the body is in {body}; run by hand: "
+            f"cd {shlex.quote(str(layout.root))} && {shlex.join(command)}"
+        )
+    printed = (found if command is edit else proc).stdout.strip().splitlines()
+    return PullRequest(title, body, command, layout.root, printed[-1] if printed else None, "")
+
+
 # -- the record ------------------------------------------------------------------------------
 
 
@@ -345,12 +406,20 @@ def decision_entry(
 
 
 def record_on_idea(
-    layout: Layout, slug: str, *, submitted: bool, reason: str, pr: PullRequest | None
+    layout: Layout,
+    slug: str,
+    *,
+    submitted: bool,
+    reason: str,
+    pr: PullRequest | None,
+    merged: str | None = None,
 ) -> Idea:
     """The decision in the idea's front matter (`decision`) and History; a winner becomes
     `submitted`, a non-winner stays `reported` (and `harness next` moves on from it)."""
     if submitted and pr is not None:
         where = pr.url or f"body {REPORTS_DIR}/{pr.body.name}"
+        if merged is not None:
+            where = f"merged into the trunk at {merged[:10]}; trunk pull request {where}"
         advance(layout, slug, "submitted", note=f"pull request: {where}")
         decision = f"submitted: pull request {where}"
     else:

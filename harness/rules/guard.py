@@ -66,6 +66,11 @@ class GuardReport:
         }
 
 
+def trunk_of(config: Config) -> str | None:
+    """The trunk the guard protects: only while the configuration advances one."""
+    return config.trunk if config.advance == "trunk" else None
+
+
 def parse_raw(output: bytes) -> list[Change]:
     """Changes from `git diff-index/diff-tree --raw -z` output."""
     fields = output.split(b"\0")
@@ -142,7 +147,7 @@ def check_staged(
         others = changed_paths(["diff-index", "--cached", merge_head], cwd=cwd)
         changes = [c for c in changes if others.intersection(c.paths)]
     changes = load_contents(changes, config, cwd=cwd)
-    context = Context(config.rules, branch, config.main_branch, meta)
+    context = Context(config.rules, branch, config.main_branch, meta, trunk_of(config))
     return GuardReport(rules.check(changes, context), 1, len(changes), branch, meta)
 
 
@@ -200,7 +205,7 @@ def check_range(
     listed = gitops.git("rev-list", "--reverse", "--parents", f"{base_sha}..{head_sha}", cwd=cwd)
     per_commit = [commit_changes(line.split(), cwd=cwd) for line in listed.splitlines()]
     everything = load_contents([c for _, changes in per_commit for c in changes], config, cwd=cwd)
-    context = Context(config.rules, branch, config.main_branch, meta)
+    context = Context(config.rules, branch, config.main_branch, meta, trunk_of(config))
     violations, position = [], 0
     for sha, changes in per_commit:
         filled = everything[position : position + len(changes)]
