@@ -194,8 +194,8 @@ def check_protected_main(change: Change, context: Context) -> list[Violation]:
         Violation(
             path,
             "PROTECTED-MAIN",
-            f"{path} cannot change on {context.branch} ({context.branch} is protected): commit code "
-            "on an exp/ branch (`harness worktree create SLUG`) and merge it through a "
+            f"{path} cannot change on {context.branch} ({context.branch} is protected): commit "
+            "code on an exp/ branch (`harness worktree create SLUG`) and merge it through a "
             "reviewed pull request; other changes on main need META_MODE=1 (a human decision, "
             "see program.md)",
         )
