@@ -62,6 +62,16 @@ def test_a_winner_merged_into_main_keeps_its_runs_as_the_heads(repo: Path, cli) 
     state = build_state(find_layout(repo), load_config(repo))
     assert state.ratchet is not None and state.ratchet.head_seeds == 3  # lower's runs
     assert next_of(repo).kind != "baseline"
+    # one notion of best: the head and its mean over seeds, with the chain
+    status = cli("status", cwd=repo).out.splitlines()
+    (line,) = [line for line in status if line.startswith("head       ")]
+    assert line.startswith(f"head       {head(repo)} 1.9") and "(mean of 3 seed(s))" in line
+    assert "           accepted: exp/lower" in status
+    best = cli("results", "best", cwd=repo).out.splitlines()
+    assert best[0] == line.replace("head       ", "head ")
+    assert best[2].startswith("best val_bpb: ")
+    data = json.loads(cli("status", "--json", cwd=repo).out)["head"]
+    assert (data["seeds"], data["chain"]) == (3, ["exp/lower"])
     # the next idea is measured against the merged winner, not the old main
     later = idea_with_effect(cli, repo, "more", "-0.03")
     evaluate_seeds(cli, later)

@@ -9,6 +9,7 @@ the head into its branch and queues its seeds again, and only runs at the new co
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +22,14 @@ from harness.layout import Layout
 from harness.loop.ideas import PARENT, Idea, find_idea, ideas_lock, log_change, rewrite_idea
 from harness.loop.worktrees import Worktree, branch_of, create_worktree, find_worktree
 from harness.record.code import code_of, fill_codes, record_paths
-from harness.record.reference import Head, head_of, line_head, seeds_measured
+from harness.record.compare import Side
+from harness.record.reference import Head, head_of, line_head, seeds_measured, side_of_code
 from harness.record.standing import Standing, standing
 
 if TYPE_CHECKING:
     import polars as pl
 
+MERGED = re.compile(r"\b(exp/[a-z0-9][a-z0-9-]*)")
 IDEA_LINE = "idea:"  # a stacked idea's parent line: `idea:<slug>`
 OPEN = ("implementing", "testing", "reported")  # statuses whose ideas may still be decided
 
@@ -138,6 +141,8 @@ class RatchetState:
     head: Head | None
     head_seeds: int  # distinct seeds with a valid run of the head's code
     stale: tuple[str, ...]  # open ideas whose parent is no longer the head
+    head_side: Side | None = None  # the head's valid runs: the one notion of best
+    chain: tuple[str, ...] = ()  # the exp/ branches merged into the line, oldest first
 
 
 def read_ratchet(
@@ -146,9 +151,11 @@ def read_ratchet(
     head = line_head(layout.root, config)
     if head is None:
         return RatchetState(None, 0, ())
-    seeds = 0
+    seeds, side = 0, None
     if frame is not None:
-        seeds = seeds_measured(fill_codes(frame, layout.root, config), config, head.code)
+        frame = fill_codes(frame, layout.root, config)
+        seeds = seeds_measured(frame, config, head.code)
+        side = side_of_code(frame, config, head.code, f"head {head.label}")
     by_slug = {idea.slug: idea for idea in ideas}
     stale = tuple(
         idea.slug
@@ -157,7 +164,17 @@ def read_ratchet(
         and idea.decision is None
         and is_stale(layout, config, idea, head, by_slug)
     )
-    return RatchetState(head, seeds, stale)
+    return RatchetState(head, seeds, stale, side, accepted_chain(layout.root, head.branch))
+
+
+def accepted_chain(root: Path, branch: str) -> tuple[str, ...]:
+    """The exp/ branches merged into `branch` along its first parents, oldest first (read
+    from the merge subjects: the harness's, git's own, and a hosting site's)."""
+    out = gitops.git(
+        "log", "--first-parent", "--merges", "--reverse", "--format=%s", branch, cwd=root
+    )
+    found = (MERGED.search(subject) for subject in out.splitlines())
+    return tuple(match.group(1) for match in found if match)
 
 
 def is_stale(
