@@ -24,6 +24,7 @@ from harness.loop.worktrees import Worktree, branch_of, create_worktree, find_wo
 from harness.record.code import code_of, fill_codes, record_paths
 from harness.record.compare import Side
 from harness.record.reference import Head, head_of, line_head, seeds_measured, side_of_code
+from harness.record.results import valid_runs
 from harness.record.standing import Standing, standing
 
 if TYPE_CHECKING:
@@ -119,6 +120,8 @@ def idea_standing(layout: Layout, config: Config, frame: pl.DataFrame, slug: str
 
 def check_fresh(layout: Layout, config: Config, idea: Idea, where: Standing) -> None:
     """Refuse to decide on an idea whose parent is not the head (nothing is recorded)."""
+    if where.against_head is None:
+        raise UsageError(where.reason)  # no decision without the head's runs
     if not where.is_stale:
         return
     line = (idea.parent or {}).get("line", "")
@@ -143,6 +146,7 @@ class RatchetState:
     stale: tuple[str, ...]  # open ideas whose parent is no longer the head
     head_side: Side | None = None  # the head's valid runs: the one notion of best
     chain: tuple[str, ...] = ()  # the exp/ branches merged into the line, oldest first
+    outdated: tuple[str, ...] = ()  # open ideas with valid runs only of older code than now
 
 
 def read_ratchet(
@@ -152,10 +156,12 @@ def read_ratchet(
     if head is None:
         return RatchetState(None, 0, ())
     seeds, side = 0, None
+    outdated: tuple[str, ...] = ()
     if frame is not None:
         frame = fill_codes(frame, layout.root, config)
         seeds = seeds_measured(frame, config, head.code)
         side = side_of_code(frame, config, head.code, f"head {head.label}")
+        outdated = outdated_ideas(layout, config, ideas, frame)
     by_slug = {idea.slug: idea for idea in ideas}
     stale = tuple(
         idea.slug
@@ -164,7 +170,27 @@ def read_ratchet(
         and idea.decision is None
         and is_stale(layout, config, idea, head, by_slug)
     )
-    return RatchetState(head, seeds, stale, side, accepted_chain(layout.root, head.branch))
+    chain = accepted_chain(layout.root, head.branch)
+    return RatchetState(head, seeds, stale, side, chain, outdated)
+
+
+def outdated_ideas(
+    layout: Layout, config: Config, ideas: tuple[Idea, ...], frame: pl.DataFrame
+) -> tuple[str, ...]:
+    """Open ideas whose code changed (a rebase, a new commit) after their valid runs and
+    that have fewer than `seeds` seeds at their code now: they are to be tested again."""
+    import polars as pl
+
+    valid = valid_runs(frame, config)
+    found = []
+    for idea in ideas:
+        if idea.status not in ("testing", "reported") or idea.decision is not None:
+            continue
+        mine = valid.filter(pl.col("idea") == idea.slug)
+        code = code_now(layout, config, idea) if not mine.is_empty() else None
+        if code is not None and seeds_measured(mine, config, code) < config.seeds:
+            found.append(idea.slug)
+    return tuple(found)
 
 
 def accepted_chain(root: Path, branch: str) -> tuple[str, ...]:

@@ -332,6 +332,23 @@ def rebase_stale(state: LoopState, config: Config) -> Action | None:
     return None
 
 
+def retest_outdated(state: LoopState, config: Config) -> Action | None:
+    """An open idea whose code changed since its runs (e.g. rebased) is tested again."""
+    ratchet = state.ratchet
+    if ratchet is None:
+        return None
+    for slug in ratchet.outdated:
+        if not state.tasks_of(slug) and slug not in ratchet.stale:
+            queue = f"harness queue add --seeds {config.seeds} -- just eval"
+            return Action(
+                "test",
+                f"{slug} changed since its runs: only runs of its code now decide it",
+                slug,
+                (_in_worktree(state, slug), queue),
+            )
+    return None
+
+
 def baseline_head(state: LoopState, config: Config) -> Action | None:
     """The head of the line moved to code with too few runs: measure exactly that code
     before anything is decided against it."""
@@ -457,6 +474,7 @@ def ideate_more(state: LoopState, config: Config) -> Action | None:
 RULES: tuple[Rule, ...] = (
     baseline_head,
     rebase_stale,
+    retest_outdated,
     report_finished,
     submit_reported,
     stop_when_budget_spent,
