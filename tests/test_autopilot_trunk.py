@@ -80,6 +80,8 @@ class Agent:
 
     def run(self, command: str) -> int:
         proc = self.shell(command)
+        if os.environ.get("AUTOPILOT_TRACE"):
+            print(proc.stdout[-300:], proc.stderr[-300:], flush=True)
         return proc.returncode
 
     def implement(self, slug: str) -> None:
@@ -93,6 +95,8 @@ def night(research_repo: Path, monkeypatch: pytest.MonkeyPatch):
     root = truth_repo(research_repo, advance="trunk")
     pyproject = root / "pyproject.toml"
     text = re.sub(r"(?m)^ideas_target = \d+", "ideas_target = 12", pyproject.read_text())
+    # the smallest effect worth detecting: 1.5 sigma, well below the real 3-sigma effects
+    text = re.sub(r"(?m)^min_effect = \S+", f"min_effect = {1.5 * SIGMA}", text)
     commit_files(root, {"pyproject.toml": text}, "a night of 12 ideas", meta=True)
     monkeypatch.setenv("HARNESS_QUEUE", "local")
     yield root

@@ -78,6 +78,8 @@ def test_two_winners_found_in_parallel_both_join_the_trunk_in_order(repo: Path, 
     assert "   - Held-out: held-out test_bpb: second is better than baseline" in body
     assert "   - Report: [9_reports/" in body
     assert f"gh pr create --base main --head {TRUNK}" in result.out
+    checked = cli("guard", "--range", f"main..{TRUNK}", cwd=repo)  # CI on trunk -> main
+    assert checked.code == 0, checked.out + checked.err
     later = idea_with_effect(cli, repo, "third", "-0.01")
     assert (later / "effects" / "second.txt").exists()  # new ideas start from the trunk's head
 
@@ -91,3 +93,6 @@ def test_code_committed_straight_onto_the_trunk_is_refused(repo: Path, cli) -> N
     result = cli("guard", "--staged", cwd=place)
     assert result.code != 0
     assert f"lib.txt cannot change on {TRUNK} ({TRUNK} is protected)" in result.out + result.err
+    git(place, "commit", "--quiet", "--no-verify", "-m", "bypass the hook")
+    ranged = cli("guard", "--range", f"main..{TRUNK}", cwd=repo)
+    assert ranged.code != 0 and f"lib.txt cannot change on {TRUNK}" in ranged.out + ranged.err
