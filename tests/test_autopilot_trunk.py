@@ -63,8 +63,11 @@ class Agent:
             if not self.unwritten:
                 return False  # every idea of the night is tried
             name, effect = self.unwritten.pop(0)
-            code = self.run(f"harness idea new {name} --title 'move the level by {effect} ({name})'"
-                            f" --hypothesis 'its effect file changes val_bpb by {effect}'")  # fmt: skip
+            title = f"move the level by {effect} ({name})"
+            hypothesis = f"its effect file changes val_bpb by {effect}"
+            code = self.run(
+                f"harness idea new {name} --title '{title}' --hypothesis '{hypothesis}'"
+            )
         elif kind == "critique":
             critique = self.root.parent / f"{slug}.critique.md"
             critique.write_text("Plausible and cheap to test.\nRating: 6/10\n")
@@ -128,5 +131,6 @@ def test_a_night_in_trunk_mode_keeps_the_real_ideas_and_only_those(night: Path) 
     ]  # fmt: skip
     runs = night.joinpath("results.tsv").read_text().count("\n") - 1
     submits = [entry for entry in agent.log if entry[0] == "submit"]
-    print(f"autopilot: {len(IDEAS)} ideas, {runs} runs, {len(agent.log)} actions, "
-          f"{sum(code == 0 for *_, code in submits)} winners of {len(submits)} submitted")  # fmt: skip
+    winners = sum(code == 0 for *_, code in submits)
+    print(f"autopilot: {len(IDEAS)} ideas, {runs} runs, {len(agent.log)} actions, ")
+    print(f"autopilot: {winners} winners of {len(submits)} submitted, 0 false winners")
