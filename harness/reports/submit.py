@@ -3,12 +3,14 @@
 Refused, with what to do, when the idea's worktree has uncommitted changes, when
 `harness guard --range main..exp/<slug>` fails, or when any of the idea's runs ran with
 FROZEN files that differ from main. Otherwise the branch is pushed to the configured
-remote (when the repository has it), and the decision is taken: the idea must beat the
-valid results of every other idea and of the baseline by more than `min_effect` and the
-noise (`harness.record.standing`), and, when `[tool.harness] confirm` is set, the win must hold
-on the held-out data too (`harness.runs.confirm`). A winner's pull request is opened with
-`gh pr create` when gh is installed and authenticated and the remote is not a local
-path; otherwise its body is written to `9_reports/YYYY-MM-DD_<slug>_pr.md` with the
+remote (when the repository has it), and the decision is taken: the idea's runs at its
+code must beat the runs of the head of its line by more than `min_effect` and the noise
+(`harness.record.standing`; a stale idea is refused), and, when `[tool.harness] confirm` is
+set, the win must hold on the held-out data against the head too (`harness.runs.confirm`).
+With `advance = "trunk"` a winner is merged into the trunk (`harness.reports.trunk`) and
+the one pull request trunk -> main is opened or updated; otherwise a winner's pull request
+is opened with `gh pr create` when gh is installed and authenticated and the remote is not
+a local path, or else its body is written to `9_reports/YYYY-MM-DD_<slug>_pr.md` with the
 exact command that opens it. Either way the decision, and why, goes to the journal and
 to the idea's history.
 """
