@@ -101,6 +101,7 @@ class Config:
     timeout: float = 3600.0
     advance: Advance = "review"  # review: a pull request per winner; trunk: merged unattended
     trunk: str = "research/trunk"  # the branch winners are merged into when advance = "trunk"
+    show: tuple[str, ...] = ()  # keys of a row's extra shown as columns (memory_gb, ...)
     rules: Rules = field(default_factory=Rules)
     budget: Budget = field(default_factory=Budget)
     pueue: PueueSettings = field(default_factory=PueueSettings)
