@@ -106,6 +106,7 @@ def night(research_repo: Path, monkeypatch: pytest.MonkeyPatch):
     LocalBackend(root / ".git" / "harness" / "queue").stop_worker()
 
 
+@pytest.mark.timeout(900)  # about 60 evaluations and 90 harness commands, in real processes
 def test_a_night_in_trunk_mode_keeps_the_real_ideas_and_only_those(night: Path) -> None:
     agent = Agent(night)
     for _ in range(MAX_STEPS):
@@ -131,6 +132,7 @@ def test_a_night_in_trunk_mode_keeps_the_real_ideas_and_only_those(night: Path) 
     ]  # fmt: skip
     runs = night.joinpath("results.tsv").read_text().count("\n") - 1
     submits = [entry for entry in agent.log if entry[0] == "submit"]
-    winners = sum(code == 0 for *_, code in submits)
-    print(f"autopilot: {len(IDEAS)} ideas, {runs} runs, {len(agent.log)} actions, ")
-    print(f"autopilot: {winners} winners of {len(submits)} submitted, 0 false winners")
+    winners = [slug for kind, slug, code in submits if code == 0]
+    false = [slug for slug in winners if slug and dict(IDEAS)[slug] == 0.0]
+    print(f"autopilot: {len(IDEAS)} ideas, {runs} runs, {len(agent.log)} actions")
+    print(f"autopilot: {len(winners)} winners of {len(submits)} submitted, {len(false)} false")
