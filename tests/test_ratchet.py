@@ -121,7 +121,10 @@ def test_a_stacked_idea_is_measured_against_its_parent_and_waits_for_it(repo: Pa
     refused = cli("submit", "second", cwd=repo)
     assert refused.code != 0
     assert "stacked on 'first', which has not joined main yet" in refused.err
-    assert next_of(repo).kind != "rebase"  # it waits for its parent; no rebase yet
+    waiting = next_of(repo)  # it waits for its parent: neither rebased nor submitted yet
+    assert waiting.kind != "rebase" and (waiting.kind, waiting.slug) != ("submit", "second")
+    ratchet = build_state(find_layout(repo), load_config(repo)).ratchet
+    assert ratchet is not None and ratchet.waiting == ("second",)
 
     assert cli("submit", "first", cwd=repo).code == 0
     merge_into_main(repo, "exp/first", no_ff=False)  # a fast-forward: first's code is the head

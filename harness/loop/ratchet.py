@@ -147,6 +147,7 @@ class RatchetState:
     head_side: Side | None = None  # the head's valid runs: the one notion of best
     chain: tuple[str, ...] = ()  # the exp/ branches merged into the line, oldest first
     outdated: tuple[str, ...] = ()  # open ideas with valid runs only of older code than now
+    waiting: tuple[str, ...] = ()  # stacked ideas whose parent idea has not joined the line
 
 
 def read_ratchet(
@@ -163,15 +164,13 @@ def read_ratchet(
         side = side_of_code(frame, config, head.code, f"head {head.label}")
         outdated = outdated_ideas(layout, config, ideas, frame)
     by_slug = {idea.slug: idea for idea in ideas}
-    stale = tuple(
-        idea.slug
-        for idea in ideas
-        if idea.status in OPEN
-        and idea.decision is None
-        and is_stale(layout, config, idea, head, by_slug)
-    )
+    found: dict[str, list[str]] = {"stale": [], "waiting": [], "fresh": []}
+    for idea in ideas:
+        if idea.status in OPEN and idea.decision is None:
+            found[freshness(layout, config, idea, head, by_slug)].append(idea.slug)
     chain = accepted_chain(layout.root, head.branch)
-    return RatchetState(head, seeds, stale, side, chain, outdated)
+    stale, waiting = tuple(found["stale"]), tuple(found["waiting"])
+    return RatchetState(head, seeds, stale, side, chain, outdated, waiting)
 
 
 def outdated_ideas(
@@ -206,25 +205,35 @@ def accepted_chain(root: Path, branch: str) -> tuple[str, ...]:
 def is_stale(
     layout: Layout, config: Config, idea: Idea, head: Head, by_slug: dict[str, Idea]
 ) -> bool:
-    """The parent is no longer the head: re-test on top of the head before deciding.
+    """The parent is no longer the head: re-test on top of the head before deciding."""
+    return freshness(layout, config, idea, head, by_slug) == "stale"
 
-    A stacked idea waits while its parent idea is still open; once that idea has joined
-    the line or been dropped, it is stale unless the head is exactly its parent's code.
+
+def freshness(
+    layout: Layout, config: Config, idea: Idea, head: Head, by_slug: dict[str, Idea]
+) -> str:
+    """ "fresh" (its parent is the head), "stale", or "waiting".
+
+    A stacked idea waits while its parent idea is open or submitted but not yet merged;
+    once that idea has joined the line, been rejected or dropped, it is stale unless the
+    head is exactly its parent's code.
     """
     if not gitops.branch_exists(layout.root, idea.branch):
-        return False
+        return "fresh"
     parent = parent_of(layout, config, idea)
     if parent is None or parent.code == head.code:
-        return False
+        return "fresh"
     if gitops.is_merged(layout.root, idea.branch, into=head.branch):
-        return False  # it has joined the line already
+        return "fresh"  # it has joined the line already
     line = (idea.parent or {}).get("line", "")
     if not line.startswith(IDEA_LINE):
-        return True
+        return "stale"
     base = by_slug.get(line.removeprefix(IDEA_LINE))
-    if base is None or base.status == "abandoned" or base.decision is not None:
-        return True
-    return gitops.is_merged(layout.root, base.branch, into=head.branch)
+    if base is None or base.status == "abandoned" or (base.decision or "").startswith("not"):
+        return "stale"
+    if gitops.is_merged(layout.root, base.branch, into=head.branch):
+        return "stale"
+    return "waiting"
 
 
 # -- rebasing a stale idea -------------------------------------------------------------------

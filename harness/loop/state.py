@@ -275,9 +275,10 @@ def report_finished(state: LoopState, config: Config) -> Action | None:
 def submit_reported(state: LoopState, config: Config) -> Action | None:
     """A reported idea (or one in testing whose report exists) is submitted next, unless
     `harness submit` has decided on it already (a non-winner stays reported)."""
+    waiting = state.ratchet.waiting if state.ratchet else ()
     for idea in state.ideas:
         has_report = idea.slug in state.reports and not state.tasks_of(idea.slug)
-        if idea.decision is not None:
+        if idea.decision is not None or idea.slug in waiting:  # stacked: its parent first
             continue
         if idea.status == "reported" or (idea.status == "testing" and has_report):
             commands = [f"harness submit {idea.slug}"]
