@@ -72,6 +72,9 @@ def test_a_winner_merged_into_main_keeps_its_runs_as_the_heads(repo: Path, cli) 
     assert best[2].startswith("best val_bpb: ")
     data = json.loads(cli("status", "--json", cwd=repo).out)["head"]
     assert (data["seeds"], data["chain"]) == (3, ["exp/lower"])
+    assert cli("dashboard", cwd=repo).code == 0
+    page = (repo / "9_reports" / "index.html").read_text()
+    assert f'head <b id="head">{head(repo)}</b> <b>1.9' in page and "accepted: exp/lower" in page
     # the next idea is measured against the merged winner, not the old main
     later = idea_with_effect(cli, repo, "more", "-0.03")
     evaluate_seeds(cli, later)
