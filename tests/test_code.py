@@ -59,6 +59,19 @@ def test_a_glob_inside_a_folder_drops_only_what_it_matches(research_repo: Path) 
     assert code_of(research_repo, "HEAD", record=("src/**/*.tsv",)) != dropped
 
 
+def test_a_glob_reaching_into_every_folder_gives_the_tree_git_writes(
+    research_repo: Path, tmp_path: Path
+) -> None:
+    files = {"a/run.tsv": "1\n", "a/b/keep.py": "2\n", "a/b/c/deep.tsv": "3\n", "top.tsv": "4\n"}
+    commit_files(research_repo, files, meta=True)
+    env = {"GIT_INDEX_FILE": str(tmp_path / "scratch-index")}
+    git(research_repo, "read-tree", "HEAD", env=env)
+    tsv = [p for p in git(research_repo, "ls-files", env=env).splitlines() if p.endswith(".tsv")]
+    git(research_repo, "rm", "--cached", "--quiet", "--", *tsv, env=env)
+    written = git(research_repo, "write-tree", env=env).strip()
+    assert code_of(research_repo, "HEAD", record=("**/*.tsv",)) == written
+
+
 def test_an_empty_no_ff_merge_and_a_rebase_to_the_same_files_keep_the_code(
     research_repo: Path, cli
 ) -> None:

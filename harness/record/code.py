@@ -10,7 +10,8 @@ code is exactly `HEAD^{tree}`, so `git diff CODE_A CODE_B` works once the trees 
 It is cheap: the top level is listed with one `git ls-tree`, a folder the record covers
 whole is dropped by name, a folder no record glob reaches keeps its tree id as it is, and
 only a folder a glob reaches into is listed in turn. With the default rules that is one
-git call, whatever the size of the repository.
+git call, whatever the size of the repository; a glob that reaches into every folder
+(`**/*.tsv`) costs one recursive listing instead.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def record_paths(config: Config) -> tuple[str, ...]:
 def code_of(cwd: Path, revision: str, *, record: tuple[str, ...]) -> str | None:
     """The code of `revision` (a commit or a tree), or None when it names none here."""
     try:
-        tree = _filtered_tree(cwd, revision, "", record)
+        if any(_literal(pattern) == "" for pattern in record):
+            tree = _filtered_listing(cwd, revision, record)  # a glob reaches everywhere
+        else:
+            tree = _filtered_tree(cwd, revision, "", record)
     except GitError:
         return None
     return tree or _empty_tree_id(len(_object_id_of(cwd, revision) or "0" * 40))
@@ -98,8 +102,9 @@ def _filtered_tree(cwd: Path, treeish: str, prefix: str, record: tuple[str, ...]
     return _tree_id(kept) if kept else None
 
 
-def _entries(cwd: Path, treeish: str) -> list[Entry]:
-    listed = gitops.git_bytes("ls-tree", "-z", "--full-tree", treeish, cwd=cwd)
+def _entries(cwd: Path, treeish: str, *, recursive: bool = False) -> list[Entry]:
+    flags = ("-r", "-t") if recursive else ()
+    listed = gitops.git_bytes("ls-tree", "-z", "--full-tree", *flags, treeish, cwd=cwd)
     entries = []
     for record in listed.split(b"\0"):
         if record:
@@ -107,6 +112,35 @@ def _entries(cwd: Path, treeish: str) -> list[Entry]:
             mode, kind, oid = info.split(b" ")
             entries.append((mode, kind, oid, name))
     return entries
+
+
+def _filtered_listing(cwd: Path, treeish: str, record: tuple[str, ...]) -> str | None:
+    """`_filtered_tree` from one recursive listing: for globs that reach into every folder."""
+    children: dict[bytes, list[Entry]] = {}
+    for mode, kind, oid, path in _entries(cwd, treeish, recursive=True):
+        folder, _, name = path.rpartition(b"/")
+        children.setdefault(folder, []).append((mode, kind, oid, name))
+
+    def build(folder: bytes) -> str | None:
+        kept: list[Entry] = []
+        for mode, kind, oid, name in children.get(folder, []):
+            raw = folder + b"/" + name if folder else name
+            path = raw.decode("utf-8", "surrogateescape")
+            if kind != b"tree":
+                if not matches(path, record):
+                    kept.append((mode, kind, oid, name))
+                continue
+            if _covers(path, record):
+                continue
+            if _reaches_into(path, record):
+                sub = build(raw)
+                if sub is None:
+                    continue
+                oid = sub.encode()
+            kept.append((mode, kind, oid, name))
+        return _tree_id(kept) if kept else None
+
+    return build(b"")
 
 
 def _covers(folder: str, record: Iterable[str]) -> bool:
@@ -123,13 +157,18 @@ def _reaches_into(folder: str, record: Iterable[str]) -> bool:
     """True when a glob may match some path below `folder` (erring towards yes)."""
     below = folder + "/"
     for pattern in record:
-        cut = min((pattern.find(c) for c in WILDCARDS if c in pattern), default=len(pattern))
-        literal = pattern[:cut]
+        literal = _literal(pattern)
         if literal.startswith(below):
             return True
-        if cut < len(pattern) and below.startswith(literal):
+        if len(literal) < len(pattern) and below.startswith(literal):
             return True
     return False
+
+
+def _literal(pattern: str) -> str:
+    """The part of a glob before its first wildcard."""
+    cut = min((pattern.find(c) for c in WILDCARDS if c in pattern), default=len(pattern))
+    return pattern[:cut]
 
 
 def _tree_id(entries: list[Entry]) -> str:
