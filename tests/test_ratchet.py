@@ -78,6 +78,9 @@ def test_a_winner_merged_into_main_keeps_its_runs_as_the_heads(repo: Path, cli) 
     # the next idea is measured against the merged winner, not the old main
     later = idea_with_effect(cli, repo, "more", "-0.03")
     evaluate_seeds(cli, later)
+    newest = (repo / "RESEARCH_JOURNAL.md").read_text().split("\n## ", 2)[1]
+    assert f"- Head of the line: {head(repo)}, mean 1.9" in newest and "over 3 seed(s)" in newest
+    assert f"- Expected effect (against the mean of the head {head(repo)})" in newest
     standing = where(repo, "more")
     assert standing.head.label == head(repo)
     assert standing.against_head is not None

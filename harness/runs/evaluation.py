@@ -23,12 +23,13 @@ from typing import Any, TextIO
 
 from harness import gitops
 from harness.config import Config, load_config, resolve_argv
-from harness.errors import RecordError, UsageError
+from harness.errors import HarnessError, RecordError, UsageError
 from harness.fileio import exclusive_lock
 from harness.layout import Layout, find_layout
 from harness.record.code import worktree_code
 from harness.record.journal import add_entry, run_entry
 from harness.record.metrics import metric_value, read_metrics_file
+from harness.record.reference import Head, line_head
 from harness.record.results import (
     append_locked,
     check_appendable,
@@ -293,6 +294,14 @@ def _join(*parts: str) -> str:
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 3] + "..."
 
 
+def _head(layout: Layout, config: Config) -> Head | None:
+    """The head of the line, for the journal entry (None when it cannot be read)."""
+    try:
+        return line_head(layout.root, config)
+    except HarnessError:
+        return None
+
+
 def record_run(
     layout: Layout, config: Config, row: dict[str, Any], *, changed: tuple[str, ...] = ()
 ) -> str:
@@ -307,6 +316,6 @@ def record_run(
         append_locked(layout.results_tsv, [row])
         with suppress(RecordError):  # the entry then says the record is unreadable
             frame = read_results(layout.results_tsv)
-    entry = run_entry(row, config=config, frame=frame, changed=changed)
+    entry = run_entry(row, config=config, frame=frame, changed=changed, head=_head(layout, config))
     add_entry(layout, entry)
     return entry
