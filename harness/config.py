@@ -26,6 +26,7 @@ from harness.fileio import not_utf8
 
 Direction = Literal["min", "max"]
 QueueBackend = Literal["auto", "pueue", "local", "slurm"]
+Advance = Literal["review", "trunk"]
 # A metric name an evaluation can report both ways: a JSON key and a `key: value` line.
 METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/]*")
 
@@ -102,12 +103,19 @@ class Config:
     queue: QueueBackend = "auto"
     gpus: int = 0
     timeout: float = 3600.0
+    advance: Advance = "review"  # review: a pull request per winner; trunk: merged unattended
+    trunk: str = "research/trunk"  # the branch winners are merged into when advance = "trunk"
     show: tuple[str, ...] = ()  # keys of a row's extra shown as columns (memory_gb, ...)
     rules: Rules = field(default_factory=Rules)
     budget: Budget = field(default_factory=Budget)
     pueue: PueueSettings = field(default_factory=PueueSettings)
     local: LocalSettings = field(default_factory=LocalSettings)
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
+
+    @property
+    def line(self) -> str:
+        """The branch whose head is the reference: the trunk when advancing it, else main."""
+        return self.trunk if self.advance == "trunk" else self.main_branch
 
     def is_better(self, candidate: float, reference: float) -> bool:
         """True when `candidate` is better than `reference` in the metric's direction."""

@@ -433,10 +433,10 @@ def test_a_killed_submit_leaves_its_confirmation_run_on_record(
 
     monkeypatch.setenv("HARNESS_QUEUE", "local")
     root = fast_repo(research_repo)
-    run_baseline(cli, root)
     text = (root / "pyproject.toml").read_text()
     slow = "confirm = \"python -c 'import time; time.sleep(60)'\""
     commit_files(root, {"pyproject.toml": re.sub(r'(?m)^confirm = "[^"]*"', slow, text)}, meta=True)
+    run_baseline(cli, root)  # of the head's code: decisions are taken against it
     bare_origin(root, tmp_path)
     worktree = start_idea(cli, root, "lower", "1.95")
     evaluate(cli, worktree)

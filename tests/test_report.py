@@ -11,6 +11,7 @@ import pytest
 
 from harness.record.results import read_results
 from harness.reports.report import PLACEHOLDER, keep_inferences
+from tests.conftest import git
 from tests.loop_helpers import evaluate, fast_repo, report_of, run_baseline, start_idea
 
 
@@ -58,9 +59,10 @@ def test_the_report_states_the_rows_numbers(repo: Path, cli) -> None:
         "3",
     ]
     difference = statistics.fmean(values) - statistics.fmean(base_per_seed)
-    assert summary["baseline"][1] == f"{statistics.fmean(base_per_seed):.6g}"
-    assert summary["baseline"][4] == f"{difference:+.6g}"
-    assert "lower beats the best other result, baseline" in text
+    head = f"main@{git(repo, 'rev-parse', 'main')[:8]}"
+    assert summary[f"head {head} (the parent)"][1] == f"{statistics.fmean(base_per_seed):.6g}"
+    assert summary[f"head {head} (the parent)"][4] == f"{difference:+.6g}"
+    assert f"lower beats the head {head}" in text
     assert "seen: expected -0.05" in text
     plot = path.with_suffix(".svg")
     assert f"]({plot.name})" in text
@@ -169,6 +171,7 @@ def test_report_json(repo: Path, cli) -> None:
     result = cli("report", "same", "--json", cwd=repo)
     data = json.loads(result.out)
     assert data["winner"] is False
-    assert data["best_other"] == "baseline"
-    assert data["verdict"].startswith("same does not beat baseline: ")
+    head = f"main@{git(repo, 'rev-parse', 'main')[:8]}"
+    assert data["best_other"] == f"head {head} (the parent)"
+    assert data["verdict"].startswith(f"same does not beat the head {head}: ")
     assert data["path"] == str(report_of(repo, "same"))

@@ -56,7 +56,8 @@ def test_a_winner_is_pushed_confirmed_and_gets_its_pull_request_body(
 
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0].startswith("submitted: lower beats the best other result, baseline: ")
+    main_head = f"main@{git(repo, 'rev-parse', 'main')[:8]}"
+    assert lines[0].startswith(f"submitted: lower beats the head {main_head}: ")
     assert (
         "confirmed on held-out data: held-out test_bpb: lower is better than baseline" in lines[0]
     )
@@ -68,7 +69,9 @@ def test_a_winner_is_pushed_confirmed_and_gets_its_pull_request_body(
     assert command.startswith(f"cd {shlex.quote(str(repo))} && gh pr create ")
     argv = shlex.split(command.split(" && ", 1)[1])
     assert argv[:7] == ["gh", "pr", "create", "--base", "main", "--head", "exp/lower"]
-    assert argv[7] == "--title" and argv[8].startswith("level 1.95 (val_bpb 1.95 vs baseline 2,")
+    assert argv[7] == "--title" and argv[8].startswith(
+        f"level 1.95 (val_bpb 1.95 vs {main_head} 2,"
+    )
     assert argv[9:] == ["--body-file", str(body)]
     assert "# Report: level 1.95" in body.read_text()
     assert "Plot: `9_reports/" in body.read_text()
@@ -102,16 +105,19 @@ def test_an_idea_that_does_not_beat_the_best_is_not_submitted_and_says_why(
 
     assert result.code == 1
     first = result.out.splitlines()[0]
+    head = f"main@{git(repo, 'rev-parse', 'main')[:8]}"
     assert first == (
-        "not submitted: tiny does not beat baseline: tiny is better than baseline by 0.005, "
-        "not more than min_effect"
+        f"not submitted: tiny does not beat the head {head}: tiny is better than head {head} "
+        "(the parent) by 0.005, not more than min_effect"
     )
     assert not list((repo / "9_reports").glob("*_pr.md"))
     assert rows(repo).filter(pl.col("status") == "confirm").is_empty()
     assert "status: reported" in idea_text(repo, "tiny")
-    assert "not submitted: tiny does not beat baseline" in idea_text(repo, "tiny")
+    assert f"not submitted: tiny does not beat the head {head}" in idea_text(repo, "tiny")
     assert " · submit · tiny · not submitted\n" in first_entry(repo)
-    assert "decision: 'not submitted: tiny does not beat baseline" in idea_text(repo, "tiny")
+    assert f"decision: 'not submitted: tiny does not beat the head {head}" in idea_text(
+        repo, "tiny"
+    )
     after = json.loads(cli("next", "--json", cwd=repo).out)
     assert (after["action"], after["slug"]) != ("submit", "tiny")  # the loop moves on
 
@@ -229,7 +235,7 @@ def test_which_remotes_a_pull_request_can_go_to() -> None:
 def test_a_report_is_written_when_submit_is_called_first(repo: Path, cli) -> None:
     worktree = start_idea(cli, repo, "lower", "1.95")
     evaluate(cli, worktree)
-    commit_files(worktree, {"NOTES.md": "why it works\n"}, "notes")
+    commit_files(worktree, {"0_docs/why.md": "why it works\n"}, "notes")  # record: same code
     assert cli("submit", "lower", cwd=repo).code == 0
     assert "Idea: `lower`, submitted" in report_of(repo, "lower").read_text()
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from harness.cli.idea import repository
 
 if TYPE_CHECKING:
+    from harness.loop.ratchet import RatchetState
     from harness.loop.status import Summary
 
 
@@ -66,6 +67,8 @@ def status_lines(summary: Summary, *, metric: str) -> list[str]:
     ]
     lines.append(f"queue      {queue_line(summary)}")
     lines += [f"           {t.task_id}  {t.state:<8} {t.label}" for t in summary.active_tasks]
+    for number, text in enumerate(head_lines(summary.ratchet, metric)):
+        lines.append(f"{'head' if number == 0 else '':<11}{text}")
     lines.append(f"best       {best_line(summary, metric)}")
     action = summary.action
     lines.append(
@@ -79,6 +82,19 @@ def queue_line(summary: Summary) -> str:
         return "none yet"
     running = sum(task.state == "running" for task in summary.active_tasks)
     return f"{running} running, {len(summary.active_tasks) - running} queued"
+
+
+def head_lines(ratchet: RatchetState | None, metric: str) -> list[str]:
+    """The head of the line once measured: its mean over seeds, its chain, stale ideas."""
+    if ratchet is None or ratchet.head is None or ratchet.head_side is None:
+        return []
+    side = ratchet.head_side
+    lines = [f"{ratchet.head.label} {side.mean:.4f} {metric} (mean of {side.n} seed(s))"]
+    if ratchet.chain:
+        lines.append(f"accepted: {' -> '.join(ratchet.chain)}")
+    if ratchet.stale:
+        lines.append(f"stale: {', '.join(ratchet.stale)} (`harness rebase SLUG`)")
+    return lines
 
 
 def best_line(summary: Summary, metric: str) -> str:

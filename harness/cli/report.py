@@ -45,17 +45,19 @@ def report(slug: Positional[str], /, *, json: bool = False) -> int:
 
 
 def submit(slug: Positional[str], /, *, json: bool = False) -> int:
-    """Submit an idea's branch as a pull request when it wins; say why when it does not.
+    """Submit an idea when it wins against the head of its line; say why when it does not.
 
     Refuses uncommitted changes in its worktree, a failing `harness guard --range
-    main..exp/SLUG`, and runs with FROZEN files that differ from main. Pushes exp/SLUG to
-    the configured remote when there is one. The idea must beat every other idea and the
-    baseline by more than min_effect and the noise; with [tool.harness] confirm set, the
-    win must also hold on held-out data (run here for the idea and the current best, same
-    seeds, recorded with status confirm). Opens the pull request with `gh pr create` when
-    gh is installed and authenticated, else writes its body to 9_reports/DATE_SLUG_pr.md
-    and prints the command. The decision goes to the journal and the idea. Exits 0 when
-    submitted, 1 when not (with the reason).
+    main..exp/SLUG`, runs with FROZEN files that differ from main, and a stale idea (its
+    parent is no longer the head: `harness rebase SLUG`). Pushes exp/SLUG to the
+    configured remote when there is one. The idea's runs at its code now must beat the
+    head's runs by more than min_effect and the noise; with [tool.harness] confirm set, the
+    win must also hold on held-out data against the head (same seeds, recorded with status
+    confirm). With advance = "review" it opens the pull request with `gh pr create` when gh
+    is installed and authenticated, else writes its body to 9_reports/DATE_SLUG_pr.md and
+    prints the command; with advance = "trunk" it merges the branch into the trunk and
+    opens or updates the one pull request trunk -> main (body: 9_reports/trunk_pr.md). The
+    decision goes to the journal and the idea. Exits 0 when submitted, 1 when not.
 
     Args:
         slug: The idea.

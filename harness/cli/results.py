@@ -60,22 +60,31 @@ def show(*, idea: str | None = None, json: bool = False, csv: bool = False) -> i
 
 
 def best(*, json: bool = False) -> int:
-    """The best valid result: status ok, integrity ok, by the configured direction.
+    """The head of the line and its mean over seeds (what decisions are taken against), the
+    chain of changes accepted into it, then the best single valid run (status ok,
+    integrity ok, by the configured direction), which is one run and not a decision.
 
     Args:
-        json: Print the row as JSON (null when there is none).
+        json: Print the best single run's row as JSON (null when there is none).
     """
     from harness.record.results import best_run
     from harness.record.views import render_best
 
-    _, config, frame = _record()
+    layout, config, frame = _record()
     row = best_run(frame, config)
     if json:
         import json as json_module
 
         print(json_module.dumps(row))
-    else:
-        print(render_best(row, metric=config.metric, direction=config.direction))
+        return 0
+    from harness.cli.loop import head_lines
+    from harness.loop.ideas import load_ideas
+    from harness.loop.ratchet import read_ratchet
+
+    ratchet = read_ratchet(layout, config, tuple(load_ideas(layout)), frame)
+    for number, line in enumerate(head_lines(ratchet, config.metric)):
+        print(f"{'head' if number == 0 else '    '} {line}")
+    print(render_best(row, metric=config.metric, direction=config.direction))
     return 0
 
 

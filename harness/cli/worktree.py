@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tyro.conf import Positional
+from typing import Annotated
+
+from tyro.conf import Positional, arg
 
 from harness.cli.idea import repository
 
@@ -17,23 +19,37 @@ def register(app) -> None:
     sub.command(prune)
     app.command(sub, name="worktree", help="Create, list and remove the ideas' worktrees.")
     app.command(implement)
+    app.command(rebase)
 
 
-def create(slug: Positional[str], /) -> int:
-    """Create 5_worktrees/SLUG on a new branch exp/SLUG from the main branch.
+def create(
+    slug: Positional[str],
+    /,
+    *,
+    from_: Annotated[str | None, arg(name="from", metavar="IDEA")] = None,
+) -> int:
+    """Create 5_worktrees/SLUG on a new branch exp/SLUG from the head of the line.
 
+    The line is main, or the research trunk when [tool.harness] advance = "trunk". With
+    --from IDEA the branch starts at that idea's tip instead (a stacked experiment). The
+    commit and code it branched from are recorded in the idea's front matter (`parent`).
     Marks the idea implementing and prints the worktree's path. Works from any worktree.
 
     Args:
         slug: The idea (see `harness idea list`).
+        from_: Stack on this idea: branch from the tip of exp/IDEA.
     """
     from loguru import logger
 
-    from harness.loop.worktrees import create_worktree
+    from harness.loop.ratchet import create_idea_worktree
 
     layout, config = repository()
-    worktree, idea = create_worktree(layout, config, slug)
-    logger.info(f"branch {worktree.branch} from {config.main_branch}; idea {slug} is {idea.status}")
+    worktree, idea = create_idea_worktree(layout, config, slug, stacked_on=from_)
+    parent = idea.parent or {}
+    logger.info(
+        f"branch {worktree.branch} from {parent.get('line')} at {parent.get('commit', '')[:10]}; "
+        f"idea {slug} is {idea.status}"
+    )
     print(worktree.path)
     return 0
 
@@ -45,6 +61,41 @@ def implement(slug: Positional[str], /) -> int:
         slug: The idea (see `harness idea pick`).
     """
     return create(slug)
+
+
+def rebase(slug: Positional[str], /, *, queue: bool = True) -> int:
+    """Bring a stale idea onto the head of its line: merge the head into exp/SLUG in its
+    worktree, record the new parent, and queue its seeds again.
+
+    An idea is stale when the head of the line (main, or the trunk) moved past the commit
+    it branched from; only runs at the new code decide it. On conflicts the merge is left
+    in progress and the files are listed: resolve them, `git add` them, then run this
+    again (it commits the merge and goes on). Exits 1 while conflicts remain.
+
+    Args:
+        slug: The stale idea (see `harness next`).
+        queue: Queue the seeds again (--no-queue: run `just eval` yourself).
+    """
+    import shlex
+
+    from harness.loop.ratchet import rebase_idea
+
+    layout, config = repository()
+    result = rebase_idea(layout, config, slug, queue=queue)
+    if not result.merged:
+        where = shlex.quote(str(result.worktree))
+        print(f"conflicts merging {result.head.label} into exp/{slug}:")
+        for name in result.conflicts:
+            print(f"  {name}")
+        print(
+            f"resolve them in {result.worktree}, `git -C {where} add` them, "
+            f"then run `harness rebase {slug}` again"
+        )
+        return 1
+    print(f"exp/{slug} now holds {result.head.label}; its parent is the head")
+    for task in result.queued:
+        print(f"queued {task}")
+    return 0
 
 
 def list_worktrees(*, json: bool = False) -> int:

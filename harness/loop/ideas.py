@@ -55,6 +55,8 @@ TEMPLATE = "_TEMPLATE.md"
 HISTORY = "History"
 REASON = "abandoned_reason"  # the front matter key that says why an idea was abandoned
 DECISION = "decision"  # the front matter key where `harness submit` records its decision
+PARENT = "parent"  # the front matter key of what the idea branched from (line, commit, code)
+PARENT_KEYS = ("line", "commit", "code")
 SIMILAR_AT = 0.6  # word overlap from which `idea new` warns
 
 
@@ -73,6 +75,7 @@ class Idea:
     body: str
     reason: str | None = None  # why it was abandoned
     decision: str | None = None  # what `harness submit` decided, and why
+    parent: dict[str, str] | None = None  # line, commit and code it branched from
 
     @property
     def name(self) -> str:
@@ -89,7 +92,7 @@ class Idea:
 
     def to_json(self) -> dict[str, Any]:
         fields: tuple[str, ...] = ("slug", "title", "status", "created", "rating", *SCORES)
-        fields += ("branch", "reason", "decision")
+        fields += ("branch", "reason", "decision", "parent")
         return {name: getattr(self, name) for name in fields} | {"path": str(self.path)}
 
 
@@ -154,7 +157,20 @@ def parse_idea(path: Path, text: str) -> Idea:
         body=body,
         reason=meta.get(REASON),
         decision=meta.get(DECISION),
+        parent=_parent(meta, name),
     )
+
+
+def _parent(meta: dict[str, Any], name: str) -> dict[str, str] | None:
+    value = meta.get(PARENT)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(value.get(k), str) for k in PARENT_KEYS):
+        raise RecordError(
+            f"{name}: {PARENT} must map {', '.join(PARENT_KEYS)} to text, got {value!r}: fix it "
+            f"or remove it (it is then read from git)"
+        )
+    return {key: value[key] for key in PARENT_KEYS}
 
 
 def _score(meta: dict[str, Any], key: str, name: str) -> float | None:

@@ -21,12 +21,22 @@ from harness.errors import HarnessError
 from harness.layout import WORKTREES_DIR, Layout
 from harness.loop.critique import pick_idea
 from harness.loop.ideas import FILE_NAME, Idea, load_ideas
+from harness.loop.ratchet import RatchetState, read_ratchet
 from harness.loop.worktrees import Worktree, list_worktrees
 from harness.queue.base import TaskState
 from harness.record.compare import mean_of as finite_mean
 
 Kind = Literal[
-    "ideate", "critique", "implement", "test", "wait", "report", "submit", "baseline", "stop"
+    "ideate",
+    "critique",
+    "implement",
+    "test",
+    "wait",
+    "report",
+    "submit",
+    "baseline",
+    "rebase",
+    "stop",
 ]
 BASELINE = "baseline"  # the `idea` of results rows run on the main branch
 FINISHED = ("reported", "submitted")
@@ -61,6 +71,7 @@ class LoopState:
     reports: frozenset[str] = frozenset()  # slugs with a report in 9_reports/
     runs: tuple[RunRecord, ...] = ()
     active_tasks: tuple[TaskState, ...] = ()  # queued or running
+    ratchet: RatchetState | None = None  # the head of the line, its runs, the stale ideas
 
     def runs_of(self, slug: str) -> list[RunRecord]:
         return [run for run in self.runs if run.idea == slug]
@@ -179,14 +190,23 @@ def report_slugs(layout: Layout) -> frozenset[str]:
 def build_state(layout: Layout, config: Config) -> LoopState:
     """A fresh snapshot of the loop, read from the files (never from a cache)."""
     account_for_runs(layout, config)
+    ideas = tuple(load_ideas(layout))
     return LoopState(
         root=layout.root,
-        ideas=tuple(load_ideas(layout)),
+        ideas=ideas,
         worktrees=tuple(list_worktrees(layout, config)),
         reports=report_slugs(layout),
         runs=tuple(load_runs(layout, config)),
         active_tasks=tuple(load_active_tasks(layout, config)),
+        ratchet=load_ratchet(layout, config, ideas),
     )
+
+
+def load_ratchet(layout: Layout, config: Config, ideas: tuple[Idea, ...]) -> RatchetState:
+    from harness.record.results import read_results
+
+    frame = read_results(layout.results_tsv) if layout.results_tsv.exists() else None
+    return read_ratchet(layout, config, ideas, frame)
 
 
 # -- measures the rules share --------------------------------------------------------------
@@ -285,9 +305,10 @@ def report_finished(state: LoopState, config: Config) -> Action | None:
 def submit_reported(state: LoopState, config: Config) -> Action | None:
     """A reported idea (or one in testing whose report exists) is submitted next, unless
     `harness submit` has decided on it already (a non-winner stays reported)."""
+    waiting = state.ratchet.waiting if state.ratchet else ()
     for idea in state.ideas:
         has_report = idea.slug in state.reports and not state.tasks_of(idea.slug)
-        if idea.decision is not None:
+        if idea.decision is not None or idea.slug in waiting:  # stacked: its parent first
             continue
         if idea.status == "reported" or (idea.status == "testing" and has_report):
             commands = [f"harness submit {idea.slug}"]
@@ -323,6 +344,57 @@ def baseline_first(state: LoopState, config: Config) -> Action | None:
     else:
         reason = "no baseline yet: measure the noise of the main branch before any experiment"
     return Action("baseline", reason, None, (f"harness baseline --seeds {config.seeds}",))
+
+
+def rebase_stale(state: LoopState, config: Config) -> Action | None:
+    """An open idea whose parent is no longer the head is re-tested on top of the head."""
+    ratchet = state.ratchet
+    if ratchet is None or ratchet.head is None:
+        return None
+    for slug in ratchet.stale:
+        if not state.tasks_of(slug):
+            return Action(
+                "rebase",
+                f"{slug} branched from an older head; the head of the line is now "
+                f"{ratchet.head.label}: merge it into exp/{slug} and test it again",
+                slug,
+                (f"harness rebase {slug}",),
+            )
+    return None
+
+
+def retest_outdated(state: LoopState, config: Config) -> Action | None:
+    """An open idea whose code changed since its runs (e.g. rebased) is tested again."""
+    ratchet = state.ratchet
+    if ratchet is None:
+        return None
+    for slug in ratchet.outdated:
+        if not state.tasks_of(slug) and slug not in ratchet.stale:
+            queue = f"harness queue add --seeds {config.seeds} -- just eval"
+            return Action(
+                "test",
+                f"{slug} changed since its runs: only runs of its code now decide it",
+                slug,
+                (_in_worktree(state, slug), queue),
+            )
+    return None
+
+
+def baseline_head(state: LoopState, config: Config) -> Action | None:
+    """The head of the line moved to code with too few runs: measure exactly that code
+    before anything is decided against it."""
+    ratchet = state.ratchet
+    if ratchet is None or ratchet.head is None or state.active_tasks:
+        return None
+    if ratchet.head_seeds >= config.seeds or not any(r.counts for r in state.runs_of(BASELINE)):
+        return None  # measured, or the first baseline (baseline_first says so)
+    return Action(
+        "baseline",
+        f"the head {ratchet.head.label} has {ratchet.head_seeds} of {config.seeds} seeds "
+        "measured: measure its code before deciding against it",
+        None,
+        (f"harness baseline --seeds {config.seeds}",),
+    )
 
 
 def ideate_to_target(state: LoopState, config: Config) -> Action | None:
@@ -431,6 +503,9 @@ def ideate_more(state: LoopState, config: Config) -> Action | None:
 
 
 RULES: tuple[Rule, ...] = (
+    baseline_head,
+    rebase_stale,
+    retest_outdated,
     report_finished,
     submit_reported,
     stop_when_budget_spent,

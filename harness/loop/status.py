@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.config import Config
 from harness.loop.ideas import STATUSES
+from harness.loop.ratchet import RatchetState
 from harness.loop.state import BASELINE, Action, LoopState, live_ideas, mean_of, next_action
 from harness.loop.worktrees import Worktree
 from harness.queue.base import TaskState
@@ -36,6 +37,7 @@ class Summary:
     best: Best | None
     baseline: Best | None
     action: Action
+    ratchet: RatchetState | None = None  # the head of the line: the one notion of best
 
     @property
     def ideas_needed(self) -> int:
@@ -60,7 +62,25 @@ class Summary:
             "best": self.best.to_json() if self.best else None,
             "baseline": self.baseline.to_json() if self.baseline else None,
             "next": self.action.to_json(),
+            "head": head_json(self.ratchet),
         }
+
+
+def head_json(ratchet: RatchetState | None) -> dict[str, Any] | None:
+    """The head of the line, its mean over seeds and the chain of accepted changes."""
+    if ratchet is None or ratchet.head is None:
+        return None
+    side = ratchet.head_side
+    return {
+        "branch": ratchet.head.branch,
+        "commit": ratchet.head.commit,
+        "code": ratchet.head.code,
+        "mean": side.mean if side else None,
+        "std": side.std if side else None,
+        "seeds": ratchet.head_seeds,
+        "chain": list(ratchet.chain),
+        "stale": list(ratchet.stale),
+    }
 
 
 def idea_means(state: LoopState) -> list[Best]:
@@ -99,4 +119,5 @@ def summarise(state: LoopState, config: Config) -> Summary:
         best=best_result(state, config),
         baseline=next((b for b in idea_means(state) if b.slug == BASELINE), None),
         action=next_action(state, config),
+        ratchet=state.ratchet,
     )

@@ -88,9 +88,11 @@ def find_worktree(layout: Layout, config: Config, slug: str) -> Worktree | None:
     return None
 
 
-def create_worktree(layout: Layout, config: Config, slug: str) -> tuple[Worktree, Idea]:
-    """Create `5_worktrees/<slug>` on a new branch `exp/<slug>` from the main branch and
-    mark the idea `implementing`."""
+def create_worktree(
+    layout: Layout, config: Config, slug: str, *, start: str | None = None
+) -> tuple[Worktree, Idea]:
+    """Create `5_worktrees/<slug>` on a new branch `exp/<slug>` from `start` (default: the
+    main branch) and mark the idea `implementing`."""
     idea = find_idea(layout, slug)
     if idea.status in FINISHED:
         raise WorktreeError(
@@ -117,7 +119,7 @@ def create_worktree(layout: Layout, config: Config, slug: str) -> tuple[Worktree
             f"the main branch {config.main_branch!r} does not exist: commit on it first, "
             "or set main_branch in [tool.harness]"
         )
-    gitops.add_worktree(layout.root, path, branch=branch, start=config.main_branch)
+    gitops.add_worktree(layout.root, path, branch=branch, start=start or config.main_branch)
     idea = mark_implementing(layout, slug)
     return Worktree(slug, branch, path, missing=False, dirty=False, ahead=0, behind=0), idea
 

@@ -76,12 +76,45 @@ class Comparison:
     verdict: str
 
 
-def baseline_noise(frame: pl.DataFrame, config: Config) -> Noise:
-    """The noise of one run, measured on the valid baseline runs (one value per seed)."""
+def baseline_noise(frame: pl.DataFrame, config: Config, *, head_code: str | None = None) -> Noise:
+    """The noise of one run, from every measured head (DESIGN.md section 2b).
+
+    Each code the baseline ran at (and the head's code, whatever ran it) is one group, one
+    value per seed; the spread is pooled around each group's own mean, so a head that
+    moved never looks like noise and every new head's runs sharpen the estimate.
+    """
     import polars as pl
 
-    rows = valid_runs(frame, config).filter(pl.col("idea") == "baseline")
-    return noise_of(samples(rows))
+    valid = valid_runs(frame, config)
+    measured = pl.col("idea") == "baseline"
+    if head_code is not None:
+        measured = measured | (pl.col("code") == head_code)
+    rows = valid.filter(measured)
+    key = pl.coalesce(pl.col("code"), pl.col("commit"), pl.lit(""))
+    groups = [samples(group) for _, group in rows.group_by(key, maintain_order=True)]
+    groups = [values for values in groups if values]
+    if len(groups) <= 1:
+        return noise_of(groups[0] if groups else [])
+    return pooled_noise(groups)
+
+
+def pooled_noise(groups: list[list[float]]) -> Noise:
+    """The spread of several groups around their own means (robust, as noise_of)."""
+    residuals = []
+    for values in groups:
+        if len(values) > 1:
+            middle = statistics.fmean(values)
+            scale = math.sqrt(len(values) / (len(values) - 1))  # a mean eats one degree
+            residuals += [(v - middle) * scale for v in values]
+    count = sum(len(values) for values in groups)
+    heads = f"{len(groups)} measured heads"
+    if len(residuals) < 2:
+        return Noise(None, count, f"not measured: no head of the {heads} has 2 seeds")
+    mad = statistics.median(abs(r) for r in residuals) * MAD_TO_SIGMA
+    if mad > 0:
+        return Noise(mad, count, f"MAD pooled over {heads}")
+    spread = math.sqrt(sum(r * r for r in residuals) / len(residuals))
+    return Noise(spread, count, f"std pooled over {heads}")
 
 
 def noise_of(values: list[float]) -> Noise:

@@ -17,6 +17,7 @@ from harness.config import Config
 from harness.errors import UsageError
 from harness.layout import Layout
 from harness.record.compare import baseline_noise, effect_threshold, judge_expected
+from harness.record.reference import Head, side_of_code
 from harness.record.results import best_run, is_finite, record_lock, sanitise, valid_runs
 from harness.rules.appendonly import prepend_entry
 
@@ -47,10 +48,12 @@ def run_entry(
     config: Config,
     frame: pl.DataFrame | None,
     changed: tuple[str, ...] = (),
+    head: Head | None = None,
 ) -> str:
     """The journal entry of one recorded run; `frame` is results.tsv (None: unreadable).
 
-    `changed` lists the FROZEN files that differ from the main branch, if known.
+    `changed` lists the FROZEN files that differ from the main branch, if known; `head` is
+    the head of the line, the reference the run is set against once it is measured.
     """
     seed = "" if row.get("seed") is None else f" seed {row['seed']}"
     lines = [
@@ -66,7 +69,7 @@ def run_entry(
     if frame is None:
         lines.append("- Best so far: unknown (results.tsv cannot be read: `harness results`)")
     else:
-        lines += _against_record(row, config=config, frame=frame)
+        lines += _against_record(row, config=config, frame=frame, head=head)
     if row.get("integrity") != "ok":
         which = f" ({', '.join(changed)})" if changed else ""
         lines.append(
@@ -98,7 +101,9 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_DETAIL else "..." + text[-MAX_DETAIL:]
 
 
-def _against_record(row: dict[str, Any], *, config: Config, frame: pl.DataFrame) -> list[str]:
+def _against_record(
+    row: dict[str, Any], *, config: Config, frame: pl.DataFrame, head: Head | None = None
+) -> list[str]:
     import polars as pl
 
     best = best_run(frame, config, exclude=row["run_id"])
@@ -116,10 +121,18 @@ def _against_record(row: dict[str, Any], *, config: Config, frame: pl.DataFrame)
     others = frame.filter(pl.col("run_id") != row["run_id"])
     baseline = valid_runs(others, config).filter(pl.col("idea") == "baseline")
     reference = None if baseline.is_empty() else float(baseline.get_column("value").mean())  # type: ignore[arg-type]
+    against = "the baseline mean"
+    at_head = None if head is None else side_of_code(others, config, head.code, head.label)
+    if head is not None and at_head is not None:
+        reference, against = at_head.mean, f"the mean of the head {head.label}"
+        lines.append(
+            f"- Head of the line: {head.label}, mean {at_head.mean:.6g} over {at_head.n} seed(s)"
+        )
     observed = value - reference if is_finite(value) and reference is not None else None
-    threshold = effect_threshold(baseline_noise(others, config), config.min_effect)
+    noise = baseline_noise(others, config, head_code=head.code if head else None)
+    threshold = effect_threshold(noise, config.min_effect)
     judged = judge_expected(row.get("expected"), observed, threshold)
-    lines.append(f"- Expected effect (against the baseline mean): {judged}")
+    lines.append(f"- Expected effect (against {against}): {judged}")
     return lines
 
 

@@ -1,9 +1,13 @@
-"""Where an idea stands against every other result on record (DESIGN.md section 5b).
+"""Where an idea stands: its effect over its parent, its standing against the head
+(DESIGN.md sections 2b and 5b).
 
-An idea is a winner when it beats the valid results of every other idea and of the
-baseline, each by more than `min_effect` and by more than the noise. The comparisons
-themselves are `harness.record.compare`'s; this module only lines them up, the strongest
-competitor first, and says in one sentence why an idea is or is not a winner.
+The idea's side is its valid runs at the code it is now (its branch's tip). Its **effect**
+is measured against the runs of its parent's code (what it branched from); its
+**standing** against the runs of the head of the line it would join. It is a winner when
+it beats the head by more than `min_effect` and the noise, and its parent is the head
+(an idea whose parent is no longer the head is stale: re-tested on top of the head
+first). Unrelated ideas on record do not matter: a real improvement need not beat the
+luckiest of hundreds of null ideas. The comparisons are `harness.record.compare`'s.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from harness.record.compare import (
     compare_sides,
     side_from_valid,
 )
+from harness.record.reference import Head, side_of_code
 from harness.record.results import valid_runs
 
 if TYPE_CHECKING:
@@ -32,52 +37,79 @@ BASELINE = "baseline"
 
 @dataclass(frozen=True)
 class Standing:
-    side: Side  # the idea's own valid runs
+    side: Side  # the idea's valid runs at its code
     noise: Noise
     min_effect: float
-    others: tuple[Comparison, ...]  # each other result (a) against the idea (b), best first
+    head: Head  # the reference: the head of the line
+    parent: Head | None  # what the idea branched from (None: not known)
+    against_head: Comparison | None  # the head (a) against the idea (b)
+    against_parent: Comparison | None  # the parent (a) against the idea (b): the effect
+
+    @property
+    def is_stale(self) -> bool:
+        return self.parent is not None and self.parent.code != self.head.code
 
     @property
     def best(self) -> Comparison | None:
-        """The comparison with the strongest other result."""
-        return self.others[0] if self.others else None
+        """The reference the decision is taken against: the head."""
+        return self.against_head
 
     @property
     def baseline(self) -> Comparison | None:
-        return next((c for c in self.others if c.a.label == BASELINE), None)
+        """What the effect is measured against: the parent (else the head)."""
+        return self.against_parent or self.against_head
+
+    @property
+    def others(self) -> tuple[Comparison, ...]:
+        found = (self.against_head, self.against_parent)
+        return tuple({id(c): c for c in found if c is not None}.values())
 
     @property
     def unbeaten(self) -> Comparison | None:
-        """The first other result the idea does not beat, if any."""
-        return next((c for c in self.others if not self.is_beaten(c)), None)
+        head = self.against_head
+        return head if head is not None and not self.is_beaten(head) else None
 
     def is_beaten(self, comparison: Comparison) -> bool:
         return beats(comparison.improvement, comparison.confidence, min_effect=self.min_effect)
 
     @property
     def is_winner(self) -> bool:
-        return bool(self.others) and self.unbeaten is None
+        head = self.against_head
+        return head is not None and not self.is_stale and self.is_beaten(head)
 
     @property
     def reason(self) -> str:
-        name = self.side.label
-        if not self.others:
-            return f"no other valid result to compare {name} with: run `harness baseline` first"
-        missed = self.unbeaten
-        if missed is not None:
-            return f"{name} does not beat {missed.a.label}: {missed.verdict}"
-        best = self.others[0]
-        rest = len(self.others) - 1
-        tail = f", and the {rest} other result(s) too" if rest else ""
-        return f"{name} beats the best other result, {best.a.label}: {best.verdict}{tail}"
+        name, head = self.side.label, self.head.label
+        if self.against_head is None:
+            return (
+                f"the head {head} has no valid run to compare {name} with: run `harness baseline`"
+            )
+        if self.is_stale:
+            assert self.parent is not None
+            return (
+                f"{name} is stale: it branched from {self.parent.label}, and the head is now "
+                f"{head}: run `harness rebase {name}` and test it again on top of the head"
+            )
+        if not self.is_beaten(self.against_head):
+            return f"{name} does not beat the head {head}: {self.against_head.verdict}"
+        return f"{name} beats the head {head}: {self.against_head.verdict}"
 
 
-def valid_side(frame: pl.DataFrame, config: Config, label: str) -> Side:
-    """The valid runs of `label`; a clear error when it has none (with what it has)."""
+def valid_side(frame: pl.DataFrame, config: Config, label: str, *, code: str | None) -> Side:
+    """The valid runs of `label` at `code` (any code when None); a clear error when none."""
     import polars as pl
 
     rows = frame.filter(pl.col("idea") == label)
     valid = valid_runs(rows, config)
+    if code is not None and not valid.is_empty():
+        at_code = valid.filter(pl.col("code") == code)
+        if at_code.is_empty():
+            raise UsageError(
+                f"idea {label!r} has {valid.height} valid run(s), none of its code now "
+                f"(exp/{label} changed since, or was rebased): queue its evaluation again "
+                f"(`harness queue add --seeds {config.seeds} -- just eval` in its worktree)"
+            )
+        valid = at_code
     if valid.is_empty():
         statuses = rows.get_column("status").cast(str).fill_null("?").to_list()
         if not statuses:
@@ -94,18 +126,35 @@ def valid_side(frame: pl.DataFrame, config: Config, label: str) -> Side:
     return side_from_valid(label, valid)
 
 
-def standing(frame: pl.DataFrame, config: Config, label: str) -> Standing:
-    """`label` against every other idea (and the baseline) that has a valid run."""
-    import polars as pl
+def standing(
+    frame: pl.DataFrame,
+    config: Config,
+    label: str,
+    *,
+    code: str | None,
+    head: Head,
+    parent: Head | None,
+) -> Standing:
+    """`label`'s runs at `code` against the head and against its parent.
 
-    side = valid_side(frame, config, label)
-    noise = baseline_noise(frame, config)
-    valid = valid_runs(frame, config)
-    others = []
-    for other in dict.fromkeys(valid.get_column("idea").to_list()):
-        if other and other != label:
-            theirs = side_from_valid(other, valid.filter(pl.col("idea") == other))
-            others.append(compare_sides(theirs, side, config=config, noise=noise))
-    sign = 1 if config.direction == "min" else -1
-    others.sort(key=lambda c: sign * c.a.mean)
-    return Standing(side, noise, config.min_effect, tuple(others))
+    `frame` has its codes filled (`harness.record.code.fill_codes`).
+    """
+    side = valid_side(frame, config, label, code=code)
+    noise = baseline_noise(frame, config, head_code=head.code)
+    head_side = side_of_code(frame, config, head.code, _name(head, parent, "head"))
+    against_head = against_parent = None
+    if head_side is not None:
+        against_head = compare_sides(head_side, side, config=config, noise=noise)
+    if parent is not None and parent.code == head.code:
+        against_parent = against_head
+    elif parent is not None:
+        parent_side = side_of_code(frame, config, parent.code, f"parent {parent.label}")
+        if parent_side is not None:
+            against_parent = compare_sides(parent_side, side, config=config, noise=noise)
+    return Standing(side, noise, config.min_effect, head, parent, against_head, against_parent)
+
+
+def _name(head: Head, parent: Head | None, role: str) -> str:
+    if parent is not None and parent.code == head.code:
+        return f"head {head.label} (the parent)"
+    return f"{role} {head.label}"

@@ -20,6 +20,7 @@ from harness.errors import HarnessError
 from harness.fileio import read_text
 from harness.layout import Layout
 from harness.loop.ideas import FILE_NAME, Idea, load_ideas
+from harness.loop.ratchet import RatchetState, read_ratchet
 from harness.record.compare import (
     Noise,
     Side,
@@ -102,6 +103,7 @@ class DashboardData:
     best_idea: str = ""
     baseline_mean: float | None = None
     noise: float | None = None
+    head: RatchetState | None = None  # the head of the line: what decisions are taken against
     counts: Counts = field(default_factory=Counts)
     leaderboard: list[BoardRow] = field(default_factory=list)
     plot_svg: str = ""
@@ -196,6 +198,24 @@ def _fill_record(
         direction=config.direction,
     )
     _record_warnings(data, frame, config=config, noise=noise, flagged=flagged)
+    _fill_head(data, frame, config=config, ideas=ideas, layout=layout)
+
+
+def _fill_head(
+    data: DashboardData, frame: pl.DataFrame, *, config: Config, ideas: dict[str, Idea],
+    layout: Layout,
+) -> None:  # fmt: skip
+    """The head of the line, its mean over seeds and its chain; stale ideas as a warning."""
+    try:
+        data.head = read_ratchet(layout, config, tuple(ideas.values()), frame)
+    except HarnessError as exc:
+        data.warnings.append(Warning(f"the head of the line not read: {exc}", "bad"))
+        return
+    if data.head.stale:
+        listed = ", ".join(data.head.stale)
+        data.warnings.append(
+            Warning(f"stale (the head moved past their parent): {listed}: `harness rebase`", "warn")
+        )
 
 
 def with_shown(row: BoardRow, valid: pl.DataFrame, keys: tuple[str, ...]) -> BoardRow:

@@ -23,10 +23,11 @@ from harness.errors import HarnessError, RecordError
 from harness.fileio import read_text, write_atomic
 from harness.layout import IDEAS_DIR, REPORTS_DIR, Layout
 from harness.loop.ideas import FILE_NAME, STATUSES, Idea, advance, find_idea, section_bounds
+from harness.loop.ratchet import idea_standing
 from harness.record.compare import Comparison, effect_threshold, judge_expected
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import is_finite, read_results, sanitise
-from harness.record.standing import Standing, standing
+from harness.record.standing import Standing
 from harness.record.views import shown_values
 from harness.reports.svgplot import PlotPoint, points_from_rows, progression_file
 from harness.runs import confirm as held_out
@@ -104,7 +105,7 @@ def write_report(
     """
     idea = find_idea(layout, slug)
     frame = read_results(layout.results_tsv)
-    where = standing(frame, config, slug)  # a clear error when there is no valid run
+    where = idea_standing(layout, config, frame, slug)  # an error when no valid run
     existing = find_report(layout, slug)
     day = (today or datetime.now(UTC).date()).isoformat()
     path = existing or layout.reports_dir / f"{day}_{slug}.md"
@@ -134,6 +135,11 @@ def status_after(status: str) -> str:
     return "reported"
 
 
+def head_target(where: Standing) -> held_out.Target:
+    """The reference of a held-out confirmation: the head of the line, at its commit."""
+    return held_out.Target("baseline", where.head.branch, where.head.commit)
+
+
 def recorded_confirmation(
     layout: Layout, config: Config, frame: pl.DataFrame, where: Standing
 ) -> held_out.Confirmation | None:
@@ -141,7 +147,7 @@ def recorded_confirmation(
     if not held_out.is_configured(config) or where.best is None:
         return None
     candidate = held_out.target_of(layout, config, frame, where.side.label)
-    reference = held_out.target_of(layout, config, frame, where.best.a.label)
+    reference = head_target(where)
     seeds = held_out.seeds_of(where.side, config)
     return held_out.judge(
         config,

@@ -3,12 +3,14 @@
 Refused, with what to do, when the idea's worktree has uncommitted changes, when
 `harness guard --range main..exp/<slug>` fails, or when any of the idea's runs ran with
 FROZEN files that differ from main. Otherwise the branch is pushed to the configured
-remote (when the repository has it), and the decision is taken: the idea must beat the
-valid results of every other idea and of the baseline by more than `min_effect` and the
-noise (`harness.record.standing`), and, when `[tool.harness] confirm` is set, the win must hold
-on the held-out data too (`harness.runs.confirm`). A winner's pull request is opened with
-`gh pr create` when gh is installed and authenticated and the remote is not a local
-path; otherwise its body is written to `9_reports/YYYY-MM-DD_<slug>_pr.md` with the
+remote (when the repository has it), and the decision is taken: the idea's runs at its
+code must beat the runs of the head of its line by more than `min_effect` and the noise
+(`harness.record.standing`; a stale idea is refused), and, when `[tool.harness] confirm` is
+set, the win must hold on the held-out data against the head too (`harness.runs.confirm`).
+With `advance = "trunk"` a winner is merged into the trunk (`harness.reports.trunk`) and
+the one pull request trunk -> main is opened or updated; otherwise a winner's pull request
+is opened with `gh pr create` when gh is installed and authenticated and the remote is not
+a local path, or else its body is written to `9_reports/YYYY-MM-DD_<slug>_pr.md` with the
 exact command that opens it. Either way the decision, and why, goes to the journal and
 to the idea's history.
 """
@@ -38,11 +40,13 @@ from harness.loop.ideas import (
     log_change,
     rewrite_idea,
 )
+from harness.loop.ratchet import check_fresh, idea_standing
 from harness.loop.worktrees import find_worktree
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import read_results
-from harness.record.standing import Standing, standing
-from harness.reports.report import Report, num, signed, write_report
+from harness.record.standing import Standing
+from harness.reports import trunk
+from harness.reports.report import Report, head_target, num, signed, write_report
 from harness.runs import confirm as held_out
 
 if TYPE_CHECKING:
@@ -71,6 +75,7 @@ class Submission:
     confirmation: held_out.Confirmation | None
     pull_request: PullRequest | None
     entry: str
+    merged: str | None = None  # the trunk's merge commit (advance = "trunk")
 
     def to_json(self) -> dict[str, object]:
         pr = self.pull_request
@@ -80,6 +85,7 @@ class Submission:
             "reason": self.reason,
             "report": str(self.report.path),
             "pushed": self.pushed,
+            "merged": self.merged,
             "confirmation": None
             if self.confirmation is None
             else {"holds": self.confirmation.holds, "why": self.confirmation.reason},
@@ -110,19 +116,30 @@ def submit(
     check_guard(layout, config, idea)
     frame = read_results(layout.results_tsv)
     check_integrity_of_runs(frame, config, idea)
+    where = idea_standing(layout, config, frame, slug)
+    check_fresh(layout, config, idea, where)
     pushed = push(layout, config, idea)
-    where = standing(frame, config, slug)
     confirmation = None
     if where.is_winner and held_out.is_configured(config):
         confirmation = run_confirmation(layout, config, frame, where, sinks=(stdout, stderr))
     submitted, reason = decide(where, confirmation)
     status = "submitted" if submitted else None
     report = write_report(layout, config, slug, journal=False, status=status)
-    pull_request = open_pull_request(layout, config, idea, report) if submitted else None
+    merged, pull_request = None, None
+    if submitted and config.advance == "trunk":
+        merged, pull_request = advance_trunk(layout, config, idea, report, where, confirmation)
+    elif submitted:
+        pull_request = open_pull_request(layout, config, idea, report)
     entry = decision_entry(idea, submitted, reason, pushed, confirmation, pull_request)
+    if merged is not None:
+        entry = entry.rstrip("\n") + f"\n- Trunk: merged into {config.trunk} at {merged[:10]}\n"
     add_entry(layout, entry)
-    idea = record_on_idea(layout, slug, submitted=submitted, reason=reason, pr=pull_request)
-    return Submission(idea, submitted, reason, report, pushed, confirmation, pull_request, entry)
+    idea = record_on_idea(
+        layout, slug, submitted=submitted, reason=reason, pr=pull_request, merged=merged
+    )
+    return Submission(
+        idea, submitted, reason, report, pushed, confirmation, pull_request, entry, merged
+    )
 
 
 # -- the refusals --------------------------------------------------------------------------
@@ -219,7 +236,7 @@ def run_confirmation(
         config,
         frame,
         candidate=held_out.target_of(layout, config, frame, where.side.label),
-        reference=held_out.target_of(layout, config, frame, where.best.a.label),
+        reference=head_target(where),
         seeds=held_out.seeds_of(where.side, config),
         stdout=sinks[0],
         stderr=sinks[1],
@@ -246,7 +263,8 @@ def pr_title(idea: Idea, report: Report, config: Config) -> str:
     if best is None:
         return f"{idea.title} ({config.metric} {mean})"
     return (
-        f"{idea.title} ({config.metric} {mean} vs {best.a.label} {num(best.a.mean)}, "
+        f"{idea.title} ({config.metric} {mean} vs {report.standing.head.label} "
+        f"{num(best.a.mean)}, "
         f"{signed(best.difference)})"
     )
 
@@ -311,6 +329,54 @@ def open_pull_request(layout: Layout, config: Config, idea: Idea, report: Report
     return PullRequest(title, body, command, layout.root, url, "")
 
 
+# -- the trunk (advance = "trunk") ----------------------------------------------------------
+
+
+def advance_trunk(
+    layout: Layout,
+    config: Config,
+    idea: Idea,
+    report: Report,
+    where: Standing,
+    confirmation: held_out.Confirmation | None,
+) -> tuple[str, PullRequest]:
+    """Merge the winner into the trunk, push it, and open or update trunk -> main."""
+    message = trunk.merge_message(idea, where, confirmation, config=config, report=report.name)
+    merged = trunk.merge_winner(layout, config, idea, message=message)
+    if gitops.remote_url(layout.root, config.remote) is not None:
+        gitops.push_branch(layout.root, config.remote, config.trunk)
+    return merged, open_trunk_pull_request(layout, config)
+
+
+def open_trunk_pull_request(layout: Layout, config: Config) -> PullRequest:
+    """The one pull request trunk -> main: its body the chain, opened or updated by gh."""
+    links = trunk.chain(layout, config)
+    body = trunk.body_path(layout)
+    write_atomic(body, trunk.pr_body(links, config))
+    title = trunk.pr_title(links, config)
+    create = (
+        "gh", "pr", "create", "--base", config.main_branch, "--head", config.trunk,
+        "--title", title, "--body-file", str(body),
+    )  # fmt: skip
+    why_not = gh_unusable(gitops.remote_url(layout.root, config.remote))
+    if why_not:
+        return PullRequest(title, body, create, layout.root, None, why_not)
+    env = {**os.environ, "GH_PROMPT_DISABLED": "1"}
+    view = ("gh", "pr", "view", config.trunk, "--json", "url", "--jq", ".url")
+    found = subprocess.run(view, cwd=layout.root, capture_output=True, text=True, env=env)
+    edit = ("gh", "pr", "edit", config.trunk, "--title", title, "--body-file", str(body))
+    command = edit if found.returncode == 0 and found.stdout.strip() else create
+    proc = subprocess.run(command, cwd=layout.root, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        raise HarnessError(
+            f"`{shlex.join(command[:3])}` failed: {tail}: the body is in {body}; run by hand: "
+            f"cd {shlex.quote(str(layout.root))} && {shlex.join(command)}"
+        )
+    printed = (found if command is edit else proc).stdout.strip().splitlines()
+    return PullRequest(title, body, command, layout.root, printed[-1] if printed else None, "")
+
+
 # -- the record ------------------------------------------------------------------------------
 
 
@@ -342,12 +408,20 @@ def decision_entry(
 
 
 def record_on_idea(
-    layout: Layout, slug: str, *, submitted: bool, reason: str, pr: PullRequest | None
+    layout: Layout,
+    slug: str,
+    *,
+    submitted: bool,
+    reason: str,
+    pr: PullRequest | None,
+    merged: str | None = None,
 ) -> Idea:
     """The decision in the idea's front matter (`decision`) and History; a winner becomes
     `submitted`, a non-winner stays `reported` (and `harness next` moves on from it)."""
     if submitted and pr is not None:
         where = pr.url or f"body {REPORTS_DIR}/{pr.body.name}"
+        if merged is not None:
+            where = f"merged into the trunk at {merged[:10]}; trunk pull request {where}"
         advance(layout, slug, "submitted", note=f"pull request: {where}")
         decision = f"submitted: pull request {where}"
     else:

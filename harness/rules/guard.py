@@ -66,6 +66,11 @@ class GuardReport:
         }
 
 
+def trunk_of(config: Config) -> str | None:
+    """The trunk the guard protects: only while the configuration advances one."""
+    return config.trunk if config.advance == "trunk" else None
+
+
 def parse_raw(output: bytes) -> list[Change]:
     """Changes from `git diff-index/diff-tree --raw -z` output."""
     fields = output.split(b"\0")
@@ -142,7 +147,7 @@ def check_staged(
         others = changed_paths(["diff-index", "--cached", merge_head], cwd=cwd)
         changes = [c for c in changes if others.intersection(c.paths)]
     changes = load_contents(changes, config, cwd=cwd)
-    context = Context(config.rules, branch, config.main_branch, meta)
+    context = Context(config.rules, branch, config.main_branch, meta, trunk_of(config))
     return GuardReport(rules.check(changes, context), 1, len(changes), branch, meta)
 
 
@@ -200,13 +205,23 @@ def check_range(
     listed = gitops.git("rev-list", "--reverse", "--parents", f"{base_sha}..{head_sha}", cwd=cwd)
     per_commit = [commit_changes(line.split(), cwd=cwd) for line in listed.splitlines()]
     everything = load_contents([c for _, changes in per_commit for c in changes], config, cwd=cwd)
-    context = Context(config.rules, branch, config.main_branch, meta)
+    context = Context(config.rules, branch, config.main_branch, meta, trunk_of(config))
+    merged_in = merged_commits(base_sha, head_sha, cwd=cwd) if context.is_protected else set()
     violations, position = [], 0
     for sha, changes in per_commit:
         filled = everything[position : position + len(changes)]
         position += len(changes)
-        violations += [replace(v, commit=sha) for v in rules.check(filled, context)]
+        here = replace(context, branch=None) if sha in merged_in else context
+        violations += [replace(v, commit=sha) for v in rules.check(filled, here)]
     return GuardReport(violations, len(per_commit), len(everything), branch, meta)
+
+
+def merged_commits(base: str, head: str, *, cwd: Path) -> set[str]:
+    """Commits of `base..head` that came in through merges (not on head's first parents):
+    on a protected branch they were made on exp/ branches, and are checked as such."""
+    every = gitops.git("rev-list", f"{base}..{head}", cwd=cwd).split()
+    first = gitops.git("rev-list", "--first-parent", f"{base}..{head}", cwd=cwd).split()
+    return set(every) - set(first)
 
 
 def branch_named(revision: str, *, cwd: Path) -> str | None:

@@ -67,10 +67,16 @@ class Context:
     branch: str | None
     main_branch: str = "main"
     meta: bool = False
+    trunk: str | None = None  # the research trunk, protected like main (advance = "trunk")
 
     @property
     def on_main(self) -> bool:
         return self.branch == self.main_branch
+
+    @property
+    def is_protected(self) -> bool:
+        """On main or on the trunk: code arrives there only as merges of exp/ branches."""
+        return self.on_main or (self.trunk is not None and self.branch == self.trunk)
 
 
 def needs_content(change: Change, rules: Rules) -> bool:
@@ -180,7 +186,7 @@ def edit_problem(old: str, new: str) -> str | None:
 
 
 def check_protected_main(change: Change, context: Context) -> list[Violation]:
-    if not context.on_main or context.meta:
+    if not context.is_protected or context.meta:
         return []
     rules = context.rules
     allowed = (*rules.global_, *rules.append_only, *rules.records)
@@ -188,8 +194,8 @@ def check_protected_main(change: Change, context: Context) -> list[Violation]:
         Violation(
             path,
             "PROTECTED-MAIN",
-            f"{path} cannot change on {context.main_branch} (main is protected): commit code "
-            "on an exp/ branch (`harness worktree create SLUG`) and merge it through a "
+            f"{path} cannot change on {context.branch} ({context.branch} is protected): commit "
+            "code on an exp/ branch (`harness worktree create SLUG`) and merge it through a "
             "reviewed pull request; other changes on main need META_MODE=1 (a human decision, "
             "see program.md)",
         )

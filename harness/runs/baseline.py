@@ -1,7 +1,9 @@
 """`harness baseline`: is the metric fit to decide with? (DESIGN.md section 2)
 
-The evaluation runs on the main branch with N different seeds, then once more with the
-first seed. Every run is recorded (idea `baseline`). The report checks that the spread
+The evaluation runs at the head of the line (the main branch, or the research trunk when
+`advance = "trunk"`) with N different seeds, then once more with the first seed. Every
+run is recorded (idea `baseline`) with the head's code, so it counts as the head's runs
+(the reference of every decision, DESIGN.md section 2b). The report checks that the spread
 over seeds is below `min_effect` (otherwise one run per idea cannot show the smallest
 effect worth detecting), that the same seed gives the same number, and how long a run
 takes against the timeout and the research budget.
@@ -9,7 +11,10 @@ takes against the timeout and the research budget.
 
 from __future__ import annotations
 
+import shutil
 import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,7 +24,7 @@ from harness.checks import Check
 from harness.config import Config, load_config
 from harness.errors import UsageError
 from harness.fileio import format_table
-from harness.layout import find_layout
+from harness.layout import Layout, find_layout
 from harness.record.compare import Noise, noise_of
 from harness.record.results import is_finite
 from harness.runs.evaluation import EvalRequest, evaluate
@@ -71,14 +76,34 @@ def run_baseline(
     count = seeds or config.seeds
     if count < 2:
         raise UsageError("--seeds must be at least 2: the noise is a spread over seeds")
-    rows = []
-    for seed in [*range(count), 0]:
-        request = EvalRequest(seed=seed, question=QUESTION, timeout=timeout, idea="baseline")
-        run = evaluate(request, start=layout.root, stdout=stdout, stderr=stderr)
-        rows.append(run.row)
-        if run.row["status"] == "killed":
-            break
+    with head_worktree(layout, config) as place:
+        rows = []
+        for seed in [*range(count), 0]:
+            request = EvalRequest(seed=seed, question=QUESTION, timeout=timeout, idea="baseline")
+            run = evaluate(request, start=place, stdout=stdout, stderr=stderr)
+            rows.append(run.row)
+            if run.row["status"] == "killed":
+                break
     return summarise(rows, config)
+
+
+@contextmanager
+def head_worktree(layout: Layout, config: Config) -> Iterator[Path]:
+    """Where the head of the line is checked out: the main worktree, or (when the trunk
+    has moved past main) a throwaway worktree at the trunk's head, removed afterwards."""
+    head = gitops.resolve_commit(layout.root, f"refs/heads/{config.line}")
+    if config.line == config.main_branch or head in (None, gitops.head_commit(layout.root)):
+        yield layout.root
+        return
+    place = layout.worktrees_dir / f".baseline-{head[:10]}"
+    if place.exists():
+        shutil.rmtree(place)
+        gitops.prune_worktrees(layout.root)
+    gitops.add_detached_worktree(layout.root, place, commit=head)
+    try:
+        yield place
+    finally:
+        gitops.remove_worktree(layout.root, place, force=True)
 
 
 def summarise(rows: list[dict[str, Any]], config: Config) -> BaselineReport:

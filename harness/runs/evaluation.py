@@ -33,8 +33,10 @@ from harness.errors import HarnessError, RecordError, UsageError
 from harness.fileio import exclusive_lock
 from harness.layout import Layout, find_layout, idea_of
 from harness.queue.base import is_past_deadline
+from harness.record.code import worktree_code
 from harness.record.journal import add_entry, run_entry
 from harness.record.metrics import metric_value, read_metrics_file
+from harness.record.reference import Head, line_head
 from harness.record.results import (
     append_locked,
     check_appendable,
@@ -233,12 +235,14 @@ def describe_worktree(
     worktree = layout.worktree
     branch = gitops.current_branch(worktree)
     commit = gitops.head_commit(worktree)
+    dirty = has_code_changes(worktree, config)
     return label_columns(config, request=request, seed=seed, run_id=run_id) | {
         "timestamp": utc_now(),
         "idea": request.idea or idea_of(branch, main_branch=config.main_branch, commit=commit),
         "branch": branch or "",
         "commit": commit or "",
-        "dirty": has_code_changes(worktree, config),
+        "dirty": dirty,
+        "code": worktree_code(worktree, config, dirty=dirty) if commit else None,
     }
 
 
@@ -324,6 +328,14 @@ def _join(*parts: str) -> str:
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 3] + "..."
 
 
+def _head(layout: Layout, config: Config) -> Head | None:
+    """The head of the line, for the journal entry (None when it cannot be read)."""
+    try:
+        return line_head(layout.root, config)
+    except HarnessError:
+        return None
+
+
 def record_run(
     layout: Layout,
     config: Config,
@@ -356,7 +368,7 @@ def record_run(
             ) from None
         with suppress(RecordError):  # the entry then says the record is unreadable
             frame = read_results(layout.results_tsv)
-    entry = run_entry(row, config=config, frame=frame, changed=changed)
+    entry = run_entry(row, config=config, frame=frame, changed=changed, head=_head(layout, config))
     try:
         add_entry(layout, entry)
     except (HarnessError, OSError) as exc:
