@@ -11,7 +11,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-DESCRIPTION = "A git-native research loop: ideas, worktrees, guarded files, queued evaluations."
+DESCRIPTION = (
+    "A git-native research loop: ideas, worktrees, guarded files, queued evaluations. "
+    "`harness --version` prints the version."
+)
 
 
 def build_app():
@@ -44,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from harness.errors import HarnessError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--version"], ["-V"]):
+        return print_version()
     try:
         fast = fast_guard(args)  # the pre-commit hook's path: no tyro, no loguru
         if fast is not None:
@@ -64,6 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     return result if isinstance(result, int) else 0
+
+
+def print_version() -> int:
+    """`harness --version`: the version of the code that runs, and the distribution's name."""
+    from harness import DISTRIBUTION, __version__
+
+    print(f"harness {__version__} ({DISTRIBUTION})")
+    return 0
 
 
 def configure_logging() -> None:
