@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import harness
 from harness import gitops
 from harness.errors import HarnessError, UsageError
 from harness.fileio import render_template, write_atomic
@@ -59,6 +60,8 @@ def init_research_repo(
         "example": example,
         "main_branch": main_branch,
         "project_name": _project_name(root),
+        # the CI workflow installs this release
+        "harness_requirement": f"{harness.DISTRIBUTION}=={harness.__version__}",
     }
     for relative, text in _planned_files(context):
         _write_new(root, relative, text, report)

@@ -73,9 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def print_version() -> int:
     """`harness --version`: the version of the code that runs, and the distribution's name."""
-    from harness import DISTRIBUTION, __version__
+    import harness
 
-    print(f"harness {__version__} ({DISTRIBUTION})")
+    print(f"harness {harness.__version__} ({harness.DISTRIBUTION})")
     return 0
 
 
