@@ -50,6 +50,10 @@ lint:
 fix:
     @ruff check --fix . && ruff format .
 
+# build the sdist and wheel, install the wheel in a fresh environment, use it (CI runs this)
+check-wheel:
+    @scripts/check-wheel.sh
+
 # the benchmarks (ratios against raw git and the raw commands)
 bench:
     @for script in bench/*.py; do python -P "$script"; done  # -P: bench/queue.py must not shadow the stdlib
