@@ -54,6 +54,11 @@ fix:
 check-wheel:
     @scripts/check-wheel.sh
 
-# the benchmarks (ratios against raw git and the raw commands)
+# the benchmarks (ratios against raw git and the raw commands); fails when a goal is MISSED
 bench:
-    @for script in bench/*.py; do python -P "$script"; done  # -P: bench/queue.py must not shadow the stdlib
+    #!/usr/bin/env bash
+    missed=()
+    for script in bench/*.py; do  # -P: bench/queue.py must not shadow the stdlib
+        python -P "$script" || missed+=("$script")
+    done
+    if (( ${#missed[@]} )); then echo "bench: goal MISSED or bench failed: ${missed[*]}" >&2; exit 1; fi
