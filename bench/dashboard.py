@@ -14,7 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -28,7 +30,7 @@ from harness.scaffold import init_research_repo
 RUNS, IDEAS = 10_000, 500
 GOAL_S = 1.0
 # How harness.record.results reads the record: tabs, no quoting, every column as text.
-READ_OPTIONS = {"separator": "\t", "quote_char": None, "infer_schema": False}
+READ_OPTIONS: dict[str, Any] = {"separator": "\t", "quote_char": None, "infer_schema": False}
 
 
 def build(root: Path) -> None:
@@ -49,7 +51,7 @@ def build(root: Path) -> None:
     append_rows(layout, rows)
 
 
-def best_of(repeats: int, action) -> float:  # type: ignore[no-untyped-def]
+def best_of(repeats: int, action: Callable[[], object]) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -66,7 +68,7 @@ def main() -> int:
         layout, config = find_layout(root), load_config(root)
         results = root / "results.tsv"
         read = f"import polars as pl; pl.read_csv({str(results)!r}, **{READ_OPTIONS!r})"
-        plain = best_of(5, lambda: pl.read_csv(results, **READ_OPTIONS))  # type: ignore[arg-type]
+        plain = best_of(5, lambda: pl.read_csv(results, **READ_OPTIONS))
         inside = best_of(3, lambda: write_dashboard(layout, config))
         plain_process = best_of(5, lambda: run([sys.executable, "-c", read], root))
         process = best_of(3, lambda: run([sys.executable, "-m", "harness", "dashboard"], root))

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from test_results import row, write_rows
 
 from harness.config import Config
 from harness.record.compare import beats, compare, judge_expected, noise_of
 from harness.record.results import read_results
+from tests.test_results import row, write_rows
 
 BASELINE = [1.00, 1.02, 0.98, 1.01, 0.99]  # std 0.0158
 

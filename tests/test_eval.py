@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import commit_files, git
 
 from harness.record.results import read_results
 from harness.rules.appendonly import is_valid_append
 from harness.runs.evaluation import idea_of, split_seed
+from tests.conftest import commit_files, git
 
 
 def rows_of(repo: Path) -> list[dict]:

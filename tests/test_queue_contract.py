@@ -21,12 +21,12 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
-from queue_helpers import is_alive, python, state_of, wait_until
-from slurm_helpers import require_slurm
 
 from harness.errors import HarnessError, UnknownTask, UsageError
 from harness.queue.base import Backend, TaskSpec, TaskState
 from harness.queue.ops import wait_for
+from tests.queue_helpers import is_alive, python, state_of, wait_until
+from tests.slurm_helpers import require_slurm
 
 PY = sys.executable
 

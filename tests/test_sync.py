@@ -8,11 +8,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import git
-from queue_helpers import wait_until
 
 from harness.queue.local import LocalBackend
 from harness.record.results import read_results
+from tests.conftest import git
+from tests.queue_helpers import wait_until
 
 # an "evaluation" that records itself through harness eval, and prints its metric
 GOOD_EVAL = "print('---'); print('val_bpb: 2.5')"
