@@ -78,6 +78,8 @@ def test_no_file_tells_anyone_to_install_another_package(research_repo: Path) ->
     for root in (ROOT, research_repo):
         for relative in git(root, "ls-files").splitlines():
             path = root / relative
+            if path == Path(__file__).resolve():  # this file's own examples of the pattern
+                continue
             if path.is_symlink() or not path.is_file() or path.suffix in {".png", ".gz"}:
                 continue
             text = path.read_text(errors="replace")
@@ -100,3 +102,15 @@ def test_the_changelog_has_one_section_per_release_newest_first() -> None:
         assert headings[0] == "Unreleased", "a version that is not released needs Unreleased"
     else:
         assert current == versions[0], "__version__ is older than the newest release"
+
+
+def test_the_code_cites_only_documents_that_are_in_the_repository() -> None:
+    sections = re.findall(r"^## (\d+)\. ", (ROOT / "docs/architecture.md").read_text(), re.M)
+    cited = []
+    for path in sorted((ROOT / "harness").rglob("*.py")) + sorted((ROOT / "bench").glob("*.py")):
+        text = path.read_text()
+        assert "DESIGN.md" not in text and "STYLE.md" not in text, f"{path} cites a missing file"
+        cited += [(path.name, n) for n in re.findall(r"docs/architecture\.md §(\d+)", text)]
+    assert cited, "no module cites docs/architecture.md"
+    missing = [(name, n) for name, n in cited if n not in sections]
+    assert not missing, f"citations of sections that do not exist: {missing}"

@@ -1,4 +1,4 @@
-"""Deciding with the noise in view (DESIGN.md section 5b).
+"""Deciding with the noise in view (docs/architecture.md §4).
 
 The noise is measured on the baseline: the spread of its valid runs over seeds (one value
 per seed: a repeated seed would make the spread look smaller than it is), estimated

@@ -1,4 +1,4 @@
-"""Where an idea stands against every other result on record (DESIGN.md section 5b).
+"""Where an idea stands against every other result on record (docs/architecture.md §4).
 
 An idea is a winner when it beats the valid results of every other idea and of the
 baseline, each by more than `min_effect` and by more than the noise. The comparisons

@@ -1,4 +1,4 @@
-"""`harness baseline`: is the metric fit to decide with? (DESIGN.md section 2)
+"""`harness baseline`: is the metric fit to decide with? (docs/architecture.md §4)
 
 The evaluation runs on the main branch with N different seeds, then once more with the
 first seed. Every run is recorded (idea `baseline`). The report checks that the spread
