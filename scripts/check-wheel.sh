@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the sdist and the wheel (the wheel from the sdist, so both must be complete),
 # install the wheel into a fresh environment, and use it as a new user would: in a
-# temporary folder, `harness init --example`, `just smoke`, one `harness eval`, and a
-# row in results.tsv. The repository is never on sys.path there: everything runs from the
+# temporary folder, `harness init --example`, `just smoke`, one `harness eval`, a row in
+# results.tsv, and the pre-commit guard refusing an edit of a FROZEN file. The repository is never on sys.path there: everything runs from the
 # temporary folder, with PYTHONPATH unset, and the harness must import from site-packages.
 #
 #   scripts/check-wheel.sh            # with `build` installed (the dev extra)
@@ -82,4 +82,13 @@ print(f"check-wheel: results.tsv: {len(rows)} row(s), {rows[-1]['metric'] if row
       f"{rows[-1]['value'] if rows else '-'}, status {rows[-1]['status'] if rows else '-'}")
 sys.exit(0 if ok else 1)
 EOF
+# The pre-commit guard that init installed runs the wheel's harness and refuses FROZEN edits.
+echo "# edited" >>eval.py
+git add eval.py
+if git commit --quiet -m "edit the evaluation" >"$work/commit.log" 2>&1; then
+    fail "the pre-commit guard let a FROZEN edit through"
+fi
+grep "eval.py is FROZEN" "$work/commit.log" >/dev/null \
+    || { cat "$work/commit.log" >&2; fail "the pre-commit guard failed for another reason"; }
+say "pre-commit guard: refuses a FROZEN edit"
 say "ok in $(($(date +%s) - began)) s"
