@@ -165,7 +165,7 @@ def main() -> int:
     probe = subprocess.run(["sinfo", "-h"], capture_output=True, text=True)
     if probe.returncode != 0:
         sys.exit(
-            f"no Slurm cluster answers ({probe.stderr.strip()}): "
+            f"no Slurm cluster answers ({(probe.stderr.strip().splitlines() or ['?'])[-1]}): "
             "start one with scripts/slurm-cluster.sh start"
         )
     with tempfile.TemporaryDirectory(prefix="bench-slurm-") as folder:
