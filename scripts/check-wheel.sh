@@ -17,7 +17,7 @@ began=$(date +%s)
 say() { printf 'check-wheel: %s\n' "$*"; }
 fail() { printf 'check-wheel: FAILED: %s\n' "$*" >&2; exit 1; }
 
-# The build frontend comes from the calling environment (the dev extra has it).
+# The build frontend and twine come from the calling environment (the dev extra has them).
 python -m build --outdir "$work/dist" "$repo" >"$work/build.log" 2>&1 \
     || { cat "$work/build.log" >&2; fail "python -m build (is the dev extra installed?)"; }
 wheels=("$work"/dist/*.whl)
@@ -25,6 +25,10 @@ sdists=("$work"/dist/*.tar.gz)
 [[ ${#wheels[@]} == 1 && -f ${wheels[0]} ]] || fail "expected one wheel in $work/dist"
 [[ ${#sdists[@]} == 1 && -f ${sdists[0]} ]] || fail "expected one sdist in $work/dist"
 say "built $(basename "${sdists[0]}") and $(basename "${wheels[0]}")"
+# The metadata and the README (the index's project page) as the index would check them.
+python -m twine check --strict "${wheels[0]}" "${sdists[0]}" >"$work/twine.log" 2>&1 \
+    || { cat "$work/twine.log" >&2; fail "twine check: the package index would refuse these"; }
+say "twine check --strict: passed"
 
 # What a user gets: the workflow template is package data in both.
 template=harness/templates/repo/.github/workflows/harness-guard.yml.j2
