@@ -114,3 +114,14 @@ def test_the_code_cites_only_documents_that_are_in_the_repository() -> None:
     assert cited, "no module cites docs/architecture.md"
     missing = [(name, n) for name, n in cited if n not in sections]
     assert not missing, f"citations of sections that do not exist: {missing}"
+
+
+def test_ci_runs_the_readme_commands_exactly_and_checks_the_wheel() -> None:
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^python3\.11 -m venv .*$", readme, re.MULTILINE)
+    assert len(commands) == 2, commands
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    for command in commands:
+        assert command in ci, f".ci/run does not run the README's `{command}`"
+    test_line = ci.index(next(c for c in commands if c.endswith("just test")))
+    assert "scripts/check-wheel.sh" in ci[test_line + 1 :], "CI must check the wheel after tests"
