@@ -25,6 +25,9 @@ sdists=("$work"/dist/*.tar.gz)
 [[ ${#wheels[@]} == 1 && -f ${wheels[0]} ]] || fail "expected one wheel in $work/dist"
 [[ ${#sdists[@]} == 1 && -f ${sdists[0]} ]] || fail "expected one sdist in $work/dist"
 say "built $(basename "${sdists[0]}") and $(basename "${wheels[0]}")"
+expected=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$repo/harness/__init__.py")
+[[ $(basename "${wheels[0]}") == "harness_research-$expected-py3-none-any.whl" ]] \
+    || fail "the wheel is not harness_research $expected for any Python 3"
 # The metadata and the README (the index's project page) as the index would check them.
 python -m twine check --strict "${wheels[0]}" "${sdists[0]}" >"$work/twine.log" 2>&1 \
     || { cat "$work/twine.log" >&2; fail "twine check: the package index would refuse these"; }
@@ -55,7 +58,6 @@ editable=$(python -c 'import importlib.metadata as m, json
 text = m.distribution("harness-research").read_text("direct_url.json") or "{}"
 print(json.loads(text).get("dir_info", {}).get("editable", False))')
 [[ $editable == False ]] || fail "harness-research is installed in editable mode"
-expected=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$repo/harness/__init__.py")
 version=$(harness --version)
 [[ $version == "harness $expected (harness-research)" ]] \
     || fail "harness --version says '$version', expected version $expected"
