@@ -125,3 +125,13 @@ def test_ci_runs_the_readme_commands_exactly_and_checks_the_wheel() -> None:
         assert command in ci, f".ci/run does not run the README's `{command}`"
     test_line = ci.index(next(c for c in commands if c.endswith("just test")))
     assert "scripts/check-wheel.sh" in ci[test_line + 1 :], "CI must check the wheel after tests"
+
+
+def test_the_architecture_page_lists_every_column_of_the_record() -> None:
+    from harness.record.schema import RESULTS_COLUMNS
+
+    page = (ROOT / "docs/architecture.md").read_text()
+    record = page.split("## 3. The record", 1)[1].split("\n## ", 1)[0]
+    cells = re.findall(r"^\| ([^|]+) \|", record, re.MULTILINE)
+    documented = [name for cell in cells for name in re.findall(r"`([a-z_]+)`", cell)]
+    assert documented == list(RESULTS_COLUMNS)
