@@ -21,7 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from accounting_helpers import (
+
+from harness.queue.local import LocalBackend
+from harness.record.results import read_results
+from tests.accounting_helpers import (
     harness_eval,
     is_evaluating,
     journal_run_ids,
@@ -31,10 +34,7 @@ from accounting_helpers import (
     wait_for_no_processes,
     write_tree_eval,
 )
-from queue_helpers import is_alive, wait_until
-
-from harness.queue.local import LocalBackend
-from harness.record.results import read_results
+from tests.queue_helpers import is_alive, wait_until
 
 
 @pytest.fixture
