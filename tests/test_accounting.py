@@ -286,7 +286,7 @@ def test_a_killed_local_worker_leaves_no_orphan_and_never_more_than_parallel(
     """`parallel = 4`, eight queued `harness eval` runs; the worker is SIGKILLed while four
     run. Its successor marks them lost and kills their whole trees (the evaluations that
     `harness eval` started in sessions of their own included) before starting the rest."""
-    from conftest import commit_files
+    from tests.conftest import commit_files
 
     pyproject = repo / "pyproject.toml"
     text = pyproject.read_text() + "\n[tool.harness.local]\nparallel = 4\n"

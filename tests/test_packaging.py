@@ -135,3 +135,14 @@ def test_the_architecture_page_lists_every_column_of_the_record() -> None:
     cells = re.findall(r"^\| ([^|]+) \|", record, re.MULTILINE)
     documented = [name for cell in cells for name in re.findall(r"`([a-z_]+)`", cell)]
     assert documented == list(RESULTS_COLUMNS)
+
+
+def test_tests_import_their_helpers_by_one_name() -> None:
+    """`tests` is a package: `from conftest import ...` would load a second copy (or fail)."""
+    bare = re.compile(r"^\s*(?:from|import) (conftest|\w+_helpers|test_\w+)\b", re.MULTILINE)
+    found = [
+        f"{path.name}: {match.group(0).strip()}"
+        for path in sorted((ROOT / "tests").glob("*.py"))
+        for match in bare.finditer(path.read_text())
+    ]
+    assert not found, "import them from tests.<module> instead:\n" + "\n".join(found)
