@@ -9,11 +9,11 @@ input (a new record, a new kind of task) adds a field to LoopState and a rule he
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import fmean
 from typing import Any, Literal
 
 from harness.config import Config
@@ -23,6 +23,7 @@ from harness.loop.critique import pick_idea
 from harness.loop.ideas import FILE_NAME, Idea, load_ideas
 from harness.loop.worktrees import Worktree, list_worktrees
 from harness.queue.base import TaskState
+from harness.record.compare import mean_of as finite_mean
 
 Kind = Literal[
     "ideate", "critique", "implement", "test", "wait", "report", "submit", "baseline", "stop"
@@ -46,7 +47,8 @@ class RunRecord:
     @property
     def counts(self) -> bool:
         """A result that may be compared: finished ok, a value, FROZEN files as on main."""
-        return self.status == "ok" and self.integrity == "ok" and self.value is not None
+        ok = self.status == "ok" and self.integrity == "ok"
+        return ok and self.value is not None and math.isfinite(self.value)
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ def live_ideas(state: LoopState) -> list[Idea]:
 
 def mean_of(runs: list[RunRecord]) -> float | None:
     values = [run.value for run in runs if run.counts and run.value is not None]
-    return fmean(values) if values else None
+    return finite_mean(values) if values else None
 
 
 def is_new_best(value: float, best: float | None, config: Config) -> bool:

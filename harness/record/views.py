@@ -86,8 +86,10 @@ def render_best(row: dict[str, Any] | None, *, metric: str, direction: str) -> s
 def render_comparison(c: Comparison, *, metric: str) -> str:
     lines = [_side_line("A", c.a), _side_line("B", c.b)]
     lines.append(f"B - A: {c.difference:+.6g} {metric}; improvement {c.improvement:+.6g}")
-    noise = f"{c.noise.sigma:.6g} ({c.noise.method}, {c.noise.seeds} seeds)"
-    lines.append(f"noise: {noise if c.noise.sigma is not None else c.noise.method}")
+    if c.noise.sigma is None:
+        lines.append(f"noise: {c.noise.method}")
+    else:
+        lines.append(f"noise: {c.noise.sigma:.6g} ({c.noise.method}, {c.noise.seeds} seeds)")
     if c.standard_error is not None and c.confidence is not None:
         lines.append(
             f"standard error {c.standard_error:.6g}; confidence {c.confidence:+.2f} "
