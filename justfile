@@ -70,3 +70,7 @@ bench:
         python -P "$script" || missed+=("$script")
     done
     if (( ${#missed[@]} )); then echo "bench: goal MISSED or bench failed: ${missed[*]}" >&2; exit 1; fi
+
+# mutation testing of the core modules against their fast tests (slow: see [tool.mutmut])
+mutate *args:
+    @nice mutmut run "$@"; python scripts/mutation_score.py

@@ -67,9 +67,12 @@ def start_idea(cli, root: Path, slug: str, level: str) -> Path:
     return worktree
 
 
-def evaluate(cli, worktree: Path, seeds: int = 3, *, expected: str = "-0.05") -> None:
+def evaluate(
+    cli, worktree: Path, seeds: int = 3, *, expected: str = "-0.05", code: int = 0
+) -> None:
+    """`harness eval` over seeds 0..seeds-1; each must exit with `code` (0: an ok run)."""
     for seed in range(seeds):
-        cli(
+        result = cli(
             "eval",
             "--seed",
             str(seed),
@@ -81,6 +84,7 @@ def evaluate(cli, worktree: Path, seeds: int = 3, *, expected: str = "-0.05") ->
             expected,
             cwd=worktree,
         )
+        assert result.code == code, f"seed {seed}: exit {result.code}: {result.err}"
 
 
 def bare_origin(root: Path, where: Path) -> Path:

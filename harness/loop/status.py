@@ -84,7 +84,7 @@ def best_result(state: LoopState, config: Config) -> Best | None:
     return pick(means, key=lambda best: best.value)
 
 
-def summarize(state: LoopState, config: Config) -> Summary:
+def summarise(state: LoopState, config: Config) -> Summary:
     counts = dict.fromkeys(STATUSES, 0)
     for idea in state.ideas:
         counts[idea.status] += 1
