@@ -58,9 +58,18 @@ fix:
 kill-loop runs="300":
     @HARNESS_KILL_LOOP_RUNS={{runs}} python -m pytest -q -s -n 0 tests/test_accounting.py -k kill_loop
 
-# the benchmarks (ratios against raw git and the raw commands)
+# build the sdist and wheel, install the wheel in a fresh environment, use it (CI runs this)
+check-wheel:
+    @scripts/check-wheel.sh
+
+# the benchmarks (ratios against raw git and the raw commands); fails when a goal is MISSED
 bench:
-    @for script in bench/*.py; do python -P "$script"; done  # -P: bench/queue.py must not shadow the stdlib
+    #!/usr/bin/env bash
+    missed=()
+    for script in bench/*.py; do  # -P: bench/queue.py must not shadow the stdlib
+        python -P "$script" || missed+=("$script")
+    done
+    if (( ${#missed[@]} )); then echo "bench: goal MISSED or bench failed: ${missed[*]}" >&2; exit 1; fi
 
 # mutation testing of the core modules against their fast tests (slow: see [tool.mutmut])
 mutate *args:

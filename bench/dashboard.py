@@ -1,8 +1,10 @@
 """Render time of `harness dashboard` for a record of 10,000 runs and 500 ideas.
 
-Prints the in-process render time (collect + render + write) and the whole command as a
-process, each against reading the same results.tsv with plain polars (the ratio).
-Goal: the page renders in under a second.
+Like is compared with like: the in-process render (collect + render + write) against an
+in-process plain polars read of the same results.tsv, and the whole `harness dashboard`
+process against a process that starts Python and reads that file with plain polars; both
+reads use the record's own parse options. Goal: the command takes under a second ("met"
+or "MISSED"; exits 1 when missed).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -24,6 +28,9 @@ from harness.reports.dashboard import write_dashboard
 from harness.scaffold import init_research_repo
 
 RUNS, IDEAS = 10_000, 500
+GOAL_S = 1.0
+# How harness.record.results reads the record: tabs, no quoting, every column as text.
+READ_OPTIONS: dict[str, Any] = {"separator": "\t", "quote_char": None, "infer_schema": False}
 
 
 def build(root: Path) -> None:
@@ -44,7 +51,7 @@ def build(root: Path) -> None:
     append_rows(layout, rows)
 
 
-def best_of(repeats: int, action) -> float:  # type: ignore[no-untyped-def]
+def best_of(repeats: int, action: Callable[[], object]) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -53,27 +60,35 @@ def best_of(repeats: int, action) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
-def main() -> None:
+def main() -> int:
     os.environ["HARNESS_QUEUE"] = "local"
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "research"
         build(root)
         layout, config = find_layout(root), load_config(root)
-        plain = best_of(5, lambda: pl.read_csv(root / "results.tsv", separator="\t"))
+        results = root / "results.tsv"
+        read = f"import polars as pl; pl.read_csv({str(results)!r}, **{READ_OPTIONS!r})"
+        plain = best_of(5, lambda: pl.read_csv(results, **READ_OPTIONS))
         inside = best_of(3, lambda: write_dashboard(layout, config))
-        command = [sys.executable, "-m", "harness", "dashboard"]
-        process = best_of(
-            3, lambda: subprocess.run(command, cwd=root, check=True, capture_output=True)
-        )
+        plain_process = best_of(5, lambda: run([sys.executable, "-c", read], root))
+        process = best_of(3, lambda: run([sys.executable, "-m", "harness", "dashboard"], root))
         size = (root / "9_reports" / "index.html").stat().st_size
-    print(f"dashboard, {RUNS} runs and {IDEAS} ideas (page {size / 1024:.0f} KiB)")
-    print(f"  plain polars read of results.tsv : {plain * 1000:7.1f} ms")
-    print(f"  render in-process                : {inside * 1000:7.1f} ms  ({inside / plain:.1f}x)")
+    verdict = "met" if process < GOAL_S else "MISSED"
+    print(f"dashboard, {RUNS} runs and {IDEAS} ideas (page {size / 1024:.0f} KiB), best times")
+    print(f"  in-process: plain polars read     {plain * 1000:7.1f} ms")
+    print(f"  in-process: render and write      {inside * 1000:7.1f} ms  ({inside / plain:.1f}x)")
+    print(f"  process: python + polars read     {plain_process * 1000:7.1f} ms")
     print(
-        f"  `harness dashboard` as a process : {process * 1000:7.1f} ms  ({process / plain:.1f}x)"
+        f"  process: `harness dashboard`      {process * 1000:7.1f} ms  "
+        f"({process / plain_process:.1f}x)"
     )
-    print(f"  goal: under 1 s -> {'met' if process < 1.0 else 'MISSED'}")
+    print(f"  goal: the command under {GOAL_S:g} s: {verdict}")
+    return 0 if process < GOAL_S else 1
+
+
+def run(argv: list[str], cwd: Path) -> None:
+    subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

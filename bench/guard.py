@@ -3,7 +3,8 @@
 A research repository (`harness init --example`) gets 10,000 more tracked files; then, in
 a linked worktree on an `exp/` branch (where the agent commits), 100 files are changed
 and committed, alternately with the hook and with `--no-verify`. Prints the median times,
-their ratio (goal: below 1.5) and the time the guard adds (goal: under 150 ms).
+their ratio (goal: below 1.5) and the time the guard adds (goal: under 150 ms), each with
+"met" or "MISSED"; exits 1 when a goal is missed.
 
     python bench/guard.py [--files 10000] [--changed 100] [--rounds 15]
 """
@@ -21,6 +22,8 @@ from pathlib import Path
 
 from harness.scaffold import init_research_repo
 
+GOAL_RATIO = 1.5  # a guarded commit against an unguarded one
+GOAL_ADDED_MS = 150.0  # what the guard adds to a commit
 IDENTITY = ("-c", "user.name=bench", "-c", "user.email=bench@localhost")
 # A user's Python caches compiled modules; some sandboxes turn that off, which would make
 # every hook run compile the harness again and measure the sandbox rather than the guard.
@@ -75,13 +78,18 @@ def main() -> int:
                 guarded.append(g)
                 plain.append(p)
     g_ms, p_ms = statistics.median(guarded) * 1000, statistics.median(plain) * 1000
-    print(
-        f"guard: {options.files} files, {options.changed} changed, {options.rounds} rounds: "
-        f"guarded commit {g_ms:.1f} ms, unguarded {p_ms:.1f} ms, "
-        f"ratio {g_ms / p_ms:.2f} (goal < 1.5), added {g_ms - p_ms:.1f} ms (goal < 150); "
-        f"for scale, starting this Python takes {python_start_ms():.1f} ms"
-    )
-    return 0
+    ratio, added = g_ms / p_ms, g_ms - p_ms
+    print(f"guard: {options.files} files, {options.changed} changed, {options.rounds} rounds")
+    print(f"  guarded commit {g_ms:7.1f} ms, unguarded (--no-verify) {p_ms:7.1f} ms")
+    print(goal_line("ratio", ratio, "", GOAL_RATIO))
+    print(goal_line("added", added, " ms", GOAL_ADDED_MS))
+    print(f"  for scale: starting this Python takes {python_start_ms():.1f} ms")
+    return 0 if ratio < GOAL_RATIO and added < GOAL_ADDED_MS else 1
+
+
+def goal_line(name: str, value: float, unit: str, goal: float) -> str:
+    verdict = "met" if value < goal else "MISSED"
+    return f"  {name:<14} {value:7.2f}{unit} (goal < {goal:g}{unit}): {verdict}"
 
 
 def python_start_ms(rounds: int = 15) -> float:

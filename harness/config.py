@@ -38,7 +38,7 @@ def _command(*default: str) -> Any:
 
 @dataclass(frozen=True)
 class Rules:
-    """Glob lists of the file rules (DESIGN.md section 3). Globs are relative to the root."""
+    """Glob lists of the file rules (docs/architecture.md §2). Globs are relative to the root."""
 
     frozen: tuple[str, ...] = ("eval.py", "program.md", "meta_journal.md")
     global_: tuple[str, ...] = ("results.tsv", "RESEARCH_JOURNAL.md")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import harness
 from harness import gitops
 from harness.errors import HarnessError, UsageError
 from harness.fileio import read_text, render_template, write_atomic
@@ -105,6 +106,8 @@ def init_research_repo(
         "project_name": _project_name(root),
         "adopt": adopt,
         **dataclasses.asdict(EVALUATIONS[adopt]),
+        # the CI workflow installs this release
+        "harness_requirement": f"{harness.DISTRIBUTION}=={harness.__version__}",
     }
     for relative, text in _planned_files(context):
         _write_new(root, relative, text, report)

@@ -35,6 +35,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pueue"
 SCRIPT_ENV = "PUEUE_REPLAY_SCRIPT"
@@ -145,7 +146,7 @@ class Replay:
         self.script.write_text(json.dumps({"work": self.work, "steps": entries}))
         self.calls_file.write_text("")
 
-    def calls(self) -> list[dict[str, object]]:
+    def calls(self) -> list[dict[str, Any]]:  # parsed JSON lines
         lines = self.calls_file.read_text().splitlines()
         return [json.loads(line) for line in lines]
 

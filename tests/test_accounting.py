@@ -21,7 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from accounting_helpers import (
+
+from harness.queue.local import LocalBackend
+from harness.record.results import read_results
+from tests.accounting_helpers import (
     harness_eval,
     is_evaluating,
     journal_run_ids,
@@ -31,10 +34,7 @@ from accounting_helpers import (
     wait_for_no_processes,
     write_tree_eval,
 )
-from queue_helpers import is_alive, wait_until
-
-from harness.queue.local import LocalBackend
-from harness.record.results import read_results
+from tests.queue_helpers import is_alive, wait_until
 
 
 @pytest.fixture
@@ -286,7 +286,7 @@ def test_a_killed_local_worker_leaves_no_orphan_and_never_more_than_parallel(
     """`parallel = 4`, eight queued `harness eval` runs; the worker is SIGKILLed while four
     run. Its successor marks them lost and kills their whole trees (the evaluations that
     `harness eval` started in sessions of their own included) before starting the rest."""
-    from conftest import commit_files
+    from tests.conftest import commit_files
 
     pyproject = repo / "pyproject.toml"
     text = pyproject.read_text() + "\n[tool.harness.local]\nparallel = 4\n"

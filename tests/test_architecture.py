@@ -19,7 +19,7 @@ RANK |= {"scaffold": 6, "doctor": 6, "demo": 6, "cli": 7, "__main__": 8}
 
 def imports_of(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)

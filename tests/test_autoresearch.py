@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import git
 
 from harness.config import load_config
 from harness.gitops import ignored_paths
 from harness.record.results import read_results
+from tests.conftest import git
 
 TRAIN = """\
 # The research code: trains for a fixed budget, then reports (the seed is hard-coded).
@@ -64,7 +65,7 @@ ROWS = [
 ]
 
 
-def results_text(rows: list[tuple[str, ...]], *, newline: str = "\n", bom: bool = False) -> str:
+def results_text(rows: Sequence[tuple[str, ...]], *, newline: str = "\n", bom: bool = False) -> str:
     header = "commit\tval_bpb\tmemory_gb\tstatus\tdescription"
     text = newline.join(["\t".join(row) for row in [tuple(header.split("\t")), *rows]])
     return ("\ufeff" if bom else "") + text + newline

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import commit_files, git
-
 from harness.config import Config
 from harness.record.results import read_results
 from harness.runs.baseline import summarise
+from tests.conftest import commit_files, git
 
 
 def use_smoke_evaluation(repo: Path, *, min_effect: float) -> None:

@@ -9,7 +9,6 @@ import statistics
 from pathlib import Path
 
 import pytest
-from test_results import row, write_rows
 
 from harness.config import Config
 from harness.record.compare import (
@@ -22,6 +21,7 @@ from harness.record.compare import (
     noise_of,
 )
 from harness.record.results import read_results
+from tests.test_results import row, write_rows
 
 BASELINE = [1.00, 1.02, 0.98, 1.01, 0.99]  # std 0.0158
 

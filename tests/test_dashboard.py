@@ -95,8 +95,7 @@ def board_row(page: str, idea: str) -> list[str]:
     assert match, f"no leaderboard row for {idea}"
     cells = re.findall(r"<td[^>]*>(.*?)</td>", match.group(1), re.S)
     return [
-        unescape(re.sub(r"<[^>]+>", " ", cell)).split()[0:1]
-        and " ".join(unescape(re.sub(r"<div.*?</div>|<[^>]+>", " ", cell, flags=re.S)).split())
+        " ".join(unescape(re.sub(r"<div.*?</div>|<[^>]+>", " ", cell, flags=re.S)).split())
         for cell in cells
     ]
 

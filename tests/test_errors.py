@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git
-from fs_helpers import unwritable
-from queue_helpers import wait_until
 
 from harness.cli import describe_os_error
 from harness.queue.local import LocalBackend
 from harness.record.results import format_row, read_results
+from tests.conftest import git
+from tests.fs_helpers import unwritable
+from tests.queue_helpers import wait_until
 
 NOT_UTF8 = re.compile(
     r"harness: 1_ideas/\d{4}-\d\d-\d\d_good\.md is not valid UTF-8: byte 0xff at offset "

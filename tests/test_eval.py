@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import commit_files, git
 
 from harness.config import load_config
 from harness.layout import idea_of
 from harness.record.results import read_results
 from harness.rules.appendonly import is_valid_append
 from harness.runs.evaluation import has_code_changes, split_seed
+from tests.conftest import commit_files, git
 
 
 def rows_of(repo: Path) -> list[dict]:

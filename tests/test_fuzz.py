@@ -49,7 +49,7 @@ PROFILE = settings(
     max_examples=EXAMPLES,
     deadline=None,
     derandomize=not FUZZING,  # the suite checks the same examples every time
-    database=None if not FUZZING else settings.default.database,
+    database=None if not FUZZING else settings.get_profile("default").database,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 EXIT_CODES = {0, 1, 2, 3}
@@ -84,7 +84,7 @@ VALUES = (
     "abandoned", "min", "max", "val_bpb", "r0", "local:0", "-",
 )  # fmt: skip
 WORD = st.text(
-    alphabet=st.characters(blacklist_characters="\x00/", blacklist_categories=("Cs",)),
+    alphabet=st.characters(blacklist_characters="\x00/", blacklist_categories=["Cs"]),
     max_size=12,
 )
 # What a POSIX shell can pass: any bytes but NUL, read by Python with surrogateescape.
@@ -281,9 +281,11 @@ def argument_lists(draw: st.DrawFn) -> list[str]:
         kind = options[option]
         words += [option] if kind is None else [option, draw(KINDS[kind])]
     noise = st.one_of(st.sampled_from(OPTIONS), st.sampled_from(VALUES), WORD, RAW_WORD)
-    for _ in range(draw(st.integers(1, 3)) if draw(one_in(3)) else 0):
+    noisy: bool = draw(one_in(3))
+    for _ in range(draw(st.integers(1, 3)) if noisy else 0):
         where = draw(st.integers(0, len(words)))
-        if words and draw(st.booleans()):
+        drop = bool(words) and draw(st.booleans())
+        if drop:
             del words[min(where, len(words) - 1)]
         else:
             words.insert(where, draw(noise))

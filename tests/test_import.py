@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import commit_files
-
 from harness.record.results import read_results
 from harness.record.schema import header_line
+from tests.conftest import commit_files
 
 AUTORESEARCH = (
     "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n"

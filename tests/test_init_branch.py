@@ -9,9 +9,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import commit_files, git
 
 from harness.record.results import read_results
+from tests.conftest import commit_files, git
 
 
 def repository(path: Path, branch: str, *, commit: bool = True) -> Path:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import git
-
 from harness.rules.appendonly import is_valid_append, split_header
+from tests.conftest import git
 
 
 def test_a_note_from_a_worktree_lands_on_top_of_the_root_journal(research_repo: Path, cli) -> None:

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from accounting_helpers import read_only, tmpfs
 
 from harness.record.results import read_results
+from tests.accounting_helpers import read_only, tmpfs
 
 LOUD_EVAL = (
     "import sys\n"

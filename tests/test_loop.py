@@ -257,13 +257,13 @@ def test_every_state_gets_an_action_and_the_last_rule_always_fires() -> None:
         runs = (run("x", 0.9, seed=0), run("x", 0.91, seed=1)) if has_runs else ()
         state = LoopState(
             root=ROOT,
-            ideas=(idea("x", status, rating=7), idea("y", second, rating=6)),
+            ideas=(idea("x", str(status), rating=7), idea("y", str(second), rating=6)),
             worktrees=(worktree("x"),) if has_tree else (),
             reports=frozenset({"x"}) if reported else frozenset(),
             runs=(*(BASELINE_OK if baseline else ()), *runs),
             active_tasks=(task("1", ROOT / "5_worktrees" / "x"),) if busy else (),
         )
-        action = decide(state, config)
+        action = decide(state, config)  # type: ignore[arg-type]  # product() yields object
         assert action.kind in kinds and action.reason, (status, action)
         assert action.rule in {rule.__name__ for rule in RULES}
         fired.add(action.rule)

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import git
-from queue_helpers import wait_until
 
 from harness.config import Config
 from harness.errors import ConfigError
 from harness.queue.choice import Choice, choose_backend
 from harness.queue.local import LocalBackend
+from tests.conftest import git
+from tests.queue_helpers import wait_until
 
 ECHO = (
     "import os, sys; "

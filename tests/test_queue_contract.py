@@ -21,13 +21,13 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
-from pueue_daemon import start_daemon
-from queue_helpers import is_alive, python, state_of, wait_until
-from slurm_helpers import require_slurm
 
 from harness.errors import HarnessError, UnknownTask, UsageError
 from harness.queue.base import Backend, TaskSpec, TaskState
 from harness.queue.ops import wait_for
+from tests.pueue_daemon import start_daemon
+from tests.queue_helpers import is_alive, python, state_of, wait_until
+from tests.slurm_helpers import require_slurm
 
 PY = sys.executable
 

@@ -7,11 +7,11 @@ from itertools import accumulate
 from pathlib import Path
 
 import pytest
-from queue_helpers import python
 
 from harness.queue.base import TaskSpec
 from harness.queue.local import LocalBackend
 from harness.queue.ops import follow
+from tests.queue_helpers import python
 
 
 class ReadsCounted(LocalBackend):

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from queue_helpers import is_alive, python, state_of, wait_until
 
 from harness.queue.base import TaskSpec
 from harness.queue.local import LocalBackend
 from harness.queue.ops import wait_for
+from tests.queue_helpers import is_alive, python, state_of, wait_until
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from queue_helpers import is_alive, wait_until
 
 from harness.errors import QueueError, QueueUnavailable, UnknownTask
 from harness.queue.base import TaskSpec
@@ -34,6 +33,7 @@ from harness.queue.pueue import (
     pueue_error,
     unwrap_command,
 )
+from tests.queue_helpers import is_alive, wait_until
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pueue"
 VERSIONS = ("v3.1.2", "v4.0.4")

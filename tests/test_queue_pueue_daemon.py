@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from pueue_daemon import start_daemon
-from queue_helpers import is_alive, wait_until
+
+from tests.pueue_daemon import start_daemon
+from tests.queue_helpers import is_alive, wait_until
 
 # argv[1]: the socket to make; argv[2]: where the daemon writes its pid
 FAKE_PUEUED = """
@@ -135,7 +136,7 @@ elif sys.argv[-1] != "shutdown":
 def test_the_contract_fixture_cannot_hang_on_a_self_daemonising_pueued(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_queue_contract import pueue_backend
+    from tests.test_queue_contract import pueue_backend
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

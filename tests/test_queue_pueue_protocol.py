@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pueue_replay import FIXTURES, SCRIPT_ENV, Replay, install, recorded_reply
 
 from harness.errors import HarnessError, QueueError, UnknownTask
 from harness.queue.base import TOKEN_ENV, TaskSpec, split_label
 from harness.queue.ops import follow
 from harness.queue.pueue import PueueBackend
+from tests.pueue_replay import FIXTURES, SCRIPT_ENV, Replay, install, recorded_reply
 
 VERSIONS = ("v3.1.2", "v4.0.4")
 LABEL = "Q: does warmup help? H: expect -0.02 val_bpb"

@@ -9,11 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import git
-
 from harness.record.results import read_results
 from harness.record.schema import RESULTS_COLUMNS
 from harness.rules.appendonly import is_valid_append, split_header
+from tests.conftest import git
 
 
 def test_sixteen_evaluations_from_four_worktrees_at_once(research_repo: Path) -> None:

@@ -69,9 +69,11 @@ def test_the_report_states_the_rows_numbers(repo: Path, cli) -> None:
     svg = plot.read_text()
     assert svg.startswith("<?xml") and "<style>" in svg and 'class="best"' in svg
     frame = read_results(repo / "results.tsv")
-    mine = frame.filter(pl.col("idea") == "lower").height
-    assert svg.count('class="win"') == mine == 3, "this idea's runs, and only those, stand out"
-    assert svg.count('class="run"') == frame.height - mine
+    highlighted = frame.filter(pl.col("idea") == "lower").height
+    assert svg.count('class="win"') == highlighted == 3, (
+        "this idea's runs, and only those, stand out"
+    )
+    assert svg.count('class="run"') == frame.height - highlighted
     assert "status: reported" in next((repo / "1_ideas").glob("*_lower.md")).read_text()
     journal = (repo / "RESEARCH_JOURNAL.md").read_text()
     first = journal.split("\n## ", 2)[1]

@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import git
-from slurm_helpers import cluster_problem, require_slurm
 
 from harness.config import SlurmSettings, parse_config
 from harness.errors import QueueError, QueueUnavailable, UnknownTask, UsageError
@@ -34,6 +32,8 @@ from harness.queue.slurm_parse import (
     parse_sacct,
     parse_squeue,
 )
+from tests.conftest import git
+from tests.slurm_helpers import cluster_problem, require_slurm
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
 RECORDED_COMMENT = 'Q: does "x" help? H: expect −0.05 val_bpb, ünïcode $HOME `x` | ok'

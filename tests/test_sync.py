@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import git
-from pueue_replay import FIXTURES, SCRIPT_ENV, install
-from queue_helpers import wait_until
 
 from harness.queue.local import LocalBackend
 from harness.record.results import read_results
 from harness.record.schema import header_line
+from tests.conftest import git
+from tests.pueue_replay import FIXTURES, SCRIPT_ENV, install
+from tests.queue_helpers import wait_until
 
 # an "evaluation" that records itself through harness eval, and prints its metric
 GOOD_EVAL = "print('---'); print('val_bpb: 2.5')"

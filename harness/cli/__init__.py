@@ -12,7 +12,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-DESCRIPTION = "A git-native research loop: ideas, worktrees, guarded files, queued evaluations."
+DESCRIPTION = (
+    "A git-native research loop: ideas, worktrees, guarded files, queued evaluations. "
+    "`harness --version` prints the version."
+)
 
 
 def build_app():
@@ -45,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from harness.errors import HarnessError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--version"], ["-V"]):
+        return print_version()
     try:
         fast = fast_guard(args)  # the pre-commit hook's path: no tyro, no loguru
         if fast is not None:
@@ -77,6 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harness: {report_bug(exc)}", file=sys.stderr)
         return 1
     return result if isinstance(result, int) else 0
+
+
+def print_version() -> int:
+    """`harness --version`: the version of the code that runs, and the distribution's name."""
+    import harness
+
+    print(f"harness {harness.__version__} ({harness.DISTRIBUTION})")
+    return 0
 
 
 def report_bug(exc: Exception) -> str:

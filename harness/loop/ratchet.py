@@ -1,4 +1,4 @@
-"""The ratchet (DESIGN.md section 2b): parents, the moving head, stale ideas and rebasing.
+"""The ratchet (docs/architecture.md §4): parents, the moving head, stale ideas and rebasing.
 
 Every idea records in its front matter the line, commit and code it branched from
 (`parent`); an older idea without one has its parent read from git (the merge base of its

@@ -1,4 +1,4 @@
-"""The identity of the code a run evaluated (DESIGN.md section 2b).
+"""The identity of the code a run evaluated (docs/architecture.md §4).
 
 A run's `code` is the git tree id its commit would have without the record paths (the
 GLOBAL files and the record folders of `[tool.harness.rules]`). A commit that changes only

@@ -1,4 +1,4 @@
-"""Deciding with the noise in view (DESIGN.md section 5b).
+"""Deciding with the noise in view (docs/architecture.md §4).
 
 The noise is measured on the baseline: the spread of its valid runs over seeds (one value
 per seed: a repeated seed would make the spread look smaller than it is), estimated
@@ -77,7 +77,7 @@ class Comparison:
 
 
 def baseline_noise(frame: pl.DataFrame, config: Config, *, head_code: str | None = None) -> Noise:
-    """The noise of one run, from every measured head (DESIGN.md section 2b).
+    """The noise of one run, from every measured head (docs/architecture.md §4).
 
     Each code the baseline ran at (and the head's code, whatever ran it) is one group, one
     value per seed; the spread is pooled around each group's own mean, so a head that

@@ -1,6 +1,6 @@
 """The metric protocol: how an evaluation command hands its numbers to the harness.
 
-Two ways, checked in this order (DESIGN.md section 5):
+Two ways, checked in this order (docs/architecture.md §3):
 
 1. a JSON object written to the file named by the environment variable
    `HARNESS_METRICS_FILE`;

@@ -1,4 +1,4 @@
-"""The reference that moves (DESIGN.md section 2b): the head of the line and its runs.
+"""The reference that moves (docs/architecture.md §4): the head of the line and its runs.
 
 The line is the branch winners join: main, or the research trunk when `advance = "trunk"`
 (before its first use the trunk is main's head). Its head's runs are every valid run of

@@ -1,5 +1,5 @@
 """Where an idea stands: its effect over its parent, its standing against the head
-(DESIGN.md sections 2b and 5b).
+(docs/architecture.md §4).
 
 The idea's side is its valid runs at the code it is now (its branch's tip). Its **effect**
 is measured against the runs of its parent's code (what it branched from); its

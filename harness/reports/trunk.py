@@ -1,4 +1,4 @@
-"""The unattended research trunk (`[tool.harness] advance = "trunk"`, DESIGN.md section 2b).
+"""The unattended research trunk (`[tool.harness] advance = "trunk"`, docs/architecture.md §4).
 
 A confirmed winner is merged (`--no-ff`) into the trunk branch by `harness submit`, in a
 throwaway worktree, so the trunk's first-parent history is the chain of accepted changes,

@@ -1,6 +1,6 @@
 """APPEND-ONLY files (journals): a header, then entries, newest on top.
 
-DESIGN.md section 3: if the old file is `H + B`, where `H` is everything before the first
+docs/architecture.md §2: if the old file is `H + B`, where `H` is everything before the first
 line starting with `## ` and `B` the rest, a valid new file is `H + X + B`. The harness
 writes new entries exactly that way, atomically (temporary file, fsync, rename) and under
 the record lock, so readers never see half an entry and concurrent writers never lose one.

@@ -1,4 +1,4 @@
-"""META_MODE: the human's permission to change the FROZEN files (DESIGN.md section 4).
+"""META_MODE: the human's permission to change the FROZEN files (docs/architecture.md §2).
 
 META_MODE is active when the environment has `META_MODE=1`, or when the newest entry of
 `human_journal.md` that mentions META_MODE says `META_MODE=1` (an entry that also says

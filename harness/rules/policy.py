@@ -1,4 +1,4 @@
-"""The file rules of DESIGN.md section 3, as one pure function: changes in, violations out.
+"""The file rules (docs/architecture.md §2) as one pure function: changes in, violations out.
 
 - FROZEN: any change to the path (edit, delete, rename away or onto, mode, symlink) needs
   META_MODE.

@@ -1,9 +1,9 @@
-"""`harness baseline`: is the metric fit to decide with? (DESIGN.md section 2)
+"""`harness baseline`: is the metric fit to decide with? (docs/architecture.md §4)
 
 The evaluation runs at the head of the line (the main branch, or the research trunk when
 `advance = "trunk"`) with N different seeds, then once more with the first seed. Every
 run is recorded (idea `baseline`) with the head's code, so it counts as the head's runs
-(the reference of every decision, DESIGN.md section 2b). The report checks that the spread
+(the reference of every decision, docs/architecture.md §4). The report checks that the spread
 over seeds is below `min_effect` (otherwise one run per idea cannot show the smallest
 effect worth detecting), that the same seed gives the same number, and how long a run
 takes against the timeout and the research budget.

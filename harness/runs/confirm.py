@@ -1,4 +1,4 @@
-"""Held-out confirmation of a winner (DESIGN.md section 5b).
+"""Held-out confirmation of a winner (docs/architecture.md §4).
 
 Many small greedy keeps can over-fit the validation split. When `[tool.harness] confirm`
 names a command (an evaluation on data the agent never looks at while iterating),
