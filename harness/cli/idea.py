@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from tyro.conf import Positional
+from tyro.conf import Positional, arg
 
 if TYPE_CHECKING:
     from harness.config import Config
@@ -40,23 +40,51 @@ def repository() -> tuple[Layout, Config]:
     return layout, load_config(layout.root)
 
 
-def new(slug: Positional[str], /, *, title: str, hypothesis: str = "") -> int:
+def new(
+    slug: Positional[Annotated[str | None, arg(metavar="[SLUG]")]] = None,
+    /,
+    *,
+    title: str = "",
+    hypothesis: str = "",
+    mechanism: str = "",
+    expected: str = "",
+    plan: str = "",
+    file: str = "",
+) -> int:
     """Write a new idea 1_ideas/DATE_SLUG.md from 1_ideas/_TEMPLATE.md and print its path.
 
-    Warns (on stderr) when the title or hypothesis resembles an existing idea, abandoned
-    ones included: read that one before going on.
+    The sections can be given as options, or in a file (--file F, or - for standard
+    input): a `# Title` line, optionally `slug: ...`, then `## Hypothesis`, `## Mechanism`,
+    `## Expected effect`, `## Plan` (or any other section); options override the file.
+    Without a SLUG, the file's `slug:` or the title's words name it. Warns (on stderr)
+    when the title or hypothesis resembles an existing idea, abandoned ones included:
+    read that one before going on.
 
     Args:
         slug: Lowercase letters, digits and dashes, e.g. lr-warmup.
         title: One line saying what the idea is.
         hypothesis: The claim the experiment tests (the template's placeholder otherwise).
+        mechanism: Why it should work.
+        expected: The Expected effect: the signed change of the metric, e.g. "-0.02 val_bpb".
+        plan: The steps of the experiment.
+        file: A file with the title and sections, or - to read it from standard input.
     """
     from loguru import logger
 
+    from harness.errors import UsageError
+    from harness.loop.drafts import Draft, parse_draft, slug_from_title
     from harness.loop.ideas import new_idea
 
+    draft = parse_draft(read_text_argument(file)) if file else Draft(None, None, {})
+    given = {"Hypothesis": hypothesis, "Mechanism": mechanism, "Expected effect": expected}
+    sections = draft.sections | {name: text for name, text in given.items() if text}
+    sections |= {"Plan": plan} if plan else {}
+    title = title or draft.title or ""
+    if not title:
+        raise UsageError("an idea needs a title: pass --title 'what the idea is' (or `# Title`)")
     layout, _ = repository()
-    created = new_idea(layout, slug, title=title, hypothesis=hypothesis)
+    chosen = slug or draft.slug or slug_from_title(title)
+    created = new_idea(layout, chosen, title=title, sections=sections)
     for other, _score in created.similar:
         why = f", because: {other.reason}" if other.reason else ""
         about = f"{other.slug!r} ({other.status}{why})"

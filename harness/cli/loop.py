@@ -80,16 +80,23 @@ def next_step(*, json: bool = False) -> int:
     """Say what to do next in the research loop, why, and the exact commands to run.
 
     One of: ideate, critique SLUG, implement SLUG, test SLUG, wait, baseline, report SLUG,
-    submit SLUG, or stop (the budget in [tool.harness.budget] is spent). Read afresh from
-    the repository's files, so it is the way back after a lost context.
+    infer SLUG, submit SLUG, commit-record, rebase SLUG, or stop (the budget in
+    [tool.harness.budget] is spent). Read afresh from the repository's files, so it is
+    the way back after a lost context. Each command runs as given from the repository
+    root; text only you can write goes first to the file each `needs` entry names.
 
     Args:
-        json: Print {"action", "slug", "reason", "commands", "rule"} as JSON instead.
+        json: Print {"schema": 1, "action", "slug", "reason", "commands", "needs", "rule"}
+            as JSON instead (the contract for agents; README, "harness next").
     """
     from harness.loop.state import build_state, next_action
 
     layout, config = repository()
-    action = next_action(build_state(layout, config), config)
+    state = build_state(layout, config)
+    action = next_action(state, config)
+    for need in action.needs:  # the agent writes its drafts here
+        if need.file is not None:
+            need.file.parent.mkdir(parents=True, exist_ok=True)
     if json:
         import json as jsonlib
 
@@ -97,6 +104,9 @@ def next_step(*, json: bool = False) -> int:
         return 0
     print(f"{action.kind}{' ' + action.slug if action.slug else ''}")
     print(f"  why:  {action.reason}")
+    for need in action.needs:
+        target = need.file or need.where
+        print(f"  write: {need.what}" + (f" -> {target}" if target else ""))
     for command in action.commands:
         print(f"  run:  {command}")
     return 0

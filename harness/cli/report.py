@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
-from tyro.conf import Positional
+from tyro.conf import Positional, arg
 
 
 def register(app) -> None:
@@ -12,25 +13,36 @@ def register(app) -> None:
     app.command(submit)
 
 
-def report(slug: Positional[str], /, *, json: bool = False) -> int:
+def report(
+    slug: Positional[Annotated[str, arg(metavar="SLUG")]],
+    /,
+    *,
+    inferences: str = "",
+    force: bool = False,
+    json: bool = False,
+) -> int:
     """Write (or update) the report 9_reports/DATE_SLUG.md of an idea, with its plot.
 
     From the root's 9_reports/_TEMPLATE.md: the question and hypothesis, every run, mean
     and std over seeds, the differences to the baseline and to the best other result,
     the verdict against min_effect and the noise, observed against expected, the held-out
     confirmation, Observations from the data, and an Inferences section for you to
-    write (kept when the report is updated). Moves the idea to reported and adds an
-    entry to the journal. An idea without a valid run is an error.
+    write (kept when the report is updated; --inferences fills it). Moves the idea to
+    reported and adds an entry to the journal. An idea without a valid run is an error;
+    one with fewer valid seeds than [tool.harness] seeds is refused unless --force.
 
     Args:
         slug: The idea.
+        inferences: A file holding the Inferences section's text, or - for standard input.
+        force: Report even with fewer valid seeds than [tool.harness] seeds.
         json: Print the report's path, numbers and verdict as JSON.
     """
-    from harness.cli.idea import repository
+    from harness.cli.idea import read_text_argument, repository
     from harness.reports.report import write_report
 
+    text = read_text_argument(inferences) if inferences else None
     layout, config = repository()
-    written = write_report(layout, config, slug)
+    written = write_report(layout, config, slug, inferences=text, force=force)
     if json:
         import json as jsonlib
 
@@ -44,7 +56,14 @@ def report(slug: Positional[str], /, *, json: bool = False) -> int:
     return 0
 
 
-def submit(slug: Positional[str], /, *, json: bool = False) -> int:
+def submit(
+    slug: Positional[Annotated[str, arg(metavar="SLUG")]],
+    /,
+    *,
+    force: bool = False,
+    exit_zero: bool = False,
+    json: bool = False,
+) -> int:
     """Submit an idea's branch as a pull request when it wins; say why when it does not.
 
     Refuses uncommitted changes in its worktree, a failing `harness guard --range
@@ -54,11 +73,14 @@ def submit(slug: Positional[str], /, *, json: bool = False) -> int:
     win must also hold on held-out data (run here for the idea and the current best, same
     seeds, recorded with status confirm). Opens the pull request with `gh pr create` when
     gh is installed and authenticated, else writes its body to 9_reports/DATE_SLUG_pr.md
-    and prints the command. The decision goes to the journal and the idea. Exits 0 when
-    submitted, 1 when not (with the reason).
+    and prints the command. The decision goes to the journal and the idea. Refused with
+    fewer valid seeds than [tool.harness] seeds unless --force. Exits 0 when submitted,
+    1 when not (with the reason; 0 with --exit-zero, as `harness next` asks).
 
     Args:
         slug: The idea.
+        force: Decide even with fewer valid seeds than [tool.harness] seeds.
+        exit_zero: Exit 0 once the decision is taken and recorded, whichever it is.
         json: Print the decision as JSON (the confirmation runs' output goes to stderr).
     """
     import shlex
@@ -67,12 +89,13 @@ def submit(slug: Positional[str], /, *, json: bool = False) -> int:
     from harness.reports.submit import submit as submit_idea
 
     layout, config = repository()
-    done = submit_idea(layout, config, slug, stdout=sys.stderr, stderr=sys.stderr)
+    done = submit_idea(layout, config, slug, force=force, stdout=sys.stderr, stderr=sys.stderr)
+    code = 0 if done.submitted or exit_zero else 1
     if json:
         import json as jsonlib
 
         print(jsonlib.dumps(done.to_json(), indent=2))
-        return 0 if done.submitted else 1
+        return code
     print(f"{'submitted' if done.submitted else 'not submitted'}: {done.reason}")
     print(f"branch: {done.pushed}")
     print(f"report: {done.report.path}")
@@ -82,4 +105,4 @@ def submit(slug: Positional[str], /, *, json: bool = False) -> int:
     elif pr is not None:
         print(f"pull request: not opened ({pr.why_not_opened}); its body is in {pr.body}")
         print(f"open it with: cd {shlex.quote(str(pr.cwd))} && {shlex.join(pr.command)}")
-    return 0 if done.submitted else 1
+    return code

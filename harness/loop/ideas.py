@@ -239,6 +239,19 @@ def append_to_section(body: str, title: str, text: str, *, gap: str = "\n\n") ->
     return joined + ("\n" + after if after else "")
 
 
+def fill_sections(body: str, sections: dict[str, str]) -> str:
+    """`body` with each named section's text replaced (appended when the body lacks it)."""
+    for title, text in sections.items():
+        bounds = section_bounds(body, title)
+        if bounds is None:
+            body = body.rstrip("\n") + f"\n\n## {title}\n\n{text.strip()}\n"
+            continue
+        start, end = bounds
+        after = body[end:]
+        body = body[:start] + "\n" + text.strip() + "\n" + ("\n" + after if after else "")
+    return body
+
+
 # -- writing -----------------------------------------------------------------------------
 
 
@@ -275,9 +288,16 @@ class NewIdea:
 
 
 def new_idea(
-    layout: Layout, slug: str, *, title: str, hypothesis: str = "", today: date | None = None
+    layout: Layout,
+    slug: str,
+    *,
+    title: str,
+    hypothesis: str = "",
+    sections: dict[str, str] | None = None,
+    today: date | None = None,
 ) -> NewIdea:
-    """Write a new idea from the root's `1_ideas/_TEMPLATE.md`; returns it and look-alikes."""
+    """Write a new idea from the root's `1_ideas/_TEMPLATE.md`, its `sections` (title ->
+    text) filled in; returns it and look-alikes."""
     validate_slug(slug)
     title = " ".join(title.split())
     if not title:
@@ -292,6 +312,7 @@ def new_idea(
                     f"idea {slug!r} exists already in {other.name}: choose another slug"
                 )
         text = render_idea(layout, slug=slug, title=title, hypothesis=hypothesis, created=created)
+        text = fill_sections(text, sections or {})
         try:
             idea = parse_idea(path, text)
         except RecordError as exc:

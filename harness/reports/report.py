@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.config import Config
-from harness.errors import HarnessError, RecordError
+from harness.errors import HarnessError, RecordError, UsageError
 from harness.fileio import write_atomic
 from harness.layout import IDEAS_DIR, REPORTS_DIR, Layout
 from harness.loop.ideas import FILE_NAME, STATUSES, Idea, advance, find_idea, section_bounds
+from harness.loop.inferences import PLACEHOLDER, replace_inferences
 from harness.record.compare import Comparison, effect_threshold, judge_expected
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import is_finite, read_results, sanitise
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
 
 TEMPLATE = "_TEMPLATE.md"
 INFERENCES = "Inferences"
-PLACEHOLDER = (
-    "(What do the observations mean? Say what you believe and why, what would change your\n"
-    "mind, and what to try next.)"
-)
 DASH = "–"
 
 
@@ -95,15 +92,22 @@ def write_report(
     journal: bool = True,
     today: date | None = None,
     status: str | None = None,
+    inferences: str | None = None,
+    force: bool = False,
 ) -> Report:
     """Render (or update) the report of `slug`, its plot, the idea's status and the journal.
 
     `status` is the idea's status the report states (default: what it is once reported),
     for `submit`, which renders the report just before it records the submission.
+    `inferences` fills the Inferences section. Fewer valid seeds than `seeds` is refused
+    unless `force`.
     """
+    if inferences is not None and not inferences.strip():
+        raise UsageError("the Inferences text is empty: write what the observations mean")
     idea = find_idea(layout, slug)
     frame = read_results(layout.results_tsv)
     where = standing(frame, config, slug)  # a clear error when there is no valid run
+    check_seeds(where, config, command="report", force=force)
     existing = find_report(layout, slug)
     day = (today or datetime.now(UTC).date()).isoformat()
     path = existing or layout.reports_dir / f"{day}_{slug}.md"
@@ -116,6 +120,8 @@ def write_report(
     text = render(layout, context)
     if existing is not None:
         text = keep_inferences(text, existing.read_text(encoding="utf-8"))
+    if inferences is not None:
+        text = replace_inferences(text, inferences)
     save_plot(frame, config, slug, target=plot)
     write_atomic(path, text)
     idea = advance(layout, slug, "reported", note=f"report {REPORTS_DIR}/{path.name}")
@@ -124,6 +130,19 @@ def write_report(
         report = replace(report, entry=report_entry(report, config))
         add_entry(layout, report.entry)
     return report
+
+
+def check_seeds(where: Standing, config: Config, *, command: str, force: bool) -> None:
+    """Refuse a report or a decision taken on fewer valid seeds than `seeds`."""
+    have = where.side.n
+    if force or have >= config.seeds:
+        return
+    slug = where.side.label
+    raise UsageError(
+        f"{slug} has {have} valid seed(s) of the {config.seeds} wanted ([tool.harness] "
+        f"seeds): queue the missing ones first (`harness next` gives the command), or pass "
+        f"--force to {command} anyway"
+    )
 
 
 def status_after(status: str) -> str:

@@ -42,7 +42,7 @@ from harness.loop.worktrees import find_worktree
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import read_results
 from harness.record.standing import Standing, standing
-from harness.reports.report import Report, num, signed, write_report
+from harness.reports.report import Report, check_seeds, num, signed, write_report
 from harness.runs import confirm as held_out
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ def submit(
     config: Config,
     slug: str,
     *,
+    force: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> Submission:
@@ -110,14 +111,15 @@ def submit(
     check_guard(layout, config, idea)
     frame = read_results(layout.results_tsv)
     check_integrity_of_runs(frame, config, idea)
-    pushed = push(layout, config, idea)
     where = standing(frame, config, slug)
+    check_seeds(where, config, command="submit", force=force)
+    pushed = push(layout, config, idea)
     confirmation = None
     if where.is_winner and held_out.is_configured(config):
         confirmation = run_confirmation(layout, config, frame, where, sinks=(stdout, stderr))
     submitted, reason = decide(where, confirmation)
     status = "submitted" if submitted else None
-    report = write_report(layout, config, slug, journal=False, status=status)
+    report = write_report(layout, config, slug, journal=False, status=status, force=True)
     pull_request = open_pull_request(layout, config, idea, report) if submitted else None
     entry = decision_entry(idea, submitted, reason, pushed, confirmation, pull_request)
     add_entry(layout, entry)

@@ -10,6 +10,11 @@ crash, a missing metric, a timeout or an interrupt too, with its status and the 
 its log. The question, hypothesis, expected effect and queue task come from the request
 or from HARNESS_QUESTION, HARNESS_HYPOTHESIS, HARNESS_EXPECTED and HARNESS_QUEUE_TASK
 (which is how a queued run passes its label on).
+
+The full evaluation refuses a worktree whose research code has uncommitted changes (a
+result must name the code it measured); `allow_dirty` (or HARNESS_ALLOW_DIRTY=1, which
+`harness queue add --allow-dirty` sets) runs it anyway, and its row, marked dirty, never
+counts as a result.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any, TextIO
 
 from harness import gitops
 from harness.config import Config, load_config, resolve_argv
-from harness.errors import RecordError, UsageError
+from harness.errors import RecordError, UsageError, WorktreeError
 from harness.fileio import exclusive_lock
 from harness.layout import Layout, find_layout
 from harness.record.journal import add_entry, run_entry
@@ -50,6 +55,8 @@ ENV_FIELDS = {
 }
 EXIT_CODES = {"ok": 0, "crash": 1, "timeout": 124, "killed": 130}
 MAX_DESCRIPTION = 1500
+ALLOW_DIRTY = "HARNESS_ALLOW_DIRTY"
+MAX_LISTED = 5
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class EvalRequest:
     timeout: float | None = None
     description: str = ""
     idea: str | None = None  # None: from the branch
+    allow_dirty: bool | None = None  # None: HARNESS_ALLOW_DIRTY
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ def evaluate(
     command, seed = split_seed(request.command or config.eval, request.seed)
     if request.timeout is not None and request.timeout <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {request.timeout}")
+    refuse_uncommitted(layout, config, allow=request.allow_dirty)
     run_id = new_run_id()
     integrity = check_integrity(layout.worktree, root=layout.root, config=config)
     row = describe_worktree(layout, config, request=request, seed=seed, run_id=run_id)
@@ -241,12 +250,38 @@ def label_columns(
     }
 
 
-def has_code_changes(worktree: Path, config: Config) -> bool:
+def code_changes(worktree: Path, config: Config) -> list[str]:
     """Uncommitted changes other than to the record (GLOBAL files and record folders)."""
     listed = gitops.git("status", "--porcelain", "-z", "--untracked-files=normal", cwd=worktree)
     paths = [entry[3:] for entry in listed.split("\0") if len(entry) > 3]
     record = config.rules.global_ + config.rules.records
-    return any(not matches(path, record) for path in paths)
+    return [path for path in paths if not matches(path, record)]
+
+
+def has_code_changes(worktree: Path, config: Config) -> bool:
+    return bool(code_changes(worktree, config))
+
+
+def is_dirty_allowed(allow: bool | None) -> bool:
+    if allow is not None:
+        return allow
+    return os.environ.get(ALLOW_DIRTY, "") not in ("", "0")
+
+
+def refuse_uncommitted(layout: Layout, config: Config, *, allow: bool | None) -> None:
+    """A WorktreeError naming the uncommitted research code, unless dirty runs are allowed."""
+    if is_dirty_allowed(allow):
+        return
+    changed = code_changes(layout.worktree, config)
+    if not changed:
+        return
+    listed = ", ".join(changed[:MAX_LISTED])
+    more = f" and {len(changed) - MAX_LISTED} more" if len(changed) > MAX_LISTED else ""
+    raise WorktreeError(
+        f"{layout.worktree} has uncommitted changes to the research code ({listed}{more}): "
+        "commit them first (a result must name the code it measured), or pass "
+        "--allow-dirty to run anyway (its row never counts); `just smoke` runs on anything"
+    )
 
 
 def outcome(
