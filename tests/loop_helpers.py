@@ -67,10 +67,13 @@ def start_idea(cli, root: Path, slug: str, level: str) -> Path:
     return worktree
 
 
-def evaluate(cli, worktree: Path, seeds: int = 3, *, expected: str = "-0.05") -> None:
+def evaluate(
+    cli, worktree: Path, seeds: int = 3, *, expected: str = "-0.05", dirty: bool = False
+) -> None:
     for seed in range(seeds):
         cli(
             "eval",
+            *(["--allow-dirty"] if dirty else []),
             "--seed",
             str(seed),
             "-q",

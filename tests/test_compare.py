@@ -131,8 +131,11 @@ def test_the_compare_command(research_repo: Path, cli) -> None:
     [
         (None, -0.1, 0.02, "no expected effect was stated"),
         ("expect -0.05 val_bpb", -0.06, 0.02, "seen: expected -0.05, observed -0.06"),
-        ("-0.05", -0.01, 0.02, "not seen: the effect -0.01 is within the noise"),
-        ("-0.05", 0.04, 0.02, "not seen: expected -0.05, observed +0.04, the other way"),
+        ("-0.05", -0.01, 0.02, "not seen: the effect is within the noise; expected -0.05, "),
+        ("-0.05", 0.04, 0.02, "the other way: expected -0.05, observed +0.04"),
+        ("-0.10", -0.03, 0.02, "smaller than expected: expected -0.1, observed -0.03"),
+        ("-0.05", -0.04, 0.02, "seen: expected -0.05, observed -0.04"),
+        ("+2.195", 0.121, 0.02, "smaller than expected: expected +2.195, observed +0.121"),
         ("0", 0.01, 0.02, "seen: expected no effect"),
         ("lower", -0.1, 0.02, "cannot tell: 'lower' states no number"),
         ("-0.05", None, 0.02, "cannot tell: no reference value"),

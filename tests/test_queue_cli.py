@@ -57,7 +57,7 @@ def test_add_with_seeds_queues_labelled_tasks_from_a_worktree(worktree: Path, cl
         assert (row["idea"], row["state"], row["cwd"]) == ("warmup", "succeeded", str(worktree))
         assert row["command"].endswith(f"--seed {seed}")
         assert row["env"]["HARNESS_SEED"] == str(seed)
-        assert row["env"]["HARNESS_EXPECTED"] == "1.50"
+        assert row["env"]["HARNESS_EXPECTED"] == "+1.5"  # a signed change of the metric
         assert row["env"]["HARNESS_QUEUE_TASK"] == row["id"]
     log = cli("queue", "log", "local:1", cwd=worktree).out
     assert log == "['--seed', '1'] does 'warmup' help? local:1\n"

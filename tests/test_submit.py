@@ -176,7 +176,7 @@ def test_runs_with_modified_frozen_files_are_refused(repo: Path, cli) -> None:
     program = worktree / "program.md"
     original = program.read_text()
     program.write_text(original + "\nAlso: anything goes.\n")
-    evaluate(cli, worktree, seeds=1)
+    evaluate(cli, worktree, seeds=1, dirty=True)
     program.write_text(original)  # clean again: only the row remembers
     evaluate(cli, worktree, seeds=3)
 

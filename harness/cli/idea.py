@@ -83,7 +83,7 @@ def new(
     if not title:
         raise UsageError("an idea needs a title: pass --title 'what the idea is' (or `# Title`)")
     layout, _ = repository()
-    chosen = slug or draft.slug or slug_from_title(title)
+    chosen = slug if slug is not None else (draft.slug or slug_from_title(title))
     created = new_idea(layout, chosen, title=title, sections=sections)
     for other, _score in created.similar:
         why = f", because: {other.reason}" if other.reason else ""

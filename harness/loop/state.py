@@ -409,6 +409,7 @@ def stop_when_budget_spent(state: LoopState, config: Config) -> Action | None:
     if reason is None:
         return None
     commands = ["harness queue wait"] if state.active_tasks else []
+    commands += ["harness results commit"] if state.uncommitted_runs else []
     commands += ["harness status"]
     return Action(
         "stop",
@@ -755,11 +756,11 @@ def _test_commands(
 # -- the table ------------------------------------------------------------------------------
 
 RULES: tuple[Rule, ...] = (
-    Rule("budget-spent", "stop", "the research budget is spent", stop_when_budget_spent),
     Rule("baseline-first", "baseline", "no valid baseline run, nothing queued", baseline_first),
     Rule("infer-report", "infer", "a report's Inferences are unfilled", infer_report),
     Rule("submit-reported", "submit", "reported, every seed, not decided", submit_reported),
     Rule("report-tested", "report", "every seed has a valid run, no report", report_tested),
+    Rule("budget-spent", "stop", "the research budget is spent", stop_when_budget_spent),
     Rule("fix-crashed", "implement", "a seed crashed at the branch's head", fix_crashed),
     Rule("test-missing-seeds", "test", "fewer valid seeds than `seeds`", test_missing_seeds),
     Rule(

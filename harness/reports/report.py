@@ -22,9 +22,15 @@ from harness.config import Config
 from harness.errors import HarnessError, RecordError, UsageError
 from harness.fileio import write_atomic
 from harness.layout import IDEAS_DIR, REPORTS_DIR, Layout
+from harness.loop.expectation import idea_expected
 from harness.loop.ideas import FILE_NAME, STATUSES, Idea, advance, find_idea, section_bounds
 from harness.loop.inferences import PLACEHOLDER, replace_inferences
-from harness.record.compare import Comparison, effect_threshold, judge_expected
+from harness.record.compare import (
+    Comparison,
+    effect_threshold,
+    expected_number,
+    judge_expected,
+)
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import is_finite, read_results, sanitise
 from harness.record.standing import Standing, standing
@@ -217,6 +223,8 @@ def report_context(
     rows = frame.filter(pl.col("idea") == idea.slug).to_dicts()
     runs = [row for row in rows if row["status"] != held_out.STATUS]
     expected = next((str(row["expected"]) for row in runs if row.get("expected")), None)
+    if expected is None and (from_idea := idea_expected(idea)) is not None:
+        expected = f"{from_idea:+g}"  # the idea file's Expected effect
     judged = expected_judgement(where, config, expected)
     side = where.side
     table = [_table_row(side.label, side.mean, side.std, side.n, "")]
@@ -243,7 +251,7 @@ def report_context(
         "hypothesis": labels(runs, "hypothesis")
         if any(row.get("hypothesis") for row in runs)
         else (idea.hypothesis or "(not recorded)"),
-        "expected": expected or "(not stated)",
+        "expected": expected_text(expected, config.metric),
         "runs": [run_line(row) for row in runs],
         "table": table,
         "noise": noise_text,
@@ -266,6 +274,15 @@ def _shown(where: Standing) -> list[Comparison]:
 
 def _table_row(label: str, mean: float, std: float | None, n: int, difference: str) -> dict:
     return {"label": label, "mean": num(mean), "std": num(std), "n": n, "difference": difference}
+
+
+def expected_text(expected: str | None, metric: str) -> str:
+    """`-0.02 val_bpb (a signed change: lower by 0.02)`, or the text as given."""
+    change = expected_number(expected)
+    if change is None:
+        return expected or "(not stated)"
+    way = "lower" if change < 0 else "higher"
+    return f"{change:+g} {metric} (a signed change: {way} by {abs(change):g})"
 
 
 def expected_judgement(where: Standing, config: Config, expected: str | None) -> str:
