@@ -99,7 +99,7 @@ def test_while_the_baseline_runs_the_agent_ideates_and_implements_then_waits() -
         full, ideas=tuple(dataclasses.replace(i, status="submitted") for i in READY.ideas)
     )
     action = decide(started)
-    assert (action.kind, action.commands) == ("wait", ("harness queue wait",))
+    assert (action.kind, action.commands) == ("wait", ("harness queue wait --exit-zero",))
     assert action.reason == "1 task(s) running, 0 queued: wait for their results"
 
 
@@ -194,7 +194,7 @@ def test_stop_when_max_hours_is_reached_and_wait_for_what_still_runs() -> None:
     assert decide(state, config_with(max_hours=2)).kind == "implement"
     action = decide(state, config_with(max_hours=1.5))
     assert action.kind == "stop" and "1.5 hours of evaluation recorded" in action.reason
-    assert action.commands[0] == "harness queue wait"
+    assert action.commands[0] == "harness queue wait --exit-zero"
 
 
 def finished(slug: str, value: float, timestamp: str) -> tuple[Idea, RunRecord]:

@@ -408,7 +408,7 @@ def stop_when_budget_spent(state: LoopState, config: Config) -> Action | None:
     reason = spent_budget(state, config)
     if reason is None:
         return None
-    commands = ["harness queue wait"] if state.active_tasks else []
+    commands = ["harness queue wait --exit-zero"] if state.active_tasks else []
     commands += ["harness results commit"] if state.uncommitted_runs else []
     commands += ["harness status"]
     return Action(
@@ -670,7 +670,7 @@ def wait_for_queue(state: LoopState, config: Config) -> Action | None:
         "wait",
         f"{running} task(s) running, {queued} queued: wait for their results",
         None,
-        ("harness queue wait",),
+        ("harness queue wait --exit-zero",),
     )
 
 
