@@ -336,13 +336,13 @@ def test_next_follows_an_idea_through_the_loop(small_target: Path, cli) -> None:
 
     cli("idea", "new", "wide", "--title", "Wider hidden layer", cwd=repo)
     cli("idea", "new", "deep", "--title", "A second hidden layer", cwd=repo)
-    action = next_for(repo)  # the oldest first; on the same day, by slug
-    assert (action.kind, action.slug) == ("critique", "deep")
-    assert action.commands == (f"harness idea critique deep --file {drafts / 'critique-deep.md'}",)
+    action = next_for(repo)  # the oldest first: wide was written first
+    assert (action.kind, action.slug) == ("critique", "wide")
+    assert action.commands == (f"harness idea critique wide --file {drafts / 'critique-wide.md'}",)
 
-    critique(cli, repo, "deep", 8)
-    assert (next_for(repo).kind, next_for(repo).slug) == ("critique", "wide")
     critique(cli, repo, "wide", 6)
+    assert (next_for(repo).kind, next_for(repo).slug) == ("critique", "deep")
+    critique(cli, repo, "deep", 8)
     action = next_for(repo)
     assert (action.kind, action.slug) == ("implement", "deep")
     assert action.commands == ("harness worktree create deep",)
@@ -401,10 +401,10 @@ def test_next_reads_the_files_afresh_every_time(small_target: Path, cli) -> None
     repo = small_target
     cli("idea", "new", "wide", "--title", "Wider hidden layer", cwd=repo)
     cli("idea", "new", "deep", "--title", "A second hidden layer", cwd=repo)
-    assert next_for(repo).slug == "deep"
-    (path,) = (repo / "1_ideas").glob("*_deep.md")
-    path.write_text(path.read_text().replace("status: proposed", "status: critiqued"))
     assert next_for(repo).slug == "wide"
+    (path,) = (repo / "1_ideas").glob("*_wide.md")
+    path.write_text(path.read_text().replace("status: proposed", "status: critiqued"))
+    assert next_for(repo).slug == "deep"
 
 
 def test_status_shows_the_loop_at_a_glance(small_target: Path, cli) -> None:

@@ -146,8 +146,8 @@ def test_ideate_critique_and_implement_from_drafts(repo: Path, cli) -> None:
     idea = "# Lower the level\n\n## Hypothesis\n\nA lower level.\n\n## Expected effect\n\n-0.05\n"
     step(cli, repo, "ideate", idea=idea)
     step(cli, repo, "ideate", idea=idea.replace("Lower the level", "Halve the level"))
-    step(cli, repo, "critique", "halve-the-level", critique="Meh.\nRating: 4/10\n")
     step(cli, repo, "critique", "lower-the-level", critique="Fine.\nRating: 8/10\n")
+    step(cli, repo, "critique", "halve-the-level", critique="Meh.\nRating: 4/10\n")
     step(cli, repo, "implement", "lower-the-level")
     worktree = repo / "5_worktrees" / "lower-the-level"
     action = next_json(cli, repo)
@@ -155,8 +155,8 @@ def test_ideate_critique_and_implement_from_drafts(repo: Path, cli) -> None:
     (worktree / "level.txt").write_text("1.95\n")
     run_commands(action, repo)
     action = step(cli, repo, "test", "lower-the-level")
-    assert "--hypothesis 'A lower level.' --expected -0.05 -- harness eval" in (
-        action["commands"][1]
+    assert (
+        "--hypothesis 'A lower level.' --expected -0.05 -- harness eval" in (action["commands"][1])
     )
 
 

@@ -94,7 +94,8 @@ def new(
 
 
 def list_ideas(*, status: Status | None = None, json: bool = False) -> int:
-    """List the ideas, oldest first: slug, status, rating, title.
+    """List the ideas, oldest first: slug, status (`rejected`: submitted and turned down),
+    rating, title.
 
     Args:
         status: Only ideas with this status.
@@ -112,7 +113,7 @@ def list_ideas(*, status: Status | None = None, json: bool = False) -> int:
     width = max((len(idea.slug) for idea in ideas), default=0)
     for idea in ideas:
         rating = "-" if idea.rating is None else f"{idea.rating:g}/10"
-        print(f"{idea.slug:<{width}}  {idea.status:<12}  {rating:>6}  {idea.title}")
+        print(f"{idea.slug:<{width}}  {idea.shown_status:<12}  {rating:>6}  {idea.title}")
     return 0
 
 

@@ -371,11 +371,6 @@ def worktree_path(state: LoopState, slug: str) -> Path:
     return worktree.path if worktree else state.root / WORKTREES_DIR / slug
 
 
-def is_rejected(idea: Idea) -> bool:
-    """`harness submit` decided that the idea does not win (the reason is in `decision`)."""
-    return bool(idea.decision) and str(idea.decision).startswith("not submitted")
-
-
 def is_decided(idea: Idea) -> bool:
     return idea.decision is not None or idea.status == "submitted"
 

@@ -138,9 +138,9 @@ def _ideas(layout: Layout, data: DashboardData) -> dict[str, Idea]:
     except HarnessError as exc:
         data.warnings.append(Warning(f"ideas not read: {exc}", "bad"))
         return {}
-    data.idea_count = len(ideas)
+    data.idea_count = sum(idea.status != "abandoned" for idea in ideas)  # as `harness status`
     for idea in ideas:
-        data.ideas_by_status.setdefault(idea.status, []).append(idea)
+        data.ideas_by_status.setdefault(idea.shown_status, []).append(idea)
     return {idea.slug: idea for idea in ideas}
 
 
@@ -229,7 +229,7 @@ def leaderboard(
                 diff_best=side.mean - best.mean,
                 verdict=verdict,
                 verdict_class=css,
-                status=idea.status if idea else (BASELINE if side.label == BASELINE else "?"),
+                status=idea.shown_status if idea else (BASELINE if side.label == BASELINE else "?"),
                 idea_link=links.idea(idea) if idea else "",
                 report_link=links.report(side.label),
             )
