@@ -437,6 +437,7 @@ def test_status_shows_the_loop_at_a_glance(small_target: Path, cli) -> None:
             "implementing": 1,
             "testing": 0,
             "reported": 0,
+            "rejected": 0,
             "submitted": 0,
             "abandoned": 1,
         },
@@ -486,3 +487,24 @@ def test_worktrees_are_read_from_git_not_remembered(research_repo: Path, cli) ->
     action = next_for(research_repo)
     assert (action.kind, action.slug) == ("implement", "wide")
     assert "has no worktree" in action.reason
+
+
+def test_status_shows_rejected_ideas_with_the_reason_and_finished_tasks() -> None:
+    from harness.cli.loop import status_lines
+
+    turned_down = dataclasses.replace(
+        idea("c", "reported"), decision="not submitted: c does not beat baseline: within the noise"
+    )
+    state = dataclasses.replace(
+        READY,
+        ideas=(*READY.ideas, turned_down),
+        finished_tasks=(("succeeded", 12), ("failed", 1)),
+    )
+    summary = summarize(state, CONFIG)
+    assert summary.ideas_by_status["rejected"] == 1 and summary.ideas_by_status["reported"] == 0
+    lines = status_lines(summary, metric="val_bpb")
+    assert "rejected   c: c does not beat baseline: within the noise" in lines
+    assert "queue      idle; finished: 12 succeeded, 1 failed" in lines
+    running = dataclasses.replace(state, active_tasks=(task("13"),))
+    lines = status_lines(summarize(running, CONFIG), metric="val_bpb")
+    assert "queue      1 running, 0 queued; finished: 12 succeeded, 1 failed" in lines

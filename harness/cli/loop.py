@@ -49,6 +49,7 @@ def status_lines(summary: Summary, *, metric: str) -> list[str]:
     lines += [
         f"           {line}" for line in worktree_lines(summary.worktrees, summary.idea_status)
     ]
+    lines += [f"rejected   {slug}: {why}" for slug, why in summary.rejected]
     lines.append(f"queue      {queue_line(summary)}")
     lines += [f"           {t.task_id}  {t.state:<8} {t.label}" for t in summary.active_tasks]
     lines.append(f"best       {best_line(summary, metric)}")
@@ -60,10 +61,12 @@ def status_lines(summary: Summary, *, metric: str) -> list[str]:
 
 
 def queue_line(summary: Summary) -> str:
+    finished = ", ".join(f"{n} {state}" for state, n in summary.finished_tasks.items())
     if not summary.active_tasks:
-        return "none yet"
+        return f"idle; finished: {finished}" if finished else "none yet"
     running = sum(task.state == "running" for task in summary.active_tasks)
-    return f"{running} running, {len(summary.active_tasks) - running} queued"
+    text = f"{running} running, {len(summary.active_tasks) - running} queued"
+    return text + (f"; finished: {finished}" if finished else "")
 
 
 def best_line(summary: Summary, metric: str) -> str:

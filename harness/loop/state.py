@@ -98,6 +98,7 @@ class LoopState:
     uncommitted_runs: int = 0  # rows of results.tsv not yet committed on the main branch
     heads: tuple[tuple[str, str], ...] = ()  # (branch, commit) of the local branches
     drafts: Path | None = None  # where the agent writes the texts `needs` asks for
+    finished_tasks: tuple[tuple[str, int], ...] = ()  # (final state, how many) of the queue
 
     def runs_of(self, slug: str) -> list[RunRecord]:
         return [run for run in self.runs if run.idea == slug]
@@ -210,8 +211,8 @@ def load_runs(layout: Layout, config: Config) -> list[RunRecord]:
     ]
 
 
-def load_active_tasks(layout: Layout, config: Config) -> list[TaskState]:
-    """The harness's queued and running tasks, from the configured queue backend.
+def load_tasks(layout: Layout, config: Config) -> list[TaskState]:
+    """Every task of the configured queue backend, finished ones too.
 
     A backend that cannot be reached is reported on stderr and counts as empty, so that
     `harness next` still answers (the agent sees the warning).
@@ -220,12 +221,25 @@ def load_active_tasks(layout: Layout, config: Config) -> list[TaskState]:
 
     try:
         _, backend = open_configured(layout, config)
-        return [task for task in backend.states() if not task.is_final]
+        return list(backend.states())
     except HarnessError as exc:
         from loguru import logger
 
         logger.warning(f"queue not read: {exc}")
         return []
+
+
+def load_active_tasks(layout: Layout, config: Config) -> list[TaskState]:
+    """The harness's queued and running tasks."""
+    return [task for task in load_tasks(layout, config) if not task.is_final]
+
+
+def count_finished(tasks: list[TaskState]) -> tuple[tuple[str, int], ...]:
+    counts: dict[str, int] = {}
+    for task in tasks:
+        if task.is_final:
+            counts[task.state] = counts.get(task.state, 0) + 1
+    return tuple(counts.items())
 
 
 def report_slugs(layout: Layout) -> frozenset[str]:
@@ -275,13 +289,15 @@ def branch_heads(layout: Layout) -> tuple[tuple[str, str], ...]:
 
 def build_state(layout: Layout, config: Config) -> LoopState:
     """A fresh snapshot of the loop, read from the files (never from a cache)."""
+    tasks = load_tasks(layout, config)
     return LoopState(
         root=layout.root,
         ideas=tuple(load_ideas(layout)),
         worktrees=tuple(list_worktrees(layout, config)),
         reports=report_slugs(layout),
         runs=tuple(load_runs(layout, config)),
-        active_tasks=tuple(load_active_tasks(layout, config)),
+        active_tasks=tuple(task for task in tasks if not task.is_final),
+        finished_tasks=count_finished(tasks),
         uninferred=uninferred_reports(layout),
         uncommitted_runs=count_uncommitted_runs(layout),
         heads=branch_heads(layout),
