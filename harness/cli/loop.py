@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def register(app) -> None:
     app.command(status)
     app.command(name="next")(next_step)
+    app.command(brief)
 
 
 def status(*, json: bool = False) -> int:
@@ -77,6 +78,31 @@ def best_line(summary: Summary, metric: str) -> str:
     if summary.baseline and summary.baseline.slug != best.slug:
         text += f"; baseline {summary.baseline.value:.4f} ({summary.baseline.runs} run(s))"
     return text
+
+
+def brief(*, json: bool = False) -> int:
+    """Everything an agent needs after losing its context, in at most about 150 lines.
+
+    The program's essentials (metric, direction, min_effect, seeds, the file rules), the
+    best result against the baseline, every idea in one line (status, effect, verdict),
+    the latest Inferences and journal lessons, the queue, warnings, and the next action
+    with its commands. Run it first; program.md says so.
+
+    Args:
+        json: Print the same as one JSON object.
+    """
+    from harness.loop.state import build_state
+    from harness.reports.brief import make_brief
+
+    layout, config = repository()
+    made = make_brief(layout, config, build_state(layout, config))
+    if json:
+        import json as jsonlib
+
+        print(jsonlib.dumps(made.to_json(), indent=2))
+    else:
+        print("\n".join(made.lines()))
+    return 0
 
 
 def next_step(*, json: bool = False) -> int:

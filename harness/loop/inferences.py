@@ -21,19 +21,23 @@ def _plain(text: str) -> str:
     return " ".join(text.split())
 
 
+def written_text(text: str) -> str:
+    """An Inferences text without the template's italic notes (paragraphs in `*...*`)."""
+    paragraphs = [part.strip() for part in text.split("\n\n") if part.strip()]
+    return "\n\n".join(part for part in paragraphs if not _is_note(part))
+
+
 def is_unfilled(text: str) -> bool:
     """True when an Inferences text still holds the placeholder or a FILL_IN slot, or holds
     nothing but the template's italic notes."""
     plain = _plain(text)
     if _plain(PLACEHOLDER) in plain or "{FILL_IN" in plain:
         return True
-    written = [line for line in text.splitlines() if line.strip()]
-    return all(_is_note(line) for line in written)
+    return not written_text(text)
 
 
-def _is_note(line: str) -> bool:
-    stripped = line.strip()
-    return len(stripped) > 1 and stripped.startswith("*") and stripped.endswith("*")
+def _is_note(paragraph: str) -> bool:
+    return len(paragraph) > 1 and paragraph.startswith("*") and paragraph.endswith("*")
 
 
 def inferences_of(report: str) -> str | None:

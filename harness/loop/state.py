@@ -318,7 +318,18 @@ def waiting_ideas(state: LoopState) -> list[Idea]:
 
 
 def mean_of(runs: list[RunRecord]) -> float | None:
-    values = [run.value for run in runs if run.counts and run.value is not None]
+    """The mean over seeds of the counting runs, a repeated seed averaged first (as
+    `harness results compare`, reports and the dashboard take it), so that one mean of
+    the baseline is shown everywhere."""
+    by_seed: dict[int, list[float]] = {}
+    unseeded = []
+    for run in runs:
+        if run.counts and run.value is not None:
+            if run.seed is None:
+                unseeded.append(run.value)
+            else:
+                by_seed.setdefault(run.seed, []).append(run.value)
+    values = [fmean(group) for group in by_seed.values()] + unseeded
     return fmean(values) if values else None
 
 
