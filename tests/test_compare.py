@@ -109,8 +109,10 @@ def test_the_compare_command(research_repo: Path, cli) -> None:
     record(research_repo, "better", [0.94, 0.96, 0.92])
     write_rows(research_repo, row("broken-0", None, idea="broken", status="crash"))
     out = cli("results", "compare", "baseline", "better", cwd=research_repo).out
-    assert "A baseline: mean 1, std 0.0158114, n 5" in out
-    assert "paired by seed (B - A): 0: -0.06, 1: -0.06, 2: -0.06" in out
+    assert "reference (A) baseline: mean 1, std 0.0158114, n 5" in out
+    assert "candidate (B) better: mean 0.94, std 0.02, n 3" in out
+    assert "improvement of the candidate +0.06 (positive: better is better)" in out
+    assert "paired by seed (candidate - reference): 0: -0.06, 1: -0.06, 2: -0.06" in out
     assert out.splitlines()[-1].startswith("verdict: better is better than baseline by 0.06")
     data = json.loads(
         cli("results", "compare", "baseline", "better", "--json", cwd=research_repo).out

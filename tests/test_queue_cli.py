@@ -176,3 +176,15 @@ def test_auto_falls_back_to_local_without_pueue(monkeypatch: pytest.MonkeyPatch)
 def test_an_unknown_queue_name_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="HARNESS_QUEUE names an unknown queue 'redis'"):
         choose_backend(Config(), environ={"HARNESS_QUEUE": "redis"})
+
+
+def test_the_result_column_shows_the_value_a_queued_evaluation_recorded(repo: Path, cli) -> None:
+    code = "print('---'); print('val_bpb: 1.25')"
+    assert (
+        cli("queue", "add", "--", "harness", "eval", "--", "python", "-c", code, cwd=repo).code == 0
+    )
+    assert cli("queue", "wait", "0", cwd=repo).code == 0
+    status = cli("queue", "status", cwd=repo)
+    assert status.out.splitlines()[1].split()[4] == "1.25"
+    (row,) = json.loads(cli("queue", "status", "--json", cwd=repo).out)
+    assert (row["result"], row["value"]) == ("ok", 1.25)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from tyro.conf import Positional, arg
 
+from harness.cli.args import Slug
+
 if TYPE_CHECKING:
     from harness.config import Config
     from harness.layout import Layout
@@ -117,7 +119,7 @@ def list_ideas(*, status: Status | None = None, json: bool = False) -> int:
     return 0
 
 
-def show(slug: Positional[str], /, *, json: bool = False) -> int:
+def show(slug: Slug, /, *, json: bool = False) -> int:
     """Print an idea's file (front matter and sections).
 
     Args:
@@ -137,7 +139,7 @@ def show(slug: Positional[str], /, *, json: bool = False) -> int:
     return 0
 
 
-def critique(slug: Positional[str], /, *, file: str) -> int:
+def critique(slug: Slug, /, *, file: str) -> int:
     """Append a critique to an idea and record its rating and scores.
 
     The critique ends with `Rating: N/10`, and may give `Novelty: N/10`, `Impact: N/10` and
@@ -196,9 +198,7 @@ def pick(*, json: bool = False) -> int:
     return 0
 
 
-def set_status(
-    slug: Positional[str], /, *, status: Status, reason: str = "", force: bool = False
-) -> int:
+def set_status(slug: Slug, /, *, status: Status, reason: str = "", force: bool = False) -> int:
     """Move an idea to another status.
 
     The order is proposed, critiqued, implementing, testing, reported, submitted; an idea in

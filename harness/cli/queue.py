@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from tyro.conf import Positional, arg
 
+from harness.cli.args import Task
+
 BackendFlag = Literal["auto", "pueue", "local", "slurm"]
 TEXT_ROWS_DONE = 20  # finished tasks `status` shows without --all
 
@@ -143,6 +145,9 @@ def status(
 
     queue, _ = open_queue(flag=_flag(backend))
     rows = [describe(state, queue.layout) for state in queue.backend.states()]
+    values = _recorded_values(queue.layout)
+    for row in rows:  # the metric each finished evaluation recorded, beside its ending
+        row["value"] = values.get(row["id"])
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
@@ -151,7 +156,7 @@ def status(
     return 0
 
 
-def log(task: Positional[str], /, *, tail: int | None = None, backend: BackendFlag = "auto") -> int:
+def log(task: Task, /, *, tail: int | None = None, backend: BackendFlag = "auto") -> int:
     """Print a task's output (stdout and stderr) so far.
 
     Args:
@@ -166,7 +171,7 @@ def log(task: Positional[str], /, *, tail: int | None = None, backend: BackendFl
     return 0
 
 
-def follow(task: Positional[str], /, *, backend: BackendFlag = "auto") -> int:
+def follow(task: Task, /, *, backend: BackendFlag = "auto") -> int:
     """Print a task's output as it grows, until the task ends; exits 0 if it succeeded.
 
     Args:
@@ -217,7 +222,7 @@ def wait(
     return 0 if exit_zero or all(state.state == "succeeded" for state in finals) else 1
 
 
-def kill(task: Positional[str], /, *, backend: BackendFlag = "auto") -> int:
+def kill(task: Task, /, *, backend: BackendFlag = "auto") -> int:
     """Kill a running task (its whole process group) or remove a queued one.
 
     Args:
@@ -230,6 +235,21 @@ def kill(task: Positional[str], /, *, backend: BackendFlag = "auto") -> int:
     queue.backend.cancel(task_id)
     print(f"killing {queue.backend.name}:{task_id}")
     return 0
+
+
+def _recorded_values(layout) -> dict[str, float]:
+    """queue task id -> the value its results.tsv row holds (an unreadable record: none)."""
+    from harness.errors import RecordError
+    from harness.record.results import read_results
+
+    if not layout.results_tsv.exists():
+        return {}
+    try:
+        frame = read_results(layout.results_tsv)
+    except RecordError:
+        return {}
+    rows = frame.select("queue_task", "value").drop_nulls().iter_rows()
+    return {str(task): float(value) for task, value in rows}
 
 
 def _flag(backend: str) -> str | None:
@@ -246,9 +266,11 @@ def _print_table(rows: list[dict], *, show_all: bool) -> None:
     for row in rows:
         if id(row) not in hide:
             runtime = format_runtime(row["runtime_s"])
+            value = row.get("value")
+            result = f"{value:.6g}" if value is not None else row["result"]
             print(
                 f"{row['id']:<12} {row['idea'][:20]:<20} {row['state']:<10} {runtime:>8} "
-                f"{row['result']:<8} {row['label']}"
+                f"{result:<8} {row['label']}"
             )
     if hidden:
         print(f"({hidden} older finished task(s) not shown: --all shows them)", file=sys.stderr)

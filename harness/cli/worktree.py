@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tyro.conf import Positional
-
+from harness.cli.args import Slug
 from harness.cli.idea import repository
 
 
@@ -19,7 +18,7 @@ def register(app) -> None:
     app.command(implement)
 
 
-def create(slug: Positional[str], /) -> int:
+def create(slug: Slug, /) -> int:
     """Create 5_worktrees/SLUG on a new branch exp/SLUG from the main branch.
 
     Marks the idea implementing and prints the worktree's path. Works from any worktree.
@@ -38,7 +37,7 @@ def create(slug: Positional[str], /) -> int:
     return 0
 
 
-def implement(slug: Positional[str], /) -> int:
+def implement(slug: Slug, /) -> int:
     """Start implementing an idea: the same as `harness worktree create SLUG`.
 
     Args:
@@ -87,7 +86,7 @@ def worktree_lines(worktrees, status: dict[str, str]) -> list[str]:
     return lines
 
 
-def remove(slug: Positional[str], /, *, force: bool = False, delete_branch: bool = False) -> int:
+def remove(slug: Slug, /, *, force: bool = False, delete_branch: bool = False) -> int:
     """Remove an idea's worktree (the branch stays unless --delete-branch).
 
     Refuses when the worktree has uncommitted changes, or when --delete-branch would drop
