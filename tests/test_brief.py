@@ -23,7 +23,7 @@ def test_the_brief_says_what_was_tried_what_won_and_what_to_do(repo: Path, cli) 
         mine = repo.parent / f"{slug}.md"
         mine.write_text(f"What {slug} taught us.\n")
         assert cli("report", slug, "--inferences", str(mine), cwd=repo).code == 0
-        cli("submit", slug, cwd=repo)
+        cli("submit", slug, "--wait", cwd=repo)
     cli("idea", "new", "later", "--title", "Something for later", cwd=repo)
 
     result = cli("brief", cwd=repo)

@@ -174,3 +174,27 @@ def test_the_readme_documents_every_action_and_every_rule() -> None:
         assert f"`{kind}`" in table, kind
     for rule in RULES:
         assert f"`{rule.name}`" in table, rule.name
+
+
+def test_a_winners_confirmation_is_queued_then_decided_from_its_rows(repo: Path, cli) -> None:
+    measured(cli, repo)
+    worktree = start_idea(cli, repo, "lower", "1.95")
+    step(cli, repo, "test", "lower")
+    step(cli, repo, "wait")
+    step(cli, repo, "report", "lower")
+    step(cli, repo, "infer", "lower", inferences="Lower is lower.\n")
+
+    action = step(cli, repo, "submit", "lower")
+    (idea,) = (repo / "1_ideas").glob("*_lower.md")
+    assert "status: reported" in idea.read_text() and "decision:" not in idea.read_text()
+    queued = [t for t in LocalBackend(repo / ".git" / "harness" / "queue").states()]
+    assert len(queued) == 3 + 6
+    assert all(t.label.startswith("Q: confirm lower: held-out test_bpb of ") for t in queued[3:])
+    assert next_json(cli, repo)["action"] == "wait"  # never `submit` while they run
+
+    step(cli, repo, "wait")
+    assert action["commands"] == step(cli, repo, "submit", "lower")["commands"]
+    assert "status: submitted" in idea.read_text()
+    journal = (repo / "RESEARCH_JOURNAL.md").read_text()
+    assert " · confirm · lower vs baseline · holds\n" in journal
+    assert worktree.exists()

@@ -61,6 +61,7 @@ def submit(
     /,
     *,
     force: bool = False,
+    wait: bool = False,
     exit_zero: bool = False,
     json: bool = False,
 ) -> int:
@@ -70,16 +71,21 @@ def submit(
     main..exp/SLUG`, and runs with FROZEN files that differ from main. Pushes exp/SLUG to
     the configured remote when there is one. The idea must beat every other idea and the
     baseline by more than min_effect and the noise; with [tool.harness] confirm set, the
-    win must also hold on held-out data (run here for the idea and the current best, same
-    seeds, recorded with status confirm). Opens the pull request with `gh pr create` when
-    gh is installed and authenticated, else writes its body to 9_reports/DATE_SLUG_pr.md
-    and prints the command. The decision goes to the journal and the idea. Refused with
-    fewer valid seeds than [tool.harness] seeds unless --force. Exits 0 when submitted,
-    1 when not (with the reason; 0 with --exit-zero, as `harness next` asks).
+    win must also hold on held-out data, for the idea and the current best with the same
+    seeds, recorded with status confirm: those runs are queued (labelled `confirm SLUG:`)
+    and this returns undecided; `harness submit SLUG` again decides once they have
+    finished (`harness next` says wait, then submit). --wait runs them here instead.
+    Opens the pull request with `gh pr create` when gh is installed and authenticated,
+    else writes its body to 9_reports/DATE_SLUG_pr.md and prints the command. The
+    decision goes to the journal and the idea. Refused with fewer valid seeds than
+    [tool.harness] seeds unless --force. Exits 0 when submitted or when the confirmation
+    was queued, 1 when not submitted (with the reason; 0 with --exit-zero, as `harness
+    next` asks).
 
     Args:
         slug: The idea.
         force: Decide even with fewer valid seeds than [tool.harness] seeds.
+        wait: Run the held-out confirmation here and decide at once (no queue).
         exit_zero: Exit 0 once the decision is taken and recorded, whichever it is.
         json: Print the decision as JSON (the confirmation runs' output goes to stderr).
     """
@@ -89,12 +95,19 @@ def submit(
     from harness.reports.submit import submit as submit_idea
 
     layout, config = repository()
-    done = submit_idea(layout, config, slug, force=force, stdout=sys.stderr, stderr=sys.stderr)
-    code = 0 if done.submitted or exit_zero else 1
+    done = submit_idea(
+        layout, config, slug, force=force, wait=wait, stdout=sys.stderr, stderr=sys.stderr
+    )
+    code = 0 if done.submitted or exit_zero or done.queued else 1
     if json:
         import json as jsonlib
 
         print(jsonlib.dumps(done.to_json(), indent=2))
+        return code
+    if done.queued:
+        print(f"not decided yet: {done.reason}")
+        print(f"queued: {', '.join(done.queued)}")
+        print(f"then: harness submit {slug} (once they have finished: `harness queue wait`)")
         return code
     print(f"{'submitted' if done.submitted else 'not submitted'}: {done.reason}")
     print(f"branch: {done.pushed}")

@@ -113,6 +113,11 @@ class LoopState:
             return []
         return [t for t in self.active_tasks if _is_within(Path(t.cwd), worktree.path)]
 
+    def confirming(self, slug: str) -> list[TaskState]:
+        """Active held-out confirmation tasks that `harness submit` queued for `slug`."""
+        mark = f"Q: confirm {slug}: "
+        return [t for t in self.active_tasks if t.label.startswith(mark)]
+
     def root_tasks(self) -> list[TaskState]:
         """Active tasks that run in the main worktree (the baseline's)."""
         return [t for t in self.active_tasks if Path(t.cwd) == self.root]
@@ -485,6 +490,8 @@ def submit_reported(state: LoopState, config: Config) -> Action | None:
             continue
         if idea.slug in state.uninferred or missing_seeds(state, idea.slug, config):
             continue
+        if state.confirming(idea.slug):
+            continue  # its held-out confirmation runs: wait, then submit again
         return Action(
             "submit",
             f"{idea.slug} is reported but not decided on: submit it",
@@ -780,7 +787,12 @@ def _test_commands(
 RULES: tuple[Rule, ...] = (
     Rule("baseline-first", "baseline", "no valid baseline run, nothing queued", baseline_first),
     Rule("infer-report", "infer", "a report's Inferences are unfilled", infer_report),
-    Rule("submit-reported", "submit", "reported, every seed, not decided", submit_reported),
+    Rule(
+        "submit-reported",
+        "submit",
+        "reported, every seed, not decided, no confirmation running",
+        submit_reported,
+    ),
     Rule("report-tested", "report", "every seed has a valid run, no report", report_tested),
     Rule("budget-spent", "stop", "the research budget is spent", stop_when_budget_spent),
     Rule("fix-crashed", "implement", "a seed crashed at the branch's head", fix_crashed),
