@@ -27,6 +27,7 @@ def autopilot_repo(research_repo: Path):
     LocalBackend(repo / ".git" / "harness" / "queue").stop_worker()
 
 
+@pytest.mark.timeout(1200)  # about a minute on an idle machine; much more on a shared one
 def test_the_autopilot_runs_the_loop_in_review_mode_on_next_alone(
     autopilot_repo: Path, capsys
 ) -> None:

@@ -93,6 +93,8 @@ def test_missing_seeds_are_queued_and_nothing_is_queued_twice(repo: Path, cli) -
     step(cli, repo, "wait")
     step(cli, repo, "report", "lower")
     step(cli, repo, "infer", "lower", inferences="Lower is lower.\n")
+    step(cli, repo, "submit", "lower")  # a winner: its held-out confirmation is queued
+    step(cli, repo, "wait")
     step(cli, repo, "submit", "lower")
     assert "status: submitted" in next((repo / "1_ideas").glob("*_lower.md")).read_text()
 
@@ -176,7 +178,18 @@ def test_the_readme_documents_every_action_and_every_rule() -> None:
         assert f"`{rule.name}`" in table, rule.name
 
 
-def test_a_winners_confirmation_is_queued_then_decided_from_its_rows(repo: Path, cli) -> None:
+def test_a_winners_confirmation_is_queued_then_decided_from_its_rows(
+    repo: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hold = repo.parent / "release"  # the held-out runs wait for it: no race with `next`
+    source = (repo / "fake_eval.py").read_text()
+    held = (
+        "import os, sys, time\n"
+        "while '--split' in sys.argv and not os.path.exists(os.environ.get('HOLD', '/')):\n"
+        "    time.sleep(0.05)\n"
+    )
+    commit_files(repo, {"fake_eval.py": held + source}, "held-out runs wait", meta=True)
+    monkeypatch.setenv("HOLD", str(hold))
     measured(cli, repo)
     worktree = start_idea(cli, repo, "lower", "1.95")
     step(cli, repo, "test", "lower")
@@ -192,6 +205,7 @@ def test_a_winners_confirmation_is_queued_then_decided_from_its_rows(repo: Path,
     assert all(t.label.startswith("Q: confirm lower: held-out test_bpb of ") for t in queued[3:])
     assert next_json(cli, repo)["action"] == "wait"  # never `submit` while they run
 
+    hold.write_text("go\n")
     step(cli, repo, "wait")
     assert action["commands"] == step(cli, repo, "submit", "lower")["commands"]
     assert "status: submitted" in idea.read_text()
