@@ -104,6 +104,7 @@ class Config:
     queue: QueueBackend = "auto"
     gpus: int = 0
     timeout: float = 3600.0
+    show: tuple[str, ...] = ()  # keys of a row's extra shown as columns (memory_gb, ...)
     rules: Rules = field(default_factory=Rules)
     budget: Budget = field(default_factory=Budget)
     pueue: PueueSettings = field(default_factory=PueueSettings)

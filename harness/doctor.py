@@ -10,14 +10,13 @@ import shutil
 from pathlib import Path
 
 from harness.checks import Check, unfilled_slots
-from harness.config import Config, load_config
+from harness.config import Config, load_config, resolve_argv
 from harness.errors import HarnessError
 from harness.layout import Layout, find_layout
 from harness.record.schema import RESULTS_COLUMNS, known_header
 
-REQUIRED_PATHS = (
+REQUIRED_PATHS = (  # and every FROZEN file the config names (eval.py, prepare.py, ...)
     "program.md",
-    "eval.py",
     "justfile",
     "pyproject.toml",
     "results.tsv",
@@ -54,6 +53,7 @@ def run_checks(start: Path | None = None) -> list[Check]:
         check_hooks,
         check_rules,
         check_tools,
+        check_baseline_seeds,
     ):
         checks.append(check(layout, config))
     checks.append(check_queue(layout, config))
@@ -61,12 +61,14 @@ def run_checks(start: Path | None = None) -> list[Check]:
 
 
 def check_layout(layout: Layout, config: Config) -> Check:
-    missing = [p for p in REQUIRED_PATHS if not (layout.root / p).exists()]
+    frozen = [p for p in config.rules.frozen if not any(c in p for c in "*?[")]
+    required = list(dict.fromkeys([*REQUIRED_PATHS, *frozen]))
+    missing = [p for p in required if not (layout.root / p).exists()]
     if missing:
         return Check(
             "layout", "fail", f"missing {', '.join(missing)}: run `harness init` to add them"
         )
-    return Check("layout", "ok", f"{len(REQUIRED_PATHS)} paths present")
+    return Check("layout", "ok", f"{len(required)} paths present")
 
 
 def check_results_header(layout: Layout, config: Config) -> Check:
@@ -128,7 +130,40 @@ def check_tools(layout: Layout, config: Config) -> Check:
     missing = [tool for tool in ("git", "just") if shutil.which(tool) is None]
     if missing:
         return Check("tools", "fail", f"not on PATH: {', '.join(missing)} (pip install rust-just)")
-    return Check("tools", "ok", "git and just on PATH")
+    commands = {"eval": config.eval, "smoke": config.smoke, "confirm": config.confirm}
+    for key, argv in commands.items():
+        program = resolve_argv(argv)[0] if argv else None
+        if program and shutil.which(program, path=None) is None:
+            hint = " (pip install uv)" if program == "uv" else ""
+            return Check(
+                "tools",
+                "fail",
+                f"[tool.harness] {key} runs {program!r}, which is not on PATH{hint}: "
+                "install it or change the command",
+            )
+    return Check("tools", "ok", "git, just and the evaluation's commands on PATH")
+
+
+def check_baseline_seeds(layout: Layout, config: Config) -> Check:
+    """After `harness baseline`: did different seeds give different values?"""
+    import polars as pl
+
+    from harness.record.results import read_results, valid_runs
+    from harness.runs.baseline import check_seed_effect
+
+    try:
+        valid = valid_runs(read_results(layout.results_tsv), config).filter(
+            pl.col("idea") == "baseline"
+        )
+    except HarnessError as exc:
+        return Check("seed", "warn", f"the record cannot be read: {exc}")
+    first_per_seed: dict[int, float] = {}
+    for row in valid.iter_rows(named=True):
+        if row["seed"] is not None:
+            first_per_seed.setdefault(row["seed"], row["value"])
+    if len(first_per_seed) < 2:
+        return Check("seed", "ok", "not measured yet (`harness baseline` measures it)")
+    return check_seed_effect(first_per_seed)
 
 
 def check_queue(layout: Layout, config: Config) -> Check:

@@ -267,3 +267,30 @@ def resolve_commit(path: Path, revision: str) -> str | None:
 def add_detached_worktree(root: Path, path: Path, *, commit: str) -> None:
     """A throwaway worktree at `commit` with no branch (remove it with remove_worktree)."""
     git("worktree", "add", "--quiet", "--detach", str(path), commit, cwd=root)
+
+
+def ignored_paths(root: Path, paths: list[str]) -> list[str]:
+    """The paths (relative to root) that .gitignore and the other exclude files ignore."""
+    if not paths:
+        return []
+    result = subprocess.run(
+        ["git", "check-ignore", "-z", "--stdin"],
+        cwd=root,
+        input="\0".join(paths) + "\0",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode not in (0, 1):  # 1: none ignored
+        raise GitError(f"git check-ignore failed: {result.stderr.strip()}")
+    return [p for p in result.stdout.split("\0") if p]
+
+
+def is_tracked(root: Path, path: str) -> bool:
+    result = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "--", path],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 0

@@ -9,6 +9,7 @@ gets `[tool.harness]` added with a format-preserving TOML editor.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,13 +24,44 @@ from harness.record.schema import header_line
 
 GITIGNORE_LINES = (f"/{WORKTREES_DIR}/", ".venv/", "__pycache__/", "*.egg-info/")
 METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+GLOBAL_FILES = ("results.tsv", "RESEARCH_JOURNAL.md")  # the defaults of [tool.harness.rules]
+LAYOUTS = ("harness", "autoresearch")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What a research repository of one layout evaluates with, for `[tool.harness]`."""
+
+    eval_command: str
+    smoke_command: str
+    evaluation_files: tuple[str, ...]  # FROZEN beside program.md
+    timeout: int
+    show: tuple[str, ...] = ()
+
+
+EVALUATIONS = {
+    "harness": Evaluation("python eval.py", "python eval.py --smoke", ("eval.py",), 1800),
+    # karpathy/autoresearch: prepare.py (data, tokenizer, the evaluation) is fixed, train.py
+    # is the research code and reports `val_bpb` after a `---` line; a run trains for five
+    # minutes and is given up after ten. Its smoke run only byte-compiles the two files.
+    "autoresearch": Evaluation(
+        "uv run train.py",
+        "uv run python -m py_compile prepare.py train.py",
+        ("prepare.py",),
+        600,
+        show=("memory_gb", "peak_vram_mb"),
+    ),
+}
 
 
 @dataclass
 class InitReport:
     root: Path
     created: list[str] = field(default_factory=list)
+    appended: list[str] = field(default_factory=list)  # existing files init added lines to
     skipped: list[str] = field(default_factory=list)
+    unignored: list[str] = field(default_factory=list)  # GLOBAL files .gitignore had ignored
+    main_branch: str = "main"
     git_initialised: bool = False
     committed: str | None = None  # sha of the first commit, when init made it
     hook: str = ""  # what became of the pre-commit guard, for people
@@ -41,9 +73,17 @@ def init_research_repo(
     metric: str = "val_bpb",
     direction: str = "min",
     example: bool = False,
-    main_branch: str = "main",
+    main_branch: str | None = None,
+    adopt: str = "harness",
 ) -> InitReport:
-    """Write the layout into `path` (created if needed); idempotent."""
+    """Write the layout into `path` (created if needed); idempotent.
+
+    `main_branch` defaults to the current branch of an existing repository (`master`, an
+    `autoresearch/<tag>` branch, ...), else `main`. `adopt` names the layout of the
+    research code already there (`autoresearch`), which sets the evaluation commands.
+    """
+    if adopt not in LAYOUTS:
+        raise UsageError(f"unknown layout {adopt!r}: choose one of {', '.join(LAYOUTS)}")
     if not METRIC_NAME.match(metric):
         raise UsageError(f"metric name {metric!r} is not a plain identifier: use e.g. val_bpb")
     if direction not in ("min", "max"):
@@ -51,19 +91,25 @@ def init_research_repo(
     root = _make_directory(path)
     report = InitReport(root=root)
     if not gitops.is_repository(root):
+        main_branch = main_branch or "main"
         gitops.init_repository(root, branch=main_branch)
         report.git_initialised = True
+    main_branch = main_branch or gitops.current_branch(root) or "main"
+    report.main_branch = main_branch
     context = {
         "metric": metric,
         "direction": direction,
         "example": example,
         "main_branch": main_branch,
         "project_name": _project_name(root),
+        "adopt": adopt,
+        **dataclasses.asdict(EVALUATIONS[adopt]),
     }
     for relative, text in _planned_files(context):
         _write_new(root, relative, text, report)
     (root / WORKTREES_DIR).mkdir(exist_ok=True)
     _merge_gitignore(root, report)
+    _unignore_global_files(root, report)
     _add_tool_harness(root, context, report)
     if not gitops.has_commits(root):
         report.committed = gitops.commit_paths(
@@ -71,6 +117,14 @@ def init_research_repo(
         )
     report.hook = _install_guard(root)  # after the first commit, which adds FROZEN files
     return report
+
+
+def detect_layout(path: Path) -> str:
+    """`autoresearch` for a clone of it (prepare.py and train.py, no eval.py), else `harness`."""
+    names = ("prepare.py", "train.py")
+    if all((path / name).is_file() for name in names) and not (path / "eval.py").exists():
+        return "autoresearch"
+    return "harness"
 
 
 def _install_guard(root: Path) -> str:
@@ -116,7 +170,7 @@ def _planned_files(context: dict) -> list[tuple[str, str]]:
     if context["example"]:
         for name in ("eval.py", "train.py"):
             files.append((name, (base / "example" / name).read_text(encoding="utf-8")))
-    else:
+    elif context["adopt"] == "harness":
         files.append(_render_file(base / "eval.py.j2", "eval.py.j2", context))
     return files
 
@@ -146,7 +200,24 @@ def _merge_gitignore(root: Path, report: InitReport) -> None:
         return
     prefix = existing if not existing or existing.endswith("\n") else existing + "\n"
     write_atomic(path, prefix + "".join(line + "\n" for line in missing))
-    report.created.append(".gitignore")
+    (report.appended if existing else report.created).append(".gitignore")
+
+
+def _unignore_global_files(root: Path, report: InitReport) -> None:
+    """GLOBAL files must be committed: a .gitignore that ignores them gets a `!` line."""
+    ignored = gitops.ignored_paths(root, [p for p in GLOBAL_FILES if (root / p).exists()])
+    if not ignored:
+        return
+    path = root / ".gitignore"
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    prefix = existing if not existing or existing.endswith("\n") else existing + "\n"
+    lines = "".join(f"!/{name}\n" for name in ignored)
+    write_atomic(path, prefix + "# the record is committed (harness init)\n" + lines)
+    report.unignored.extend(ignored)
+    if ".gitignore" not in report.created + report.appended:
+        report.appended.append(".gitignore")
+        if ".gitignore" in report.skipped:
+            report.skipped.remove(".gitignore")
 
 
 def _add_tool_harness(root: Path, context: dict, report: InitReport) -> None:
@@ -174,4 +245,4 @@ def _add_tool_harness(root: Path, context: dict, report: InitReport) -> None:
         document["tool"] = tool = tomlkit.table(is_super_table=True)
     tool["harness"] = tomlkit.parse(snippet)["tool"]["harness"]
     write_atomic(path, tomlkit.dumps(document))
-    report.created.append("pyproject.toml")
+    report.appended.append("pyproject.toml")

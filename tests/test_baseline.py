@@ -34,8 +34,9 @@ def test_baseline_measures_noise_and_determinism(research_repo: Path, cli) -> No
     assert "OK    runs         3 of 3 ok" in lines
     assert any(line.startswith("OK    noise        std ") for line in lines)
     assert f"OK    determinism  seed 0 gave {rows[0]['value']:.10g} twice" in lines
+    assert "OK    seed         2 seeds gave different values" in lines
     assert any(line.startswith("OK    duration     ") for line in lines)
-    assert lines[-5].startswith("mean ")
+    assert lines[-6].startswith("mean ")
 
 
 def test_baseline_fails_when_the_noise_hides_min_effect(research_repo: Path, cli) -> None:
@@ -75,3 +76,18 @@ def test_the_summary_reports_failed_runs_and_nondeterminism() -> None:
     assert checks["determinism"].status == "warn"
     assert "seed 0 gave 1, 1.001" in checks["determinism"].detail
     assert checks["noise"].status == "ok"  # the spread of seeds 0 and 2 (first values)
+
+
+def test_baseline_fails_when_the_seed_has_no_effect(research_repo: Path, cli) -> None:
+    """autoresearch's train.py hard-codes its seed: a spread of 0 is no measure of noise."""
+    script = "import sys; print('---'); print('val_bpb: 0.9979')"
+    text = (research_repo / "pyproject.toml").read_text()
+    text = text.replace('eval = "python eval.py"', f'eval = "python -c \\"{script}\\""')
+    commit_files(research_repo, {"pyproject.toml": text}, "an evaluation without seeds", meta=True)
+    result = cli("baseline", "--seeds", "3", "--json", cwd=research_repo)
+    assert result.code == 1, result.err
+    report = json.loads(result.out)
+    seed = next(c for c in report["checks"] if c["name"] == "seed")
+    assert seed["status"] == "fail"
+    assert seed["detail"].startswith("3 seeds all gave the same value: the seed has no effect")
+    assert "measure the noise from repeated runs" in seed["detail"]

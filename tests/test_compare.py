@@ -121,7 +121,7 @@ def test_the_compare_command(research_repo: Path, cli) -> None:
     unknown = cli("results", "compare", "baseline", "nope", cwd=research_repo)
     assert unknown.code == 2
     assert unknown.err == (
-        "harness: no run id or idea 'nope' in results.tsv: see `harness results`\n"
+        "harness: no run id, idea or commit 'nope' in results.tsv: see `harness results`\n"
     )
     broken = cli("results", "compare", "baseline", "broken", cwd=research_repo)
     assert broken.code == 2

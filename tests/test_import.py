@@ -33,12 +33,15 @@ def test_the_root_results_file_of_another_layout_is_adopted(research_repo: Path,
         ("d4e5f6g", None, "crash"),  # a crash's 0.0 is not a result
     ]
     assert rows[3]["description"] == "double model width (OOM)"
-    assert {r["idea"] for r in rows} == {"imported"} and rows[0]["run_id"].startswith("import-")
+    # each row is its own experiment, named by its commit
+    assert [r["idea"] for r in rows] == ["a1b2c3d", "b2c3d4e", "c3d4e5f", "d4e5f6g"]
+    assert rows[0]["run_id"].startswith("import-")
     extra = json.loads(rows[2]["extra"])
     assert extra == {
         "imported_from": "results.tsv",
         "source_line": 4,
         "source_status": "discard",
+        "decision": "discard",
         "memory_gb": 44.0,
     }
     copy = Path(result.out.split("the original is kept in ")[1].strip())
@@ -47,7 +50,12 @@ def test_the_root_results_file_of_another_layout_is_adopted(research_repo: Path,
     best = cli("results", "best", cwd=research_repo).out
     assert best.startswith("best val_bpb: 0.9932 (lowest valid)")
     again = cli("results", "import", str(copy), cwd=research_repo)
-    assert again.code == 2 and "was imported already" in again.err
+    assert again.code == 0, again.err
+    assert (
+        again.out.startswith("imported 0 rows (0 valid)")
+        and "4 were on record already" in again.out
+    )
+    assert len(read_results(path)) == 4
 
 
 def test_another_file_is_appended_and_evaluations_go_on(research_repo: Path, cli) -> None:
@@ -59,7 +67,7 @@ def test_another_file_is_appended_and_evaluations_go_on(research_repo: Path, cli
     assert cli("eval", "--", *command, cwd=research_repo).code == 0
     rows = read_results(research_repo / "results.tsv").to_dicts()
     assert [(r["idea"], r["seed"], r["value"], r["metric"]) for r in rows] == [
-        ("imported", 3, 2.5, "val_bpb"),
+        ("abc", 3, 2.5, "val_bpb"),
         ("baseline", 0, 2.0, "val_bpb"),
     ]
 

@@ -30,13 +30,28 @@ def status(*, json: bool = False) -> int:
 
     layout, config = repository()
     summary = summarize(build_state(layout, config), config)
+    chain = imported_chain_line(layout)
     if json:
         import json as jsonlib
 
-        print(jsonlib.dumps(summary.to_json(), indent=2))
+        print(jsonlib.dumps(summary.to_json() | {"imported_chain": chain}, indent=2))
     else:
-        print("\n".join(status_lines(summary, metric=config.metric)))
+        lines = status_lines(summary, metric=config.metric)
+        if chain:
+            lines.insert(-1, f"imported   {chain}")
+        print("\n".join(lines))
     return 0
+
+
+def imported_chain_line(layout) -> str | None:
+    """The chain of an imported loop's kept changes, when the record holds imported rows."""
+    from harness.record.importing import chain_text
+    from harness.record.results import read_results
+
+    path = layout.results_tsv
+    if not path.exists() or b"\nimport-" not in path.read_bytes():
+        return None
+    return chain_text(read_results(path))
 
 
 def status_lines(summary: Summary, *, metric: str) -> list[str]:

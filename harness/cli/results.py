@@ -49,7 +49,7 @@ def show(*, idea: str | None = None, json: bool = False, csv: bool = False) -> i
 
     from harness.record.views import render_table
 
-    _, _, frame = _record()
+    _, config, frame = _record()
     if idea is not None:
         frame = frame.filter(pl.col("idea") == idea)
     if json:
@@ -57,7 +57,7 @@ def show(*, idea: str | None = None, json: bool = False, csv: bool = False) -> i
     elif csv:
         print(frame.write_csv(), end="")
     else:
-        print(render_table(frame))
+        print(render_table(frame, show=config.show))
     return 0
 
 
@@ -129,15 +129,21 @@ def import_(
     """
     from harness.config import load_config
     from harness.layout import find_layout
-    from harness.record.importing import import_results
+    from harness.record.importing import import_results, is_untracked
 
     layout = find_layout()
     config = load_config(layout.root)
     report = import_results(layout, config, file, metric_column=metric_column)
+    known = f"; {report.known} were on record already" if report.known else ""
     print(
         f"imported {report.rows} rows ({report.valid} valid) from {report.source} "
-        f"into {layout.results_tsv}; the original is kept in {report.copy}"
+        f"into {layout.results_tsv}{known}; the original is kept in {report.copy}"
     )
+    if report.rows and not report.replaced and is_untracked(layout):
+        print(
+            f"{layout.results_tsv.name} is not tracked by git (ignored?): `harness results "
+            "commit` adds it once it is not ignored (`harness init` un-ignores it)"
+        )
     return 0
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from tyro.conf import Positional
+from tyro.conf import Positional, arg
 
 
 def register(app) -> None:
@@ -20,28 +20,47 @@ def init(
     metric: str = "val_bpb",
     direction: Literal["min", "max"] = "min",
     example: bool = False,
+    main_branch: str | None = None,
+    from_: Annotated[Literal["harness", "autoresearch"] | None, arg(name="from")] = None,
 ) -> int:
     """Write the research repository layout into PATH (git init'ed if needed).
 
     Never overwrites a file that exists; running it again changes nothing. With
     --example it also writes the bundled example problem (eval.py, train.py) and fills
-    program.md for it.
+    program.md for it. In an existing repository the main branch is its current branch.
 
     Args:
         path: The directory to set up (created if missing).
         metric: The name of the metric the evaluation reports.
         direction: min when lower is better, max when higher is better.
         example: Add the bundled byte-level language-modelling example.
+        main_branch: The branch the human owns; none: the current branch, else main.
+        from_: The layout already in PATH (autoresearch: prepare.py, train.py); none: detected.
     """
-    from harness.scaffold import init_research_repo
+    from harness.scaffold import detect_layout, init_research_repo
 
-    report = init_research_repo(path, metric=metric, direction=direction, example=example)
+    adopt = from_ or detect_layout(path)
+    if adopt != "harness" and from_ is None:
+        print(f"detected the {adopt} layout (use --from harness to set up the harness's own)")
+    report = init_research_repo(
+        path,
+        metric=metric,
+        direction=direction,
+        example=example,
+        main_branch=main_branch,
+        adopt=adopt,
+    )
     if report.git_initialised:
         print(f"initialised a git repository in {report.root}")
     for name in report.created:
         print(f"created  {name}")
+    for name in report.appended:
+        print(f"appended to {name}")
     for name in report.skipped:
         print(f"skipped  {name} (exists)")
+    for name in report.unignored:
+        print(f"un-ignored {name} in .gitignore: the record is committed with the code")
+    print(f"main branch: {report.main_branch}")
     if report.committed:
         print(f"committed {report.committed[:10]} (the first commit)")
     elif report.created:

@@ -50,6 +50,12 @@ def commit_record(layout: Layout, config: Config) -> RecordCommit:
             f"{config.main_branch}: the record is committed on {config.main_branch} only; "
             f"check it out there first"
         )
+    ignored = ignored_global_files(layout, config)
+    if ignored:
+        raise UsageError(
+            f"{', '.join(ignored)} ignored by git (.gitignore), so the record cannot be "
+            f"committed: add a line `!/{ignored[0]}` to .gitignore (`harness init` does it)"
+        )
     changes = record_changes(layout, config)
     if not changes:
         return RecordCommit(None, (), "nothing to commit: the record is committed already")
@@ -57,6 +63,12 @@ def commit_record(layout: Layout, config: Config) -> RecordCommit:
     paths = [path for _, path in changes]
     sha = gitops.commit_only(layout.root, paths, message=message)
     return RecordCommit(sha, tuple(paths), message)
+
+
+def ignored_global_files(layout: Layout, config: Config) -> list[str]:
+    """The GLOBAL files that exist in the root but that git ignores."""
+    present = [p for p in config.rules.global_ if (layout.root / p).is_file()]
+    return gitops.ignored_paths(layout.root, present)
 
 
 def summary(layout: Layout, config: Config, changes: list[tuple[str, str]]) -> str:

@@ -2,15 +2,20 @@
 
 The common layout of autoresearch-style loops is `commit, val_bpb, memory_gb, status,
 description`, with statuses keep / discard / crash and crashed runs written as 0.0. Each
-row becomes a harness row: the metric column gives `value` (not for crashes: a crash has
-no value), keep and discard are valid runs (`ok`), columns with a harness name map onto
-that column, and every other column goes into `extra`, with the source line and status.
+row becomes a harness row and its own experiment, named by its commit (the idea column is
+the commit's first seven characters): the metric column gives `value` (not for crashes: a
+crash has no value), keep and discard are valid runs (`ok`) with the decision kept in
+`extra` (`decision`: keep or discard), columns with a harness name map onto that column,
+and every other column goes into `extra`, with the source line and status. The keep rows,
+in file order, are the chain of accepted changes of that loop (`imported_chain`).
 
 A copy of the original is kept in `<git dir>/harness/imports/` first. When FILE is the
 root results.tsv itself, it is replaced by the harness layout (atomically); otherwise the
-rows are appended. Imported rows get run ids `import-<file hash>-<line>`, so importing
-the same file twice is refused. They have no FROZEN-files hash (`frozen_sha` is empty):
-the harness cannot check the evaluation that produced them, and takes them as valid.
+rows are appended. An imported row's run id is `import-` and a hash of its line's content
+(with a count for identical lines), so importing a file again adds only its new rows. A
+byte-order mark and CRLF line ends are accepted. Imported rows have no FROZEN-files hash
+(`frozen_sha` is empty): the harness cannot check the evaluation that produced them, and
+takes them as valid.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config import Config
 from harness.errors import RecordError, UsageError
@@ -30,17 +37,22 @@ from harness.record.metrics import parse_value
 from harness.record.results import append_locked, format_row, record_lock, utc_now
 from harness.record.schema import RESULTS_COLUMNS, RUN_STATUSES, header_line, known_header
 
+if TYPE_CHECKING:
+    import polars as pl
+
 STATUS_MAP = {"keep": "ok", "discard": "ok", "crash": "crash", "crashed": "crash"}
-IMPORTED_IDEA = "imported"
+DECISIONS = ("keep", "discard")
+IMPORTED_IDEA = "imported"  # the idea of a row that names no commit
 
 
 @dataclass(frozen=True)
 class ImportReport:
     source: Path
     copy: Path
-    rows: int
+    rows: int  # rows added now
     valid: int
     replaced: bool  # the root results.tsv was the foreign file and now has the harness layout
+    known: int = 0  # rows of the file that were on record already
 
 
 def is_foreign_results(path: Path) -> bool:
@@ -59,7 +71,7 @@ def import_results(
     """Map the rows of `source` into the root results.tsv, keeping a copy of it first."""
     source = source.resolve()
     data = _read(source)
-    header, records = parse_table(source, data.decode("utf-8"))
+    header, records = parse_table(source, data.decode("utf-8-sig"))
     column = metric_column or config.metric
     if column not in header:
         raise UsageError(
@@ -67,21 +79,77 @@ def import_results(
             "name the metric column with --metric-column"
         )
     digest = hashlib.sha256(data).hexdigest()[:8]
+    ids = content_ids(record for _, record in records)
     rows = [
-        convert(record, line=line, config=config, column=column, digest=digest, name=source.name)
-        for line, record in records
+        convert(record, line=line, config=config, column=column, run_id=run_id, name=source.name)
+        for (line, record), run_id in zip(records, ids, strict=True)
     ]
-    payload = "".join(format_row(row) for row in rows)
     replacing = source == layout.results_tsv.resolve()
     with exclusive_lock(record_lock(layout)):
-        _refuse_twice(layout, digest, source)
+        known = set() if replacing else recorded_ids(layout.results_tsv)
+        new = [row for row in rows if row["run_id"] not in known]
         copy = _keep_copy(layout, source, digest)
         if replacing:
-            write_atomic(layout.results_tsv, header_line() + payload)
-        else:
-            append_locked(layout.results_tsv, rows)
-    valid = sum(1 for row in rows if row["status"] == "ok" and row["value"] is not None)
-    return ImportReport(source, copy, len(rows), valid, replacing)
+            write_atomic(layout.results_tsv, header_line() + "".join(map(format_row, new)))
+        elif new:
+            append_locked(layout.results_tsv, new)
+    valid = sum(1 for row in new if row["status"] == "ok" and row["value"] is not None)
+    return ImportReport(source, copy, len(new), valid, replacing, known=len(rows) - len(new))
+
+
+def content_ids(records: Iterable[dict[str, str]]) -> list[str]:
+    """A run id per row from its content: the same line imported again gets the same id."""
+    seen: Counter[str] = Counter()
+    ids = []
+    for record in records:
+        text = "\t".join(f"{key}={value.strip()}" for key, value in record.items())
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        seen[digest] += 1
+        count = seen[digest]
+        ids.append(f"import-{digest}" + (f"-{count}" if count > 1 else ""))
+    return ids
+
+
+def recorded_ids(path: Path) -> set[str]:
+    """The run ids of the imported rows already in results.tsv (the first column)."""
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except FileNotFoundError:
+        return set()
+    return {
+        line.split(b"\t", 1)[0].decode("utf-8", "replace")
+        for line in lines[1:]
+        if line.startswith(b"import-")
+    }
+
+
+def imported_chain(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """The imported loop's accepted changes (its keep rows), in the order it kept them."""
+    import polars as pl
+
+    if frame.is_empty():
+        return []
+    kept = frame.filter(
+        pl.col("run_id").str.starts_with("import-")
+        & pl.col("extra").str.contains('"decision":"keep"', literal=True)
+    )
+    return kept.to_dicts()
+
+
+def chain_text(frame: pl.DataFrame, *, limit: int = 4) -> str | None:
+    """One line on the imported chain: its length, its last steps and the head's value."""
+    import polars as pl
+
+    chain = imported_chain(frame)
+    if not chain:
+        return None
+    imported = frame.filter(pl.col("run_id").str.starts_with("import-"))
+    steps = [f"{row['idea']} {row['value']:.4f}" for row in chain if row["value"] is not None]
+    shown = (["..."] if len(steps) > limit else []) + steps[-limit:]
+    return (
+        f"{len(chain)} kept of {imported.height} imported rows: {' -> '.join(shown)} "
+        f"(head {chain[-1]['idea']})"
+    )
 
 
 def _read(source: Path) -> bytes:
@@ -119,7 +187,7 @@ def parse_table(source: Path, text: str) -> tuple[list[str], list[tuple[int, dic
 
 
 def convert(
-    record: dict[str, str], *, line: int, config: Config, column: str, digest: str, name: str
+    record: dict[str, str], *, line: int, config: Config, column: str, run_id: str, name: str
 ) -> dict[str, Any]:
     """One foreign row as a harness row."""
     source_status = record.get("status", "").strip()
@@ -134,6 +202,8 @@ def convert(
     extra: dict[str, Any] = {"imported_from": name, "source_line": line}
     if source_status:
         extra["source_status"] = source_status
+    if source_status.lower() in DECISIONS:
+        extra["decision"] = source_status.lower()
     for key, text in record.items():
         if key in (column, "status"):
             continue
@@ -142,10 +212,11 @@ def convert(
             row[key] = typed
         elif text:
             extra[key] = parse_value(text)
+    commit = (row["commit"] or "").strip()
     row.update(
-        run_id=f"import-{digest}-{line:05d}",
+        run_id=run_id,
         timestamp=row["timestamp"] or utc_now(),
-        idea=row["idea"] or IMPORTED_IDEA,
+        idea=row["idea"] or (commit[:7].lower() if commit else IMPORTED_IDEA),
         metric=config.metric,
         value=value,
         status=status,
@@ -170,13 +241,6 @@ def _typed(key: str, text: str) -> Any:
     return text or None
 
 
-def _refuse_twice(layout: Layout, digest: str, source: Path) -> None:
-    marker = f"import-{digest}-".encode()
-    path = layout.results_tsv
-    if path.exists() and not is_foreign_results(path) and marker in path.read_bytes():
-        raise UsageError(f"{source} was imported already (run ids import-{digest}-*)")
-
-
 def _keep_copy(layout: Layout, source: Path, digest: str) -> Path:
     folder = layout.state_dir / "imports"
     folder.mkdir(parents=True, exist_ok=True)
@@ -185,3 +249,10 @@ def _keep_copy(layout: Layout, source: Path, digest: str) -> Path:
     shutil.copyfile(source, temporary)
     os.replace(temporary, copy)
     return copy
+
+
+def is_untracked(layout: Layout) -> bool:
+    """True when the root results.tsv is not in git (autoresearch's .gitignore ignores it)."""
+    from harness import gitops
+
+    return not gitops.is_tracked(layout.root, layout.results_tsv.name)

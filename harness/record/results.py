@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false"}
 BOOL_TEXT = {"true": True, "false": False}
+COMMIT_PREFIX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 
 
 def record_lock(layout: Layout) -> Path:
@@ -284,7 +285,8 @@ def best_run(
 
 
 def select_rows(frame: pl.DataFrame, key: str) -> tuple[pl.DataFrame, str]:
-    """The rows of a run id, or else of an idea: (rows, "run"|"idea")."""
+    """The rows of a run id, else of an idea, else of a commit (a prefix of 4 or more
+    hex digits): (rows, "run"|"idea"|"commit")."""
     import polars as pl
 
     rows = frame.filter(pl.col("run_id") == key)
@@ -293,7 +295,15 @@ def select_rows(frame: pl.DataFrame, key: str) -> tuple[pl.DataFrame, str]:
     rows = frame.filter(pl.col("idea") == key)
     if not rows.is_empty():
         return rows, "idea"
-    raise UsageError(f"no run id or idea {key!r} in results.tsv: see `harness results`")
+    if COMMIT_PREFIX.match(key):
+        rows = frame.filter(pl.col("commit").str.starts_with(key.lower()))
+        commits = rows.get_column("commit").unique().to_list()
+        if len(commits) > 1:
+            listed = ", ".join(sorted(c[:12] for c in commits)[:4])
+            raise UsageError(f"commit prefix {key!r} is ambiguous ({listed}): give more of it")
+        if commits:
+            return rows, "commit"
+    raise UsageError(f"no run id, idea or commit {key!r} in results.tsv: see `harness results`")
 
 
 def is_finite(value: float | None) -> TypeGuard[float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +24,37 @@ TABLE = (  # column, heading, width
 )
 
 
-def render_table(frame: pl.DataFrame) -> str:
-    """One line per run, fixed-width, long texts clipped."""
+def render_table(frame: pl.DataFrame, *, show: tuple[str, ...] = ()) -> str:
+    """One line per run, fixed-width, long texts clipped; `show` adds metrics of `extra`."""
     if frame.is_empty():
         return "no runs recorded yet: run `just eval` or `harness baseline`"
-    lines = ["  ".join(f"{heading:<{width}}" for _, heading, width in TABLE).rstrip()]
-    for row in frame.select([name for name, _, _ in TABLE]).iter_rows(named=True):
-        cells = [_cell(name, row[name], width) for name, _, width in TABLE]
+    shown = [(key, key, max(8, len(key))) for key in show]
+    columns = [*TABLE[:-1], *shown, TABLE[-1]]
+    lines = ["  ".join(f"{heading:<{width}}" for _, heading, width in columns).rstrip()]
+    for row in frame.iter_rows(named=True):
+        values = row | shown_values(row, show)
+        cells = [_cell(name, values[name], width) for name, _, width in columns]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def shown_values(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
+    """{key: text} of the `extra` metrics named by [tool.harness] show (empty when absent)."""
+    if not keys:
+        return {}
+    try:
+        extra = json.loads(row.get("extra") or "{}")
+    except ValueError:
+        extra = {}
+    if not isinstance(extra, dict):
+        extra = {}
+    return {key: _shown(extra.get(key)) for key in keys}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
 
 
 def _cell(name: str, value: Any, width: int) -> str:

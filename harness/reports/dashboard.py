@@ -9,7 +9,7 @@ inline SVG, no scripts.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -28,6 +28,7 @@ from harness.record.compare import (
     side_from_valid,
 )
 from harness.record.results import read_results, valid_runs
+from harness.record.views import shown_values
 from harness.reports.svgplot import points_from_rows, progression_svg
 from harness.rules.appendonly import ENTRY_MARK, split_header
 
@@ -56,6 +57,7 @@ class BoardRow:
     status: str
     idea_link: str
     report_link: str
+    shown: tuple[str, ...] = ()  # the [tool.harness] show metrics of the idea's latest run
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class DashboardData:
     generated_at: str
     ideas_target: int
     idea_count: int = 0
+    show: tuple[str, ...] = ()  # extra metrics shown as leaderboard columns
     best_value: float | None = None
     best_idea: str = ""
     baseline_mean: float | None = None
@@ -176,6 +179,9 @@ def _fill_record(
     data.leaderboard = leaderboard(
         sides, noise=noise, config=config, ideas=ideas, links=_Links(layout, out_dir)
     )
+    if config.show:
+        data.show = config.show
+        data.leaderboard = [with_shown(row, valid, config.show) for row in data.leaderboard]
     if BASELINE in sides:
         data.baseline_mean = sides[BASELINE].mean
     if data.leaderboard:
@@ -189,6 +195,16 @@ def _fill_record(
         direction=config.direction,
     )
     _record_warnings(data, frame, config=config, noise=noise, flagged=flagged)
+
+
+def with_shown(row: BoardRow, valid: pl.DataFrame, keys: tuple[str, ...]) -> BoardRow:
+    """The row with the show metrics of its idea's latest valid run (imported: its title)."""
+    import polars as pl
+
+    latest = valid.filter(pl.col("idea") == row.idea).row(-1, named=True)
+    shown = shown_values(latest, keys)
+    title = row.title or str(latest.get("description") or "")
+    return replace(row, shown=tuple(shown[key] for key in keys), title=title)
 
 
 def sides_by_idea(valid: pl.DataFrame) -> dict[str, Side]:

@@ -34,6 +34,7 @@ from harness.record.compare import (
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import is_finite, read_results, sanitise
 from harness.record.standing import Standing, standing
+from harness.record.views import shown_values
 from harness.reports.svgplot import PlotPoint, points_from_rows
 from harness.runs import confirm as held_out
 
@@ -194,9 +195,11 @@ def labels(rows: list[dict[str, Any]], column: str) -> str:
     return " / ".join(found) or "(not recorded)"
 
 
-def run_line(row: dict[str, Any]) -> dict[str, Any]:
+def run_line(row: dict[str, Any], *, show: tuple[str, ...] = ()) -> dict[str, Any]:
     seconds = row.get("duration_s")
+    shown = shown_values(row, show)
     return {
+        "shown": "".join(f" {shown[key] or DASH} |" for key in show),
         "run_id": row["run_id"],
         "idea": row["idea"],
         "when": str(row.get("timestamp") or "").replace("T", " ").removesuffix("Z")[:16],
@@ -252,7 +255,11 @@ def report_context(
         if any(row.get("hypothesis") for row in runs)
         else (idea.hypothesis or "(not recorded)"),
         "expected": expected_text(expected, config.metric),
-        "runs": [run_line(row) for row in runs],
+        "runs": [run_line(row, show=config.show) for row in runs],
+        "show": {
+            "heading": "".join(f" {key} |" for key in config.show),
+            "rule": "--:|" * len(config.show),
+        },
         "table": table,
         "noise": noise_text,
         "min_effect": f"{config.min_effect:g}",

@@ -98,6 +98,7 @@ def summarise(rows: list[dict[str, Any]], config: Config) -> BaselineReport:
         checks=[
             check_runs(rows),
             check_noise(std, config),
+            check_seed_effect(first_per_seed),
             check_determinism(rows),
             check_duration(rows, config),
         ],
@@ -134,6 +135,24 @@ def check_noise(std: float | None, config: Config) -> Check:
         f"std {std:.6g} >= min_effect {config.min_effect:g}: one run cannot show the "
         "smallest effect worth detecting; run more seeds per idea or raise min_effect",
     )
+
+
+SEED_IGNORED = (
+    "the seed has no effect: the evaluation ignores --seed and HARNESS_SEED, so the noise "
+    "cannot be measured from seeds; make it use the seed, or, if it is not deterministic, "
+    "measure the noise from repeated runs of one seed"
+)
+
+
+def check_seed_effect(first_per_seed: dict[int, float]) -> Check:
+    """Different seeds giving the very same value mean the seed never reached the code."""
+    if len(first_per_seed) < 2:
+        return Check("seed", "warn", "fewer than 2 seeds gave a value: not checked")
+    if len(set(first_per_seed.values())) == 1:
+        return Check(
+            "seed", "fail", f"{len(first_per_seed)} seeds all gave the same value: {SEED_IGNORED}"
+        )
+    return Check("seed", "ok", f"{len(first_per_seed)} seeds gave different values")
 
 
 def check_determinism(rows: list[dict[str, Any]]) -> Check:
