@@ -25,6 +25,9 @@ from harness.record.compare import (
     baseline_noise,
     beats,
     compare_sides,
+    effect_threshold,
+    expected_number,
+    judge_expected,
     side_from_valid,
 )
 from harness.record.results import read_results, valid_runs
@@ -58,6 +61,7 @@ class BoardRow:
     idea_link: str
     report_link: str
     shown: tuple[str, ...] = ()  # the [tool.harness] show metrics of the idea's latest run
+    expected: str = ""  # the expected signed change and whether it was seen
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,11 @@ def _fill_record(
     if config.show:
         data.show = config.show
         data.leaderboard = [with_shown(row, valid, config.show) for row in data.leaderboard]
+    threshold = effect_threshold(noise, config.min_effect)
+    data.leaderboard = [
+        replace(row, expected=expected_cell(row, valid, ideas.get(row.idea), threshold))
+        for row in data.leaderboard
+    ]
     if BASELINE in sides:
         data.baseline_mean = sides[BASELINE].mean
     if data.leaderboard:
@@ -195,6 +204,25 @@ def _fill_record(
         direction=config.direction,
     )
     _record_warnings(data, frame, config=config, noise=noise, flagged=flagged)
+
+
+def expected_cell(
+    row: BoardRow, valid: pl.DataFrame, idea: Idea | None, threshold: float | None
+) -> str:
+    """`-0.02: seen`: the expected signed change (its runs' label, else the idea file's
+    Expected effect) and how the observed change against the baseline compares."""
+    import polars as pl
+
+    from harness.loop.expectation import idea_expected
+
+    labels = valid.filter(pl.col("idea") == row.idea).get_column("expected").drop_nulls()
+    stated = next((str(text) for text in labels if expected_number(str(text)) is not None), None)
+    if stated is None and idea is not None and (change := idea_expected(idea)) is not None:
+        stated = f"{change:+g}"
+    if stated is None or row.diff_baseline is None or row.idea == BASELINE:
+        return ""
+    outcome = judge_expected(stated, row.diff_baseline, threshold).split(":")[0]
+    return f"{expected_number(stated):+g}: {outcome}"
 
 
 def with_shown(row: BoardRow, valid: pl.DataFrame, keys: tuple[str, ...]) -> BoardRow:
