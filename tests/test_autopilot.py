@@ -81,7 +81,8 @@ def test_the_autopilot_runs_the_loop_in_review_mode_on_next_alone(
         false = len(submitted - real)
         print(
             f"autopilot (review): {len(slugs)} ideas ({len(real)} real), {frame.height} runs, "
-            f"{len(submitted)} winner(s), {false} false winner(s)"
+            f"{len(submitted)} winner(s), {false} false winner(s); {len(pilot.actions)} "
+            f"actions, {len(pilot.steps)} commands; {timings(pilot)}"
         )
 
 
