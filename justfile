@@ -50,6 +50,10 @@ lint:
 fix:
     @ruff check --fix . && ruff format .
 
+# the kill loop at length: RUNS real `harness eval` runs SIGKILLed at random moments
+kill-loop runs="300":
+    @HARNESS_KILL_LOOP_RUNS={{runs}} python -m pytest -q -s -n 0 tests/test_accounting.py -k kill_loop
+
 # the benchmarks (ratios against raw git and the raw commands)
 bench:
     @for script in bench/*.py; do python -P "$script"; done  # -P: bench/queue.py must not shadow the stdlib

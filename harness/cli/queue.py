@@ -280,7 +280,9 @@ def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
     """Record every finished task that did not record its own row (crash, kill, timeout, lost).
 
     Each gets a results.tsv row with its final state as the status, its label, seed and
-    log tail, and a journal entry. Running it twice adds nothing twice.
+    log tail, and a journal entry. So does every `harness eval` that died before recording
+    its run (its run record says so), and every recorded run whose journal entry is
+    missing gets it. Running it twice adds nothing twice.
 
     Args:
         backend: The queue to read; default: [tool.harness] queue, HARNESS_QUEUE, then auto.
@@ -288,11 +290,15 @@ def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
     """
     import json as jsonlib
 
+    from harness.errors import QueueUnavailable
     from harness.queue.ops import open_queue
     from harness.runs.sync import sync as sync_record
 
-    queue, _ = open_queue(flag=_flag(backend))
-    report = sync_record(queue.layout, queue.config, queue.backend)
+    try:
+        queue, _ = open_queue(flag=_flag(backend))
+        report = sync_record(queue.layout, queue.config, queue.backend)
+    except QueueUnavailable as exc:
+        report = _sync_runs_only(exc)
     if json:
         print(
             jsonlib.dumps(
@@ -307,9 +313,8 @@ def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
         )
         return 0
     for row in report.recorded:
-        print(
-            f"recorded {row['queue_task']}: {row['status']} ({row['idea']}) as run {row['run_id']}"
-        )
+        what = row["queue_task"] or "a run whose harness died"  # from its run record
+        print(f"recorded {what}: {row['status']} ({row['idea']}) as run {row['run_id']}")
     print(
         f"{len(report.recorded)} recorded, {report.already} already recorded, "
         f"{report.unfinished} still queued or running"
@@ -320,3 +325,15 @@ def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
             + ", ".join(report.not_evaluations[:10])
         )
     return 0
+
+
+def _sync_runs_only(problem: Exception):
+    """No queue to read: the runs whose harness died are recorded all the same."""
+    from loguru import logger
+
+    from harness.cli.idea import repository
+    from harness.runs.sync import sync_runs
+
+    logger.warning(f"{problem}; only the runs whose harness died are recorded")
+    layout, config = repository()
+    return sync_runs(layout, config)

@@ -46,8 +46,10 @@ def eval_(
     metric, a timeout or Ctrl-C is recorded too. Rows and entries go to the main
     worktree's results.tsv and RESEARCH_JOURNAL.md, whichever worktree this runs in.
     Refuses a worktree whose research code has uncommitted changes (naming them) unless
-    --allow-dirty, whose rows never count. Exits 0 when the run is ok, 1 crash, 124
-    timeout, 130 interrupted.
+    --allow-dirty, whose rows never count. Nothing runs when the record, lock, logs or
+    queue folders cannot be written; a run whose harness is killed gets its row from the
+    next `harness sync`, `status` or `next`, and its processes never outlive the harness.
+    Exits 0 when the run is ok, 1 crash, 124 timeout, 130 interrupted.
 
     Args:
         command: The evaluation command; empty: [tool.harness] eval.

@@ -247,6 +247,33 @@ def count_finished(tasks: list[TaskState]) -> tuple[tuple[str, int], ...]:
     return tuple(counts.items())
 
 
+def account_for_runs(layout: Layout, config: Config) -> None:
+    """Rows for runs whose harness died unrecorded, before the record is read.
+
+    Cheap: a listing of the run records folder, empty but for the runs in flight (the
+    queue is asked only for a dead run of a queued task, so the row agrees with it). A
+    record that cannot be settled is reported on stderr; the state is read all the same.
+    """
+    from harness.runs.records import settle_runs
+    from harness.runs.sync import queue_statuses
+
+    def statuses() -> dict[str, str]:
+        from harness.queue.choice import open_configured
+
+        try:
+            tasks = open_configured(layout, config)[1].states()
+        except HarnessError:
+            return {}
+        return queue_statuses([task for task in tasks if task.is_final])
+
+    try:
+        settle_runs(layout, config, statuses=statuses)
+    except HarnessError as exc:
+        from loguru import logger
+
+        logger.warning(f"runs not yet accounted for: {exc}")
+
+
 def report_slugs(layout: Layout) -> frozenset[str]:
     """Slugs that have a report file `9_reports/YYYY-MM-DD_<slug>.md`."""
     if not layout.reports_dir.is_dir():
@@ -294,6 +321,7 @@ def branch_heads(layout: Layout) -> tuple[tuple[str, str], ...]:
 
 def build_state(layout: Layout, config: Config) -> LoopState:
     """A fresh snapshot of the loop, read from the files (never from a cache)."""
+    account_for_runs(layout, config)
     tasks = load_tasks(layout, config)
     return LoopState(
         root=layout.root,

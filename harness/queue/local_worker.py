@@ -5,8 +5,11 @@ queue: it holds `worker.lock` for its whole life, and a second one exits at once
 the queued tasks in id order, up to each group's `parallel` at a time, each in its own
 process group (so a kill or a timeout reaches the whole tree), and writes every change of
 state under the queue lock. On start it marks the tasks a dead worker left running as
-`lost` and kills what is left of them. It exits after `--idle-exit` seconds with nothing
-to do; `harness queue add` starts a new one when needed.
+`lost` and kills what is left of them: the task's process group and every process that
+carries the task's marker (TREE_ENV) in its environment, so an evaluation that a queued
+`harness eval` started in a session of its own dies too, before any new task starts.
+It exits after `--idle-exit` seconds with nothing to do; `harness queue add` starts a new
+one when needed.
 
 It sleeps in `select` on a self-pipe (woken by SIGCHLD when a task ends) and on the
 `wake` FIFO (written by `add` and `kill`), so a new task starts within milliseconds
@@ -28,9 +31,11 @@ from pathlib import Path
 
 from harness.queue.local_store import LOST_DETAIL, GroupSettings, QueueStore, Record
 from harness.queue.procs import GRACE, exit_code_of, signal_group, signal_name
+from harness.queue.proctree import kill_marked
 from harness.queue.times import utc_now
 
 MAX_SLEEP = 1.0
+TREE_ENV = "HARNESS_LOCAL_TASK"  # marks every process of a task: see `tree_marker`
 
 
 @dataclass
@@ -110,6 +115,7 @@ class Worker:
                 continue
             if record.pid and _is_session_leader(record.pid):
                 signal_group(record.pid, signal.SIGKILL)
+            kill_marked(TREE_ENV, tree_marker(self.store, record))
             record.state, record.detail, record.ended_at = "lost", LOST_DETAIL, utc_now()
             self.store.write(record)
 
@@ -132,6 +138,7 @@ class Worker:
         if pin_gpu:
             env["CUDA_VISIBLE_DEVICES"] = str(slot)
         record.started_at = utc_now()
+        env[TREE_ENV] = tree_marker(self.store, record)
         log_fd = os.open(
             self.store.log_path(record.id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
         )
@@ -162,6 +169,7 @@ class Worker:
             del self.children[task_id]
             record = self.store.read(task_id)
             if record is not None:
+                kill_marked(TREE_ENV, tree_marker(self.store, record))
                 _finish(record, exit_code_of(returncode), child.reason)
                 self.store.write(record)
 
@@ -206,6 +214,11 @@ class Worker:
                     pass
             except BlockingIOError:
                 pass
+
+
+def tree_marker(store: QueueStore, record: Record) -> str:
+    """Unique to one start of one task of one queue (ids restart when a queue is reset)."""
+    return f"{store.root.resolve()}:{record.id}:{record.enqueued_at}:{record.started_at}"
 
 
 def _spawn(record: Record, *, env: dict[str, str], log_fd: int) -> subprocess.Popen[bytes]:

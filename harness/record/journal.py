@@ -41,6 +41,11 @@ def add_entry(layout: Layout, entry: str) -> None:
     prepend_entry(layout.journal, entry, lock_path=record_lock(layout))
 
 
+def has_run_entry(journal_text: str, run_id: str) -> bool:
+    """Whether the journal holds the entry of run `run_id` (its heading names the run)."""
+    return f" · run {run_id} · " in journal_text
+
+
 def run_entry(
     row: dict[str, Any],
     *,

@@ -43,15 +43,19 @@ def prepend_text(old: str, entry: str) -> str:
 
 def prepend_entry(path: Path, entry: str, *, lock_path: Path) -> None:
     """Insert `entry` (text starting with `## `) on top of the entries of `path`."""
-    from harness.fileio import (
-        exclusive_lock,
-        write_atomic,  # imported here: the guard reads this module
-    )
+    from harness.fileio import exclusive_lock  # imported here: the guard reads this module
 
     with exclusive_lock(lock_path):
-        # a writer killed between writing its temporary file and the rename left that file;
-        # under the lock no other writer is mid-write, so any such file is stale
-        for stale in path.parent.glob(f".{path.name}.*"):
-            stale.unlink(missing_ok=True)
-        old = path.read_text(encoding="utf-8") if path.exists() else ""
-        write_atomic(path, prepend_text(old, entry))
+        prepend_locked(path, entry)
+
+
+def prepend_locked(path: Path, entry: str) -> None:
+    """`prepend_entry` for a caller that holds the lock already."""
+    from harness.fileio import write_atomic
+
+    # a writer killed between writing its temporary file and the rename left that file;
+    # under the lock no other writer is mid-write, so any such file is stale
+    for stale in path.parent.glob(f".{path.name}.*"):
+        stale.unlink(missing_ok=True)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    write_atomic(path, prepend_text(old, entry))

@@ -30,6 +30,7 @@ from harness.record.journal import add_entry, heading_time
 from harness.record.results import append_rows, is_finite, new_run_id, valid_runs
 from harness.rules.integrity import check_integrity
 from harness.runs.evaluation import EvalRequest, describe_worktree, execute
+from harness.runs.records import close_run, open_run
 
 if TYPE_CHECKING:
     import polars as pl
@@ -271,20 +272,25 @@ def run_seed(
     row = describe_worktree(here, held_out, request=request, seed=seed, run_id=new_run_id())
     integrity = check_integrity(place, root=layout.root, config=config)
     row.update(branch=target.branch, frozen_sha=integrity.frozen_sha, integrity=integrity.status)
+    argv = [*resolve_argv(config.confirm), "--seed", str(seed)]
+    log_path = layout.state_dir / "logs" / f"{row['run_id']}.log"
+    run = open_run(layout, row, command=argv, log_path=log_path, entry=False)
     row.update(
         execute(
-            [*resolve_argv(config.confirm), "--seed", str(seed)],
+            argv,
             layout=here,
             config=held_out,
             row=row,
-            log_path=layout.state_dir / "logs" / f"{row['run_id']}.log",
+            log_path=log_path,
             timeout=config.timeout,
             sinks=sinks,
+            run=run,
         )
     )
     if row["status"] == "ok":
         row["status"] = STATUS
     append_rows(layout, [row])
+    close_run(layout, run.run_id)  # the confirmation's own entry follows, for all its runs
     return row
 
 

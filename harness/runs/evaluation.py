@@ -15,11 +15,16 @@ The full evaluation refuses a worktree whose research code has uncommitted chang
 result must name the code it measured); `allow_dirty` (or HARNESS_ALLOW_DIRTY=1, which
 `harness queue add --allow-dirty` sets) runs it anyway, and its row, marked dirty, never
 counts as a result.
+
+Nothing runs unless its outcome can be kept (`preflight`), and the run is on record from
+its start (`records`): a harness killed at any moment leaves a run record that the next
+`harness sync`, `status` or `next` turns into a row and an entry.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -28,7 +33,7 @@ from typing import Any, TextIO
 
 from harness import gitops
 from harness.config import Config, load_config, resolve_argv
-from harness.errors import RecordError, UsageError, WorktreeError
+from harness.errors import HarnessError, RecordError, UsageError, WorktreeError
 from harness.fileio import exclusive_lock
 from harness.layout import Layout, find_layout
 from harness.record.journal import add_entry, run_entry
@@ -45,6 +50,8 @@ from harness.record.results import (
 )
 from harness.rules.globs import matches
 from harness.rules.integrity import check_integrity
+from harness.runs.preflight import check_writable
+from harness.runs.records import TREE_ENV, OpenRun, close_run, finalise, hand_over, open_run
 from harness.runs.streaming import Execution, run_logged
 
 ENV_FIELDS = {
@@ -107,20 +114,27 @@ def evaluate(
     row = describe_worktree(layout, config, request=request, seed=seed, run_id=run_id)
     row.update(frozen_sha=integrity.frozen_sha, integrity=integrity.status)
     log_path = layout.state_dir / "logs" / f"{run_id}.log"
-    row.update(
-        execute(
-            [*resolve_argv(command), "--seed", str(seed)],
+    argv = [*resolve_argv(command), "--seed", str(seed)]
+    check_writable(layout, log_dir=log_path.parent)
+    run = open_run(layout, row, command=argv, log_path=log_path)
+    try:
+        ended = execute(
+            argv,
             layout=layout,
             config=config,
             row=row,
             log_path=log_path,
             timeout=request.timeout or config.timeout,
             sinks=(stdout, stderr),
+            run=run,
         )
-    )
+    except HarnessError:  # the command could not start: there is no run to record
+        close_run(layout, run.run_id)
+        raise
+    row.update(ended)
     if request.description:
         row["description"] = _join(request.description, row["description"])
-    entry = record_run(layout, config, row, changed=integrity.changed)
+    entry = record_run(layout, config, row, changed=integrity.changed, run=run)
     return RecordedRun(row=row, log_path=log_path, entry=entry)
 
 
@@ -133,8 +147,13 @@ def execute(
     log_path: Path,
     timeout: float,
     sinks: tuple[TextIO | None, TextIO | None],
+    run: OpenRun | None = None,
 ) -> dict[str, Any]:
-    """Run argv in the worktree with the run's environment; the outcome's columns."""
+    """Run argv in the worktree with the run's environment; the outcome's columns.
+
+    Its processes carry the run's marker (`run`'s, else a new one), so none outlives it.
+    """
+    marker = run.marker if run else f"{row['run_id']}.{secrets.token_hex(8)}"
     metrics_file = layout.state_dir / "tmp" / f"{row['run_id']}.metrics.json"
     metrics_file.parent.mkdir(parents=True, exist_ok=True)
     metrics_file.unlink(missing_ok=True)
@@ -148,6 +167,8 @@ def execute(
             timeout=timeout,
             stdout=sinks[0],
             stderr=sinks[1],
+            marker=(TREE_ENV, marker),
+            heartbeat=run.path(layout) if run else None,
         )
         return outcome(execution, metrics_file=metrics_file, config=config, log_path=log_path)
     finally:
@@ -299,6 +320,9 @@ def outcome(
     description = ""
     if status != "ok":
         description = _join(reason, "log tail: " + " | ".join(execution.tail[-8:]))
+    if execution.log_problem:  # the run itself is whole: only its log is not
+        extra["log_warning"] = execution.log_problem
+        description = _join(f"warning: {execution.log_problem}", description)
     return {
         "value": value,
         "status": status,
@@ -326,19 +350,51 @@ def _join(*parts: str) -> str:
 
 
 def record_run(
-    layout: Layout, config: Config, row: dict[str, Any], *, changed: tuple[str, ...] = ()
+    layout: Layout,
+    config: Config,
+    row: dict[str, Any],
+    *,
+    changed: tuple[str, ...] = (),
+    run: OpenRun | None = None,
 ) -> str:
     """Append the row to the root results.tsv and its entry to the root journal.
 
     Returns the journal entry. The row is written first and on its own, so a journal
-    that cannot be read or written never costs the row.
+    that cannot be read or written never costs the row. With the run's record: the
+    record keeps the finished row until both are written, then it is removed; what
+    could not be written (a full disk) is written by the next `harness sync`.
     """
     format_row(row)  # refuses a row with an unknown column before the lock is taken
+    if run is not None:
+        finalise(layout, run, row)
     frame = None
     with exclusive_lock(record_lock(layout)):
-        append_locked(layout.results_tsv, [row])
+        try:
+            append_locked(layout.results_tsv, [row])
+        except RecordError as exc:
+            if run is None:
+                raise
+            hand_over(layout, run)
+            raise RecordError(
+                f"{exc}; the run is kept in {run.path(layout)}: `harness sync` records it "
+                "once results.tsv can be written"
+            ) from None
         with suppress(RecordError):  # the entry then says the record is unreadable
             frame = read_results(layout.results_tsv)
     entry = run_entry(row, config=config, frame=frame, changed=changed)
-    add_entry(layout, entry)
+    try:
+        add_entry(layout, entry)
+    except (HarnessError, OSError) as exc:
+        if run is None:
+            raise
+        from loguru import logger
+
+        hand_over(layout, run)
+        logger.warning(
+            f"run {row['run_id']} is recorded, its journal entry is not ({exc}): "
+            "`harness sync` writes it"
+        )
+        return entry
+    if run is not None:
+        close_run(layout, run.run_id)
     return entry

@@ -4,15 +4,25 @@ The command runs in a session of its own, so a timeout or an interrupt stops the
 process group (a training script's data-loader workers too): SIGTERM first, SIGKILL after
 a grace period. Ctrl-C and SIGTERM sent to the harness are turned into an `interrupted`
 ending rather than an exception, so the caller can still record the run.
+
+The command never outlives the harness: the kernel sends its first process SIGKILL when
+the harness dies (PR_SET_PDEATHSIG), a watchdog ends the rest of the tree then (see
+`watchdog`), and at the end of every run whatever the run left behind (its process group,
+and every process carrying the run's marker in its environment) is killed.
+
+A log that cannot be written or closed (a full disk) never fails the run: the lines that
+fit are kept and the problem is returned as a warning for the row.
 """
 
 from __future__ import annotations
 
 import codecs
+import ctypes
 import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -23,13 +33,16 @@ from pathlib import Path
 from typing import IO, Any, Literal, TextIO
 
 from harness.errors import HarnessError, UsageError
+from harness.queue.proctree import kill_marked
 from harness.record.metrics import SummaryCollector
+from harness.runs.watchdog import Watchdog
 
 Ending = Literal["exited", "timeout", "interrupted"]
 TAIL_LINES = 20
 CHUNK = 65536
 MAX_LINE = 1 << 20  # a "line" longer than this (an endless progress bar) is cut
 GRACE_S = 5.0
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class Interrupted(Exception):
@@ -45,6 +58,7 @@ class Execution:
     duration_s: float
     tail: list[str] = field(default_factory=list)
     summary: SummaryCollector = field(default_factory=SummaryCollector)
+    log_problem: str = ""  # why the log is incomplete ('' when it is whole)
 
 
 class _Output:
@@ -60,6 +74,8 @@ class _Output:
         self.log: IO[str] | None = log
         self.tail = tail
         self.lock = threading.Lock()
+        self.lines = 0
+        self.problem = ""
 
     def pump(self, pipe: IO[bytes], sink: TextIO | None, summary: SummaryCollector | None):
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -92,8 +108,16 @@ class _Output:
             try:
                 self.log.write(text + "\n")
                 self.log.flush()
-            except OSError:
+                self.lines += 1
+            except OSError as exc:
                 self.log = None
+                self.problem = f"the log stopped after {self.lines} lines ({exc.strerror})"
+
+    def close(self, log: IO[str]) -> None:
+        try:
+            log.close()
+        except OSError as exc:
+            self.problem = self.problem or f"the log could not be closed ({exc.strerror})"
 
 
 def _echo(sink: TextIO | None, text: str) -> TextIO | None:
@@ -118,27 +142,66 @@ def run_logged(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     grace: float = GRACE_S,
+    marker: tuple[str, str] | None = None,
+    heartbeat: Path | None = None,
 ) -> Execution:
-    """Run argv to its end, its timeout, or an interrupt; never raises for those."""
+    """Run argv to its end, its timeout, or an interrupt; never raises for those.
+
+    `marker` (NAME, VALUE) is put in the command's environment and names its tree: every
+    process carrying it is killed when the run ends or the harness dies. `heartbeat` is
+    a file the watchdog touches while the run lives.
+    """
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     execution = Execution(ending="exited", exit_code=None, duration_s=0.0)
-    with _open_log(log_path) as log:
-        output = _Output(log, tail)
+    if marker is not None:
+        env = {**env, marker[0]: marker[1]}
+    log = _open_log(log_path)
+    output = _Output(log, tail)
+    try:
         output.note(f"$ {shlex.join(argv)}")
         started = time.monotonic()
-        proc = _start(argv, cwd=cwd, env=env)
+        watchdog = Watchdog(marker, heartbeat=heartbeat) if marker is not None else None
+        try:
+            proc = _start(argv, cwd=cwd, env=env)
+        except BaseException:
+            if watchdog is not None:
+                watchdog.release()
+            raise
+        if watchdog is not None:
+            watchdog.guard(proc.pid)
         pumps = [
             _thread(output.pump, proc.stdout, stdout, execution.summary),
             _thread(output.pump, proc.stderr, stderr, None),
         ]
-        execution.ending = _wait(proc, timeout=timeout, grace=grace)
+        try:
+            execution.ending = _wait(proc, timeout=timeout, grace=grace)
+        finally:
+            end_tree(proc, marker=marker)
+            if watchdog is not None:
+                watchdog.release()
         execution.exit_code = proc.returncode
         execution.duration_s = time.monotonic() - started
         for pump in pumps:
             pump.join(timeout=grace)
         output.note(f"# harness: {execution.ending}, exit code {proc.returncode}")
+    finally:
+        output.close(log)
     execution.tail = list(tail)
+    execution.log_problem = output.problem
     return execution
+
+
+def end_tree(proc: subprocess.Popen[bytes], *, marker: tuple[str, str] | None) -> None:
+    """Kill what the run left: its process group, and every process with its marker."""
+    if proc.poll() is None:
+        with suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
+    if marker is not None:
+        kill_marked(*marker, pgid=proc.pid)
+    else:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _open_log(path: Path) -> IO[str]:
@@ -159,6 +222,7 @@ def _start(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pop
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_dies_with(os.getpid()),
         )
     except FileNotFoundError:
         raise UsageError(
@@ -166,6 +230,32 @@ def _start(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pop
         ) from None
     except PermissionError:
         raise UsageError(f"cannot execute {argv[0]}: permission denied") from None
+
+
+def _load_prctl() -> Any:
+    """libc's prctl, looked up once here: the child after fork must not load libraries."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+
+
+def _dies_with(parent: int) -> Any:
+    """The child's setup: SIGKILL when the harness dies, at once if it died already."""
+    if _PRCTL is None:
+        return None
+
+    def setup() -> None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the harness died before the signal was armed
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return setup
 
 
 def _thread(target: Any, *args: Any) -> threading.Thread:

@@ -6,6 +6,12 @@ was cancelled by the scheduler) gets a row here: its final state as the status, 
 label, its seed, its log tail, and a journal entry. Rows are matched to tasks by the
 `queue_task` column (`<backend>:<id>`), under the record lock, so running sync twice,
 or two syncs at once, adds nothing twice.
+
+First, though, the runs whose `harness eval` died before recording them (their run
+records, see `records`) get their rows: a task's run thus keeps what its own record knows
+(its run id, log, label), and the task's queue status (`lost`, `timeout`) when the queue
+has one. A row's journal entry is held by a run record too until it is written, so a
+sync killed between the two leaves the entry to the next sync.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from harness.record.results import (
 )
 from harness.rules.integrity import check_integrity
 from harness.runs.evaluation import describe_worktree, label_columns
+from harness.runs.records import close_run, hold_entry, settle_runs
 
 # final task state -> results status; a task that succeeded without a row ran no evaluation
 STATUS_OF = {"failed": "crash", "killed": "killed", "timed_out": "timeout", "lost": "lost"}
@@ -48,9 +55,11 @@ class SyncReport:
 def sync(layout: Layout, config: Config, backend: Backend) -> SyncReport:
     """Record a row (and a journal entry) for every finished task that has none."""
     report = SyncReport()
+    held: list[dict[str, Any]] = []
     tasks = backend.states()
     report.unfinished = sum(not task.is_final for task in tasks)
     finished = [task for task in tasks if task.is_final]
+    report.recorded += settle_runs(layout, config, statuses=lambda: queue_statuses(finished)).rows
     with exclusive_lock(layout.record_lock):
         known = recorded_tasks(layout)
         for task in finished:
@@ -60,13 +69,26 @@ def sync(layout: Layout, config: Config, backend: Backend) -> SyncReport:
                 report.not_evaluations.append(task.queue_task)
             else:
                 row = row_for(task, layout=layout, config=config, backend=backend)
+                hold_entry(layout, row)
                 append_locked(layout.results_tsv, [row])
                 report.recorded.append(row)
-    if report.recorded:
+                held.append(row)
+    if held:
         frame = read_results(layout.results_tsv)
-        for row in report.recorded:
+        for row in held:
             add_entry(layout, run_entry(row, config=config, frame=frame, changed=()))
+            close_run(layout, row["run_id"])
     return report
+
+
+def sync_runs(layout: Layout, config: Config) -> SyncReport:
+    """What sync can do without a queue: the runs whose harness died, from their records."""
+    return SyncReport(recorded=settle_runs(layout, config).rows)
+
+
+def queue_statuses(finished: list[TaskState]) -> dict[str, str]:
+    """queue task -> the results status its final state means (`local:3` -> `lost`)."""
+    return {task.queue_task: STATUS_OF[task.state] for task in finished if task.state in STATUS_OF}
 
 
 def recorded_tasks(layout: Layout) -> set[str]:
