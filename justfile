@@ -42,6 +42,10 @@ demo *args:
 test *args:
     @python -m pytest -q -n auto "$@"
 
+# the property-based CLI tests with many more examples, freshly random: just fuzz 5000
+fuzz examples="2000":
+    @HARNESS_FUZZ_EXAMPLES={{examples}} python -m pytest -q -n auto tests/test_fuzz.py
+
 # lint and type-check
 lint:
     @ruff check . && ruff format --check . && mypy

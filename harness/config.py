@@ -11,6 +11,7 @@ branch cannot loosen its own rules or change its own evaluation command.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 import sys
 import tomllib
@@ -21,9 +22,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import ConfigError, UsageError
+from harness.fileio import not_utf8
 
 Direction = Literal["min", "max"]
 QueueBackend = Literal["auto", "pueue", "local", "slurm"]
+# A metric name an evaluation can report both ways: a JSON key and a `key: value` line.
+METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/]*")
 
 
 def _command(*default: str) -> Any:
@@ -120,14 +124,19 @@ def load_config(root: Path) -> Config:
     """Read `[tool.harness]` from `root/pyproject.toml`."""
     path = root / "pyproject.toml"
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path} not found: run `harness init` in {root}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(not_utf8(str(path), data, exc)) from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}): fix the file") from None
-    table = document.get("tool", {}).get("harness")
+    tool = document.get("tool", {})
+    table = tool.get("harness") if isinstance(tool, dict) else None
     if table is None:
         raise ConfigError(f"{path} has no [tool.harness] table: run `harness init` in {root}")
     return parse_config(table)
@@ -148,6 +157,13 @@ def parse_config(table: dict[str, Any]) -> Config:
         raise ConfigError(
             'tool.harness.eval must name the evaluation command, e.g. "python eval.py"'
         )
+    for key in ("metric", "confirm_metric"):
+        name = getattr(config, key)
+        if (name or key == "metric") and not METRIC_NAME.fullmatch(name):
+            raise ConfigError(
+                f"tool.harness.{key} = {name!r} is not a metric name: use letters, digits "
+                'and _ . - / (starting with a letter), e.g. "val_bpb"'
+            )
     return config
 
 
@@ -189,7 +205,13 @@ def _convert(value: Any, hint: Any, key: str, metadata: Any) -> Any:
         return value
     if origin is tuple:
         if isinstance(value, str) and metadata.get("shell_split"):
-            return tuple(shlex.split(value))
+            try:
+                return tuple(shlex.split(value))
+            except ValueError as exc:  # an unbalanced quote, a trailing backslash
+                raise ConfigError(
+                    f"{key} = {value!r} does not parse as a command ({exc}): fix its "
+                    "quoting, or give it as a list of strings"
+                ) from None
         if isinstance(value, str):
             return (value,)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

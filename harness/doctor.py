@@ -12,6 +12,7 @@ from pathlib import Path
 from harness.checks import Check, unfilled_slots
 from harness.config import Config, load_config, resolve_argv
 from harness.errors import HarnessError
+from harness.fileio import read_text
 from harness.layout import Layout, find_layout
 from harness.record.schema import RESULTS_COLUMNS, known_header
 
@@ -47,6 +48,7 @@ def run_checks(start: Path | None = None) -> list[Check]:
         checks.append(Check("config", "fail", str(exc)))
         config = Config()
     for check in (
+        check_main_branch,
         check_layout,
         check_results_header,
         check_program_slots,
@@ -58,6 +60,23 @@ def run_checks(start: Path | None = None) -> list[Check]:
         checks.append(check(layout, config))
     checks.append(check_queue(layout, config))
     return checks
+
+
+def check_main_branch(layout: Layout, config: Config) -> Check:
+    """main_branch must name a branch: the record is committed there, the guard protects it."""
+    from harness import gitops
+
+    name = config.main_branch
+    if gitops.branch_exists(layout.root, name) or gitops.current_branch(layout.root) == name:
+        return Check("main branch", "ok", f"{name} exists")
+    current = gitops.current_branch(layout.root)
+    fix = f'set main_branch = "{current}" in [tool.harness]' if current else "set main_branch"
+    return Check(
+        "main branch",
+        "fail",
+        f"main_branch = {name!r} is not a branch of this repository: {fix} "
+        f"(or create it: git branch {name})",
+    )
 
 
 def check_layout(layout: Layout, config: Config) -> Check:
@@ -73,8 +92,8 @@ def check_layout(layout: Layout, config: Config) -> Check:
 
 def check_results_header(layout: Layout, config: Config) -> Check:
     try:
-        with layout.results_tsv.open(encoding="utf-8") as handle:
-            first = handle.readline()
+        with layout.results_tsv.open("rb") as handle:
+            first = handle.readline().decode("utf-8", errors="replace")
     except OSError:
         return Check("results.tsv", "fail", "results.tsv is missing: run `harness init`")
     columns = known_header(first)
@@ -100,7 +119,11 @@ def check_program_slots(layout: Layout, config: Config) -> Check:
     for name in ("program.md", "eval.py"):
         path = layout.root / name
         if path.exists():
-            found += [(name, n, s) for n, s in unfilled_slots(path.read_text(encoding="utf-8"))]
+            try:
+                text = read_text(path, name=name)
+            except HarnessError as exc:
+                return Check("program", "fail", str(exc))
+            found += [(name, n, s) for n, s in unfilled_slots(text)]
     if not found:
         return Check("program", "ok", "no unfilled {FILL_IN} slots")
     listed = "; ".join(f"{name}:{line} {slot[:50]}" for name, line, slot in found)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, RecordError
 
 
 def write_atomic(target: Path, text: str) -> None:
@@ -38,6 +38,26 @@ def write_atomic(target: Path, text: str) -> None:
         raise HarnessError(f"cannot write {target}: {exc.strerror}") from None
 
 
+def read_text(path: Path, *, name: str | None = None) -> str:
+    """The text of a UTF-8 file; a byte that is not UTF-8 is a RecordError naming the
+    file, the byte offset and the line, so the user can find it (FileNotFoundError and
+    other OSErrors pass through to the caller, which knows what a missing file means)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(not_utf8(name or str(path), data, exc)) from None
+
+
+def not_utf8(name: str, data: bytes, exc: UnicodeDecodeError) -> str:
+    """The one-line message for a file that is not valid UTF-8."""
+    line = data.count(b"\n", 0, exc.start) + 1
+    return (
+        f"{name} is not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+        f"(line {line}): re-save the file as UTF-8 or remove that byte"
+    )
+
+
 def render_template(text: str, context: dict) -> str:
     import jinja2
 
@@ -50,8 +70,13 @@ def render_template(text: str, context: dict) -> str:
 @contextmanager
 def exclusive_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created if missing) for the `with` block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise HarnessError(
+            f"cannot open the lock {path}: {exc.strerror}: make its folder writable"
+        ) from None
     try:
         deadline = time.monotonic() + timeout
         pause = 0.0005  # short waits first: most holders only append one line

@@ -157,6 +157,14 @@ def worktree_entries(root: Path) -> list[WorktreeEntry]:
     return entries
 
 
+def is_branch_name(name: str, *, cwd: Path) -> bool:
+    """Whether git accepts `name` as a branch name (`git check-ref-format --branch`)."""
+    proc = subprocess.run(
+        ["git", "check-ref-format", "--branch", name], cwd=cwd, capture_output=True, check=False
+    )
+    return proc.returncode == 0 and not name.startswith("-")
+
+
 def branch_exists(root: Path, name: str) -> bool:
     out = git("rev-parse", "--verify", "--quiet", f"refs/heads/{name}", cwd=root, check=False)
     return bool(out.strip())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness import gitops
 from harness.errors import HarnessError, UsageError
-from harness.fileio import render_template, write_atomic
+from harness.fileio import read_text, render_template, write_atomic
 from harness.layout import WORKTREES_DIR
 from harness.record.schema import header_line
 
@@ -61,8 +61,9 @@ class InitReport:
     appended: list[str] = field(default_factory=list)  # existing files init added lines to
     skipped: list[str] = field(default_factory=list)
     unignored: list[str] = field(default_factory=list)  # GLOBAL files .gitignore had ignored
-    main_branch: str = "main"
     git_initialised: bool = False
+    main_branch: str = "main"
+    main_branch_source: str = "default"  # "--main-branch", "the current branch", "default"
     committed: str | None = None  # sha of the first commit, when init made it
     hook: str = ""  # what became of the pre-commit guard, for people
 
@@ -79,8 +80,9 @@ def init_research_repo(
     """Write the layout into `path` (created if needed); idempotent.
 
     `main_branch` defaults to the current branch of an existing repository (`master`, an
-    `autoresearch/<tag>` branch, ...), else `main`. `adopt` names the layout of the
-    research code already there (`autoresearch`), which sets the evaluation commands.
+    `autoresearch/<tag>` branch, ...), else `main`; a detached HEAD needs it named. `adopt`
+    names the layout of the research code already there (`autoresearch`), which sets the
+    evaluation commands.
     """
     if adopt not in LAYOUTS:
         raise UsageError(f"unknown layout {adopt!r}: choose one of {', '.join(LAYOUTS)}")
@@ -90,12 +92,11 @@ def init_research_repo(
         raise UsageError(f"direction must be min or max, got {direction!r}")
     root = _make_directory(path)
     report = InitReport(root=root)
+    report.main_branch, report.main_branch_source = _main_branch(root, main_branch)
+    main_branch = report.main_branch
     if not gitops.is_repository(root):
-        main_branch = main_branch or "main"
         gitops.init_repository(root, branch=main_branch)
         report.git_initialised = True
-    main_branch = main_branch or gitops.current_branch(root) or "main"
-    report.main_branch = main_branch
     context = {
         "metric": metric,
         "direction": direction,
@@ -117,6 +118,23 @@ def init_research_repo(
         )
     report.hook = _install_guard(root)  # after the first commit, which adds FROZEN files
     return report
+
+
+def _main_branch(root: Path, given: str | None) -> tuple[str, str]:
+    """(the main branch, where the name came from); a bad name is a UsageError."""
+    if given is not None:
+        if not gitops.is_branch_name(given, cwd=root):
+            raise UsageError(f"--main-branch {given!r} is not a valid git branch name")
+        return given, "--main-branch"
+    if not gitops.is_repository(root):
+        return "main", "default"
+    current = gitops.current_branch(root)
+    if current is None:
+        raise UsageError(
+            f"{root} has a detached HEAD: check out the main branch first, or name it with "
+            "--main-branch NAME"
+        )
+    return current, "the current branch"
 
 
 def detect_layout(path: Path) -> str:
@@ -193,7 +211,7 @@ def _write_new(root: Path, relative: str, text: str, report: InitReport) -> None
 
 def _merge_gitignore(root: Path, report: InitReport) -> None:
     path = root / ".gitignore"
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    existing = read_text(path) if path.exists() else ""
     missing = [line for line in GITIGNORE_LINES if line not in existing.splitlines()]
     if not missing:
         report.skipped.append(".gitignore")
@@ -230,7 +248,7 @@ def _add_tool_harness(root: Path, context: dict, report: InitReport) -> None:
         write_atomic(path, head + snippet)
         report.created.append("pyproject.toml")
         return
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     try:
         document = tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:

@@ -29,7 +29,12 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     )
     saved = dict(os.environ)
     os.environ.update(
-        {"HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig), "GIT_CONFIG_NOSYSTEM": "1"}
+        {
+            "HOME": str(home),
+            "GIT_CONFIG_GLOBAL": str(gitconfig),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "HARNESS_DEBUG": "1",  # a bug shows its traceback in a test, not a one-line note
+        }
     )
     for name in ("META_MODE", "HARNESS_QUEUE", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         os.environ.pop(name, None)

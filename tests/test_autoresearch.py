@@ -108,7 +108,7 @@ def test_init_adopts_the_clone_on_master(clone: Path, cli) -> None:
     assert "appended to pyproject.toml" in lines and "appended to .gitignore" in lines
     assert "created  pyproject.toml" not in lines and "created  .gitignore" not in lines
     assert "un-ignored results.tsv in .gitignore: the record is committed with the code" in lines
-    assert "main branch: master" in lines
+    assert "main branch: master (the current branch)" in lines
     assert "created  eval.py" not in lines and not (clone / "eval.py").exists()
     assert (clone / "program.md").read_text() == PROGRAM  # theirs, kept
     config = load_config(clone)

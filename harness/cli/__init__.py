@@ -7,6 +7,7 @@ exit code; nothing else prints errors or exits.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -49,9 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if fast is not None:
             return fast()
         configure_logging()
-        result = build_app().cli(
-            prog="harness", description=DESCRIPTION, args=args, sort_subcommands=False
-        )
+        from harness.cli.usage import check_text_arguments, one_line_errors
+
+        check_text_arguments(args)
+        with one_line_errors(args):
+            result = build_app().cli(
+                prog="harness", description=DESCRIPTION, args=args, sort_subcommands=False
+            )
     except HarnessError as exc:
         print(f"harness: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -63,7 +68,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `harness ... | head`: the reader left, which is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:  # the machine's problem (a full disk, a read-only folder)
+        print(f"harness: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: one line for the user, the traceback kept in a file
+        if os.environ.get("HARNESS_DEBUG") == "1":
+            raise
+        print(f"harness: {report_bug(exc)}", file=sys.stderr)
+        return 1
     return result if isinstance(result, int) else 0
+
+
+def report_bug(exc: Exception) -> str:
+    """Keep the traceback of an unexpected exception in a file; the line that says where."""
+    import tempfile
+    import traceback
+
+    what = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    try:
+        fd, path = tempfile.mkstemp(prefix="harness-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        path = "not saved (set HARNESS_DEBUG=1 to see it)"
+    return (
+        f"internal error ({what}): a bug in harness, please report it with the traceback "
+        f"in {path} (HARNESS_DEBUG=1 shows it here)"
+    )
+
+
+OS_ERROR_FIXES = {
+    errno.ENOSPC: "free some space on that file system",
+    errno.EDQUOT: "free some space (the disk quota is used up)",
+    errno.EACCES: "make it writable for this user",
+    errno.EPERM: "make it writable for this user (check chattr and permissions)",
+    errno.EROFS: "the file system is mounted read-only: use a writable one",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError no command caught: what failed, on which path, the fix."""
+    where = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    fix = OS_ERROR_FIXES.get(exc.errno or 0, "check the path and try again")
+    return f"{where}: {reason}: {fix}" if where else f"{reason}: {fix}"
 
 
 def configure_logging() -> None:

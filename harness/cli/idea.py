@@ -135,7 +135,9 @@ def show(slug: Slug, /, *, json: bool = False) -> int:
 
         print(jsonlib.dumps(idea.to_json() | {"body": idea.body}, indent=2))
     else:
-        print(idea.path.read_text(encoding="utf-8"), end="")
+        from harness.fileio import read_text
+
+        print(read_text(idea.path, name=idea.name), end="")
     return 0
 
 
@@ -163,7 +165,15 @@ def read_text_argument(file: str) -> str:
     from harness.errors import UsageError
 
     if file == "-":
-        return sys.stdin.read()
+        if not hasattr(sys.stdin, "buffer"):  # a text stream given in-process
+            return sys.stdin.read()
+        data = sys.stdin.buffer.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            from harness.fileio import not_utf8
+
+            raise UsageError(not_utf8("standard input", data, exc)) from None
     try:
         with open(file, encoding="utf-8") as handle:
             return handle.read()

@@ -34,7 +34,8 @@ def init(
         metric: The name of the metric the evaluation reports.
         direction: min when lower is better, max when higher is better.
         example: Add the bundled byte-level language-modelling example.
-        main_branch: The branch the human owns; none: the current branch, else main.
+        main_branch: The branch the record lives on and the guard protects; none: the
+            branch checked out now (main in a new repository).
         from_: The layout already in PATH (autoresearch: prepare.py, train.py); none: detected.
     """
     from harness.scaffold import detect_layout, init_research_repo
@@ -52,6 +53,7 @@ def init(
     )
     if report.git_initialised:
         print(f"initialised a git repository in {report.root}")
+    print(f"main branch: {report.main_branch} ({report.main_branch_source})")
     for name in report.created:
         print(f"created  {name}")
     for name in report.appended:
@@ -60,7 +62,6 @@ def init(
         print(f"skipped  {name} (exists)")
     for name in report.unignored:
         print(f"un-ignored {name} in .gitignore: the record is committed with the code")
-    print(f"main branch: {report.main_branch}")
     if report.committed:
         print(f"committed {report.committed[:10]} (the first commit)")
     elif report.created:
@@ -76,8 +77,9 @@ def init(
             "`harness results import results.tsv` (a copy of it is kept)"
         )
     from harness.checks import unfilled_slots
+    from harness.fileio import read_text
 
-    if unfilled_slots((report.root / "program.md").read_text(encoding="utf-8")):
+    if unfilled_slots(read_text(report.root / "program.md")):
         print("next: fill the {FILL_IN} slots of program.md, then run `harness doctor`")
     else:
         print("next: run `harness doctor`")

@@ -37,6 +37,8 @@ def split(text: str, *, name: str) -> tuple[dict[str, Any], str]:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 2})" if where is not None else ""
         raise RecordError(f"{name}: front matter is not valid YAML{line}: fix the file") from None
+    except ValueError as exc:  # a value YAML reads but cannot build, e.g. the date 2024-13-45
+        raise RecordError(f"{name}: front matter holds a bad value ({exc}): fix the file") from None
     if not isinstance(meta, dict):
         raise RecordError(f"{name}: front matter is not a mapping of keys to values: fix it")
     return meta, text[end + len(DELIMITER) + 2 :]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DuplicateIdea, RecordError, UnknownIdea, UsageError
-from harness.fileio import exclusive_lock, render_template, write_atomic
+from harness.fileio import exclusive_lock, read_text, render_template, write_atomic
 from harness.layout import IDEAS_DIR, Layout
 from harness.loop import frontmatter
 from harness.loop.similarity import overlap, words
@@ -131,7 +131,7 @@ def ideas_lock(layout: Layout) -> Iterator[None]:
 
 def read_idea(path: Path) -> Idea:
     """The idea in `path`; a malformed file is a RecordError that names it."""
-    return parse_idea(path, path.read_text(encoding="utf-8"))
+    return parse_idea(path, read_text(path, name=f"{IDEAS_DIR}/{path.name}"))
 
 
 def parse_idea(path: Path, text: str) -> Idea:
@@ -296,7 +296,7 @@ def rewrite_idea(
 ) -> Idea:
     """Write `changes` into the idea's front matter (dropping the keys in `remove`) and,
     when given, the new `body`; returns the idea as written."""
-    meta, old_body = frontmatter.split(idea.path.read_text(encoding="utf-8"), name=idea.name)
+    meta, old_body = frontmatter.split(read_text(idea.path, name=idea.name), name=idea.name)
     for key in remove:
         meta.pop(key, None)
     text = frontmatter.join(meta | changes, old_body if body is None else body)
@@ -357,7 +357,7 @@ def render_idea(layout: Layout, *, slug: str, title: str, hypothesis: str, creat
 
     template = layout.ideas_dir / TEMPLATE
     try:
-        source = template.read_text(encoding="utf-8")
+        source = read_text(template)
     except FileNotFoundError:
         raise RecordError(f"{template} is missing: run `harness init` to restore it") from None
     context = {"slug": slug, "title": title, "hypothesis": hypothesis, "created": created}

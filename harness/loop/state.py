@@ -15,11 +15,11 @@ which the commands then read.
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from statistics import fmean
 from typing import Any, Literal, get_args
 
 from harness import gitops
@@ -31,6 +31,7 @@ from harness.loop.ideas import FILE_NAME, Idea, load_ideas
 from harness.loop.inferences import has_unfilled_inferences
 from harness.loop.worktrees import Worktree, list_worktrees
 from harness.queue.base import TaskState
+from harness.record.compare import mean_of as finite_mean
 
 Kind = Literal[
     "ideate",
@@ -70,14 +71,10 @@ class RunRecord:
 
     @property
     def counts(self) -> bool:
-        """A result that may be compared: finished ok, a value, FROZEN files as on main,
-        committed code."""
-        return (
-            self.status == "ok"
-            and self.integrity == "ok"
-            and self.value is not None
-            and not self.dirty
-        )
+        """A result that may be compared: finished ok, a finite value, FROZEN files as on
+        main, committed code."""
+        ok = self.status == "ok" and self.integrity == "ok" and not self.dirty
+        return ok and self.value is not None and math.isfinite(self.value)
 
     @property
     def failed(self) -> bool:
@@ -362,8 +359,8 @@ def mean_of(runs: list[RunRecord]) -> float | None:
                 unseeded.append(run.value)
             else:
                 by_seed.setdefault(run.seed, []).append(run.value)
-    values = [fmean(group) for group in by_seed.values()] + unseeded
-    return fmean(values) if values else None
+    values = [finite_mean(group) for group in by_seed.values()] + unseeded
+    return finite_mean(values) if values else None
 
 
 def is_new_best(value: float, best: float | None, config: Config) -> bool:

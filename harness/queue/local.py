@@ -51,6 +51,7 @@ class LocalBackend:
     def submit(self, spec: TaskSpec) -> str:
         check_spec(spec)
         self.store.ensure()
+        self.store.check_writable()
         with self.store.locked():
             self.store.set_group(spec.group, self.settings)
             task_id = self.store.allocate_id()
@@ -65,8 +66,15 @@ class LocalBackend:
                 timeout=spec.timeout,
                 enqueued_at=utc_now(),
             )
-            self.store.write(record)
-            self.store.mark_pending(task_id)
+            try:
+                self.store.write(record)
+                self.store.mark_pending(task_id)
+            except OSError as exc:  # no half-added task: a record without its marker runs
+                (self.store.tasks_dir / f"{task_id}.json").unlink(missing_ok=True)
+                raise QueueError(
+                    f"cannot add the task: {exc.filename or self.store.root}: "
+                    f"{exc.strerror or exc}: make the queue folder writable"
+                ) from None
             # Under the lock: a worker deciding to exit holds it while it lets go of its
             # worker lock, so either that worker sees this task or we see it gone.
             self._start_worker_if_needed()

@@ -79,10 +79,20 @@ class QueueStore:
 
     def ensure(self) -> None:
         """Create the folders and the wake FIFO (idempotent)."""
-        for folder in (self.tasks_dir, self.pending_dir, self.logs_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            os.mkfifo(self.wake_path, 0o600)
+        try:
+            for folder in (self.tasks_dir, self.pending_dir, self.logs_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.mkfifo(self.wake_path, 0o600)
+        except OSError as exc:
+            raise QueueError(_unwritable(Path(exc.filename or self.root), exc)) from None
+
+    def check_writable(self) -> None:
+        """QueueError when a folder a task needs cannot be written: a task is never
+        accepted that no worker could run (or log)."""
+        for folder in (self.root, self.tasks_dir, self.pending_dir, self.logs_dir):
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise QueueError(_unwritable(folder, PermissionError("not writable")))
 
     def locked(self) -> contextlib.AbstractContextManager[None]:
         return exclusive_lock(self.root / "lock")
@@ -93,6 +103,8 @@ class QueueStore:
             task_id = int(path.read_text(encoding="utf-8") or "0")
         except FileNotFoundError:
             task_id = 0
+        except ValueError:  # not a number (UnicodeDecodeError is a ValueError too)
+            raise QueueError(f"{path} does not hold a task number: move it aside") from None
         self._replace(path, f"{task_id + 1}\n")
         return task_id
 
@@ -126,11 +138,16 @@ class QueueStore:
         return self.logs_dir / f"{task_id}.log"
 
     def groups(self) -> dict[str, GroupSettings]:
+        path = self.root / "groups.json"
         try:
-            raw = json.loads((self.root / "groups.json").read_text(encoding="utf-8"))
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return {name: GroupSettings(**values) for name, values in raw.items()}
         except FileNotFoundError:
             return {}
-        return {name: GroupSettings(**values) for name, values in raw.items()}
+        except (ValueError, TypeError, AttributeError):
+            raise QueueError(
+                f"{path} is not the local queue's group settings: move it aside"
+            ) from None
 
     def set_group(self, name: str, settings: GroupSettings) -> None:
         groups = self.groups()
@@ -182,6 +199,11 @@ class QueueStore:
         finally:
             os.close(fd)
         os.replace(temporary, path)
+
+
+def _unwritable(path: Path, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return f"the local queue cannot write {path} ({reason}): make it writable for this user"
 
 
 def _ids_in(folder: Path, *, suffix: str) -> list[int]:

@@ -139,9 +139,16 @@ class Worker:
             env["CUDA_VISIBLE_DEVICES"] = str(slot)
         record.started_at = utc_now()
         env[TREE_ENV] = tree_marker(self.store, record)
-        log_fd = os.open(
-            self.store.log_path(record.id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
-        )
+        try:
+            log_fd = os.open(
+                self.store.log_path(record.id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+            )
+        except OSError as exc:  # the task fails with the reason; the worker goes on
+            message = f"cannot write its log {self.store.log_path(record.id)}: {exc.strerror}"
+            record.state, record.detail, record.ended_at = "failed", message, utc_now()
+            self.store.write(record)
+            self.store.clear_pending(record.id)
+            return
         try:
             popen = _spawn(record, env=env, log_fd=log_fd)
         except OSError as exc:

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 
 from harness import gitops
 from harness.config import Config
-from harness.errors import UsageError
+from harness.errors import RecordError, UsageError
+from harness.fileio import read_text
 from harness.layout import Layout
 from harness.rules.appendonly import ENTRY_MARK
 from harness.rules.globs import matches
 
 SUBJECT = "Record"
 RESULTS = "results.tsv"
+TEXT_SUFFIXES = (".md", ".tsv")  # record files every reader expects as UTF-8 text
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,22 @@ def commit_record(layout: Layout, config: Config) -> RecordCommit:
     changes = record_changes(layout, config)
     if not changes:
         return RecordCommit(None, (), "nothing to commit: the record is committed already")
+    check_text_files(layout, [path for code, path in changes if "D" not in code])
     message = summary(layout, config, changes)
     paths = [path for _, path in changes]
     sha = gitops.commit_only(layout.root, paths, message=message)
     return RecordCommit(sha, tuple(paths), message)
+
+
+def check_text_files(layout: Layout, paths: list[str]) -> None:
+    """Refuse to commit a record text file that is not UTF-8: every reader would fail on it."""
+    for path in paths:
+        target = layout.root / path
+        if path.endswith(TEXT_SUFFIXES) and target.is_file():
+            try:
+                read_text(target, name=path)
+            except RecordError as exc:
+                raise RecordError(f"nothing committed: {exc}") from None
 
 
 def ignored_global_files(layout: Layout, config: Config) -> list[str]:

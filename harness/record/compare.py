@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -100,7 +101,7 @@ def side_of(frame: pl.DataFrame, key: str, config: Config) -> Side:
     if valid.is_empty():
         statuses = ", ".join(rows.get_column("status").cast(str).fill_null("?").to_list()[:10])
         raise UsageError(
-            f"{kind} {key!r} has no valid run (status ok and integrity ok; it has: "
+            f"{kind} {key!r} has no valid run (status ok, integrity ok, a finite value; it has: "
             f"{statuses}): nothing to compare"
         )
     return side_from_valid(key, valid)
@@ -110,7 +111,7 @@ def side_from_valid(label: str, valid: pl.DataFrame) -> Side:
     """A Side from rows that are all valid runs (at least one)."""
     values = tuple(samples(valid))
     std = statistics.stdev(values) if len(values) > 1 else None
-    return Side(label, values, _by_seed(valid), statistics.fmean(values), std, valid.height)
+    return Side(label, values, _by_seed(valid), mean_of(values), std, valid.height)
 
 
 def compare_sides(a: Side, b: Side, *, config: Config, noise: Noise) -> Comparison:
@@ -144,7 +145,15 @@ def _by_seed(rows: pl.DataFrame) -> dict[int, float]:
     for seed, value in zip(rows.get_column("seed"), rows.get_column("value"), strict=True):
         if seed is not None:
             grouped.setdefault(int(seed), []).append(float(value))
-    return {seed: statistics.fmean(values) for seed, values in sorted(grouped.items())}
+    return {seed: mean_of(values) for seed, values in sorted(grouped.items())}
+
+
+def mean_of(values: Sequence[float]) -> float:
+    """The mean of finite values; never overflows (the sum of values near 1e308 can)."""
+    try:
+        return statistics.fmean(values)
+    except OverflowError:
+        return math.fsum(value / len(values) for value in values)
 
 
 def samples(rows: pl.DataFrame) -> list[float]:

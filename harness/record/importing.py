@@ -20,6 +20,7 @@ takes them as valid.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.config import Config
 from harness.errors import RecordError, UsageError
-from harness.fileio import exclusive_lock, write_atomic
+from harness.fileio import exclusive_lock, not_utf8, write_atomic
 from harness.layout import Layout
 from harness.record.metrics import parse_value
 from harness.record.results import append_locked, format_row, record_lock, utc_now
@@ -159,8 +160,8 @@ def _read(source: Path) -> bytes:
         raise UsageError(f"cannot read {source}: {exc.strerror}") from None
     try:
         data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RecordError(f"{source} is not UTF-8 text: convert it first") from None
+    except UnicodeDecodeError as exc:
+        raise RecordError(not_utf8(str(source), data, exc)) from None
     return data
 
 
@@ -243,11 +244,19 @@ def _typed(key: str, text: str) -> Any:
 
 def _keep_copy(layout: Layout, source: Path, digest: str) -> Path:
     folder = layout.state_dir / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
     copy = folder / f"{digest}-{source.name}"
     temporary = folder / f".{copy.name}.{os.getpid()}"
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, copy)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, copy)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise RecordError(
+            f"cannot keep a copy of {source.name} in {folder} ({exc.strerror}): nothing was "
+            "imported; make that folder writable"
+        ) from None
     return copy
 
 

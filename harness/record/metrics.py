@@ -7,6 +7,10 @@ Two ways, checked in this order (DESIGN.md section 5):
 2. `key: value` lines on standard output after a line `---` (the last such line counts,
    so earlier progress output may use `---` too).
 
+The metric itself must be reported once: a key printed twice after `---` lines (twice in
+one summary, or in two summaries) makes the run a crash, because nothing tells which of
+the two values is the result.
+
 Values that read as numbers become floats (or ints); the others stay strings.
 """
 
@@ -21,6 +25,7 @@ from typing import Any
 SEPARATOR = "---"
 SUMMARY_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-/]*)\s*:\s*(.*?)\s*$")
 MAX_SUMMARY_LINES = 1000
+MAX_KEYS = 10_000  # distinct summary keys whose values are kept for the repeat check
 
 
 class SummaryCollector:
@@ -29,17 +34,40 @@ class SummaryCollector:
     def __init__(self) -> None:
         self.seen_separator = False
         self.lines: list[str] = []
+        self.reported: dict[str, list[str]] = {}  # key -> its first two values, any summary
 
     def feed(self, line: str) -> None:
         text = line.rstrip("\r\n")
         if text.strip() == SEPARATOR:
             self.seen_separator = True
             self.lines = []
-        elif self.seen_separator and len(self.lines) < MAX_SUMMARY_LINES:
-            self.lines.append(text)
+        elif self.seen_separator:
+            if len(self.lines) < MAX_SUMMARY_LINES:
+                self.lines.append(text)
+            self._note(text)
+
+    def _note(self, text: str) -> None:
+        match = SUMMARY_LINE.match(text)
+        if not match or not match.group(2):
+            return
+        values = self.reported.get(match.group(1))
+        if values is None and len(self.reported) < MAX_KEYS:
+            self.reported[match.group(1)] = [match.group(2)]
+        elif values is not None and len(values) < 2:
+            values.append(match.group(2))
 
     def metrics(self) -> dict[str, Any]:
         return parse_summary(self.lines)
+
+    def repeat_problem(self, name: str) -> str:
+        """Why the summary lines cannot be trusted for metric `name` ("" when they can)."""
+        values = self.reported.get(name, [])
+        if len(values) < 2:
+            return ""
+        return (
+            f"{name} was reported twice after `---` ({values[0]} and {values[1]}): "
+            "print it once, in one summary"
+        )
 
 
 def parse_summary(lines: list[str]) -> dict[str, Any]:

@@ -87,7 +87,10 @@ def append_locked(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append whole rows in the file's own columns; the caller holds the record lock."""
     prefix, columns = _prefix_for(path)
     payload = "".join(format_row(row, columns) for row in rows).encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise RecordError(f"cannot append to {path}: {exc.strerror}") from None
     try:
         os.write(fd, prefix + payload)
         os.fsync(fd)

@@ -89,8 +89,10 @@ def render_comparison(c: Comparison, *, metric: str) -> str:
         f"candidate - reference: {c.difference:+.6g} {metric}; improvement of the candidate "
         f"{c.improvement:+.6g} (positive: {c.b.label} is better)"
     )
-    noise = f"{c.noise.sigma:.6g} ({c.noise.method}, {c.noise.seeds} seeds)"
-    lines.append(f"noise: {noise if c.noise.sigma is not None else c.noise.method}")
+    if c.noise.sigma is None:
+        lines.append(f"noise: {c.noise.method}")
+    else:
+        lines.append(f"noise: {c.noise.sigma:.6g} ({c.noise.method}, {c.noise.seeds} seeds)")
     if c.standard_error is not None and c.confidence is not None:
         lines.append(
             f"standard error {c.standard_error:.6g}; confidence {c.confidence:+.2f} "

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from harness.config import Config
 from harness.errors import HarnessError
+from harness.fileio import read_text
 from harness.layout import Layout
 from harness.loop.ideas import FILE_NAME, Idea, load_ideas
 from harness.record.compare import (
@@ -347,7 +348,11 @@ def _program_warnings(data: DashboardData, layout: Layout) -> None:
     from harness.checks import unfilled_slots
 
     if layout.program.exists():
-        slots = unfilled_slots(layout.program.read_text(encoding="utf-8"))
+        try:
+            slots = unfilled_slots(read_text(layout.program))
+        except HarnessError as exc:  # a page with a warning beats no page
+            data.warnings.append(Warning(str(exc)))
+            return
         if slots:
             data.warnings.append(
                 Warning(f"program.md has {len(slots)} unfilled {{FILL_IN}} slot(s)")

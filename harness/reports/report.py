@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.config import Config
 from harness.errors import HarnessError, RecordError, UsageError
-from harness.fileio import write_atomic
+from harness.fileio import read_text, write_atomic
 from harness.layout import IDEAS_DIR, REPORTS_DIR, Layout
 from harness.loop.expectation import idea_expected
 from harness.loop.ideas import FILE_NAME, STATUSES, Idea, advance, find_idea, section_bounds
@@ -126,7 +126,7 @@ def write_report(
     context["idea"]["status"] = status or status_after(idea.status)
     text = render(layout, context)
     if existing is not None:
-        text = keep_inferences(text, existing.read_text(encoding="utf-8"))
+        text = keep_inferences(text, read_text(existing))
     if inferences is not None:
         text = replace_inferences(text, inferences)
     save_plot(frame, config, slug, target=plot)
@@ -394,7 +394,7 @@ def render(layout: Layout, context: dict[str, Any]) -> str:
 
     template = layout.reports_dir / TEMPLATE
     try:
-        source = template.read_text(encoding="utf-8")
+        source = read_text(template)
     except FileNotFoundError:
         raise RecordError(f"{template} is missing: run `harness init` to restore it") from None
     environment = jinja2.Environment(

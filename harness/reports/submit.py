@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TextIO
 from harness import gitops
 from harness.config import Config
 from harness.errors import HarnessError, RuleViolation, UsageError, WorktreeError
-from harness.fileio import write_atomic
+from harness.fileio import read_text, write_atomic
 from harness.layout import REPORTS_DIR, Layout
 from harness.loop.ideas import (
     DECISION,
@@ -358,7 +358,7 @@ def pr_title(idea: Idea, report: Report, config: Config) -> str:
 
 def pr_body(report: Report, layout: Layout) -> str:
     """The report as a pull request body: links made relative to the repository root."""
-    text = report.path.read_text(encoding="utf-8")
+    text = read_text(report.path)
     text = re.sub(
         r"!\[([^\]]*)\]\(([^)/]+\.png)\)",
         rf"Plot: `{REPORTS_DIR}/\2` (committed on {layout.root.name}'s main branch by "

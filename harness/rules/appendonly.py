@@ -51,11 +51,11 @@ def prepend_entry(path: Path, entry: str, *, lock_path: Path) -> None:
 
 def prepend_locked(path: Path, entry: str) -> None:
     """`prepend_entry` for a caller that holds the lock already."""
-    from harness.fileio import write_atomic
+    from harness.fileio import read_text, write_atomic
 
     # a writer killed between writing its temporary file and the rename left that file;
     # under the lock no other writer is mid-write, so any such file is stale
     for stale in path.parent.glob(f".{path.name}.*"):
         stale.unlink(missing_ok=True)
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    old = read_text(path) if path.exists() else ""
     write_atomic(path, prepend_text(old, entry))

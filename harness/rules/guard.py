@@ -252,7 +252,8 @@ def config_at(commit: str, *, cwd: Path, label: str) -> Config:
             f"{label} has no pyproject.toml: the range check reads [tool.harness] from BASE"
         )
     try:
-        table = tomllib.loads(text).get("tool", {}).get("harness")
+        tool = tomllib.loads(text).get("tool", {})
+        table = tool.get("harness") if isinstance(tool, dict) else None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"pyproject.toml of {label} is not valid TOML ({exc})") from None
     if table is None:

@@ -95,7 +95,10 @@ def embedded_python(path: Path) -> str | None:
     """The interpreter a harness hook runs, as written in the script."""
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         if line.startswith(PYTHON_LINE):
-            words = shlex.split(line[len(PYTHON_LINE) :])
+            try:
+                words = shlex.split(line[len(PYTHON_LINE) :])
+            except ValueError:  # a hand-edited line with an unbalanced quote
+                return None
             return words[0] if words else None
     return None
 

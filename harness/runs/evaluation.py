@@ -310,10 +310,14 @@ def outcome(
 ) -> dict[str, Any]:
     """status, value, duration, extra and description of a finished execution."""
     metrics, problem = read_metrics_file(metrics_file)
+    repeated = ""
     if metrics is None:
         metrics = execution.summary.metrics()
+        repeated = execution.summary.repeat_problem(config.metric)
     value, missing = metric_value(metrics, config.metric) if metrics else (None, "")
-    status, reason = _status(execution, value, problem or missing)
+    if repeated:  # two values and no telling which is the result
+        value = None
+    status, reason = _status(execution, value, repeated or problem or missing)
     extra = {k: v for k, v in metrics.items() if k != config.metric}
     extra["exit_code"] = execution.exit_code
     extra["log"] = str(log_path)

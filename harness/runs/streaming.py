@@ -207,7 +207,7 @@ def end_tree(proc: subprocess.Popen[bytes], *, marker: tuple[str, str] | None) -
 def _open_log(path: Path) -> IO[str]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return path.open("w", encoding="utf-8")
+        return path.open("w", encoding="utf-8", errors="backslashreplace")  # raw argv bytes
     except OSError as exc:
         raise HarnessError(f"cannot write the run's log {path}: {exc.strerror}") from None
 
