@@ -61,3 +61,7 @@ kill-loop runs="300":
 # the benchmarks (ratios against raw git and the raw commands)
 bench:
     @for script in bench/*.py; do python -P "$script"; done  # -P: bench/queue.py must not shadow the stdlib
+
+# mutation testing of the core modules against their fast tests (slow: see [tool.mutmut])
+mutate *args:
+    @nice mutmut run "$@"; python scripts/mutation_score.py

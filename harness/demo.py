@@ -221,7 +221,7 @@ def finish(demo: Demo, report: Path) -> None:
     demo.step("where the loop stands")
     demo.run("status")
     print(f"\nreport: {report}")
-    print(f"plot:   {report.with_suffix('.png')}")
+    print(f"plot:   {report.with_suffix('.svg')}")
     demo.step("the leaderboard: every run")
     demo.run("results")
     demo.step("the dashboard: the research at a glance, as one offline page")

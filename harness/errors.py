@@ -46,7 +46,11 @@ class RecordError(HarnessError):
 
 
 class UnknownIdea(HarnessError):
-    """No idea file has this slug."""
+    """No idea file has this slug (an unknown name exits 1, as every other failure)."""
+
+
+class UnknownRun(HarnessError):
+    """No row of results.tsv has this run id or idea."""
 
 
 class DuplicateIdea(HarnessError):

@@ -1,8 +1,10 @@
-"""Every git operation of the harness goes through here.
+"""Every git operation of the harness goes through here, as a call of the `git` binary.
 
-Hot paths (the guard, layout discovery) call the `git` binary directly through `git()`,
-which costs one process and no imports. Richer operations use gitpython, imported only
-inside the functions that need it so that `harness --help` stays fast.
+Each function runs one git command and reads its machine-readable output (`-z`,
+`--porcelain`, plumbing formats), so git's own rules (wildmatch, worktrees, renames) apply
+unchanged, and importing this module costs nothing. The harness does not use gitpython:
+it would cost 50-80 ms of imports, spawns `git` itself for most of what the harness
+does, and has no model of linked worktrees.
 """
 
 from __future__ import annotations
@@ -11,12 +13,8 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from harness.errors import GitError, NotARepository
-
-if TYPE_CHECKING:
-    import git as gitpython
 
 FALLBACK_IDENTITY = ("-c", "user.name=harness", "-c", "user.email=harness@localhost")
 
@@ -107,16 +105,6 @@ def head_commit(path: Path) -> str | None:
 def is_dirty(path: Path) -> bool:
     """True when the worktree has staged, unstaged or untracked (not ignored) changes."""
     return bool(git("status", "--porcelain", "--untracked-files=normal", cwd=path).strip())
-
-
-def open_repo(path: Path) -> gitpython.Repo:
-    """A gitpython Repo for `path` (imported lazily: it costs about 80 ms)."""
-    import git as gitpython
-
-    try:
-        return gitpython.Repo(path, search_parent_directories=True)
-    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
-        raise NotARepository(f"{path} is not inside a git repository") from None
 
 
 # -- worktrees and branches --------------------------------------------------------------
@@ -224,12 +212,15 @@ def push_branch(root: Path, remote: str, branch: str) -> None:
     )
 
 
-def status_entries(path: Path) -> list[tuple[str, str]]:
+def status_entries(path: Path, *, untracked: str = "all") -> list[tuple[str, str]]:
     """(two-letter status, path) of every change of a worktree, untracked files one by one.
 
     Renames are listed as a deletion and an addition, so each path stands on its own.
+    `untracked="normal"` lists a new directory as `dir/` instead of each file in it.
     """
-    listed = git("status", "--porcelain", "-z", "--no-renames", "--untracked-files=all", cwd=path)
+    listed = git(
+        "status", "--porcelain", "-z", "--no-renames", f"--untracked-files={untracked}", cwd=path
+    )
     return [(record[:2], record[3:]) for record in listed.split("\0") if len(record) > 3]
 
 

@@ -17,7 +17,8 @@ from harness.errors import NotARepository
 IDEAS_DIR = "1_ideas"
 REPORTS_DIR = "9_reports"
 WORKTREES_DIR = "5_worktrees"
-DOCS_DIR = "0_docs"
+BRANCH_PREFIX = "exp/"  # an idea's branch is exp/<slug>
+BASELINE = "baseline"  # the idea of a run on the main branch
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,6 @@ class Layout:
         return self.root / "meta_journal.md"
 
     @property
-    def docs_dir(self) -> Path:
-        return self.root / DOCS_DIR
-
-    @property
     def ideas_dir(self) -> Path:
         return self.root / IDEAS_DIR
 
@@ -82,6 +79,28 @@ class Layout:
 
     def worktree_path(self, slug: str) -> Path:
         return self.worktrees_dir / slug
+
+    def idea_in(self, path: Path) -> str:
+        """The idea whose worktree holds `path`: its slug, `baseline` in the main worktree."""
+        if path == self.root:
+            return BASELINE
+        if path.is_relative_to(self.worktrees_dir) and path != self.worktrees_dir:
+            return path.relative_to(self.worktrees_dir).parts[0]
+        return path.name
+
+
+def branch_of(slug: str) -> str:
+    """The branch of an idea: `exp/<slug>`."""
+    return BRANCH_PREFIX + slug
+
+
+def idea_of(branch: str | None, *, main_branch: str, commit: str | None) -> str:
+    """`exp/<slug>` -> slug; the main branch -> baseline; other branches keep their name."""
+    if branch is None:
+        return f"detached-{(commit or 'unknown')[:10]}"
+    if branch.startswith(BRANCH_PREFIX) and len(branch) > len(BRANCH_PREFIX):
+        return branch.removeprefix(BRANCH_PREFIX)
+    return BASELINE if branch == main_branch else branch
 
 
 def find_layout(start: Path | None = None) -> Layout:

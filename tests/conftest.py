@@ -36,7 +36,25 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             "HARNESS_DEBUG": "1",  # a bug shows its traceback in a test, not a one-line note
         }
     )
-    for name in ("META_MODE", "HARNESS_QUEUE", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+    # pueue finds its config and socket through these: a user's own pueued must never
+    # receive a test's tasks (`auto` would choose it)
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
+        folder = home / name.lower()
+        folder.mkdir(mode=0o700)
+        os.environ[name] = str(folder)
+    for name in (
+        "META_MODE",
+        "HARNESS_QUEUE",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "PUEUE_CONFIG_PATH",
+        # a suite run as a queued task must not pass that task's identity on to its tests
+        "HARNESS_QUEUE_TASK",
+        "HARNESS_TASK_TOKEN",
+        "HARNESS_QUEUE_DEADLINE",
+        "HARNESS_AGENT",
+    ):
         os.environ.pop(name, None)
     yield
     os.environ.clear()

@@ -68,10 +68,18 @@ def start_idea(cli, root: Path, slug: str, level: str) -> Path:
 
 
 def evaluate(
-    cli, worktree: Path, seeds: int = 3, *, expected: str = "-0.05", dirty: bool = False
+    cli,
+    worktree: Path,
+    seeds: int = 3,
+    *,
+    expected: str = "-0.05",
+    code: int = 0,
+    dirty: bool = False,
 ) -> None:
+    """`harness eval` over seeds 0..seeds-1; each must exit with `code` (0: an ok run);
+    `dirty`: with --allow-dirty."""
     for seed in range(seeds):
-        cli(
+        result = cli(
             "eval",
             *(["--allow-dirty"] if dirty else []),
             "--seed",
@@ -84,6 +92,7 @@ def evaluate(
             expected,
             cwd=worktree,
         )
+        assert result.code == code, f"seed {seed}: exit {result.code}: {result.err}"
 
 
 def bare_origin(root: Path, where: Path) -> Path:

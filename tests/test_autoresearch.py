@@ -192,8 +192,8 @@ def test_compare_and_status_by_commit(clone: Path, cli) -> None:
     assert result.code == 0, result.err
     comparison = json.loads(result.out)
     assert comparison["a"]["mean"] == 0.9979 and comparison["b"]["mean"] == 0.9871
-    ambiguous = cli("results", "compare", "a1b2c3d", "0", cwd=clone)
-    assert ambiguous.code == 2
+    unknown = cli("results", "compare", "a1b2c3d", "0", cwd=clone)
+    assert unknown.code == 1  # an unknown name, as for an unknown idea or task
     status = cli("status", cwd=clone)
     assert status.code == 0, status.err
     assert "0.9871" in status.out and "mean of 5 runs" not in status.out

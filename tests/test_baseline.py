@@ -32,7 +32,7 @@ def test_baseline_measures_noise_and_determinism(research_repo: Path, cli) -> No
     assert rows[0]["value"] == rows[2]["value"] != rows[1]["value"]
     lines = result.out.splitlines()
     assert "OK    runs         3 of 3 ok" in lines
-    assert any(line.startswith("OK    noise        std ") for line in lines)
+    assert any(line.startswith("OK    noise        noise ") for line in lines)
     assert f"OK    determinism  seed 0 gave {rows[0]['value']:.10g} twice" in lines
     assert "OK    seed         2 seeds gave different values" in lines
     assert any(line.startswith("OK    duration     ") for line in lines)
@@ -76,6 +76,21 @@ def test_the_summary_reports_failed_runs_and_nondeterminism() -> None:
     assert checks["determinism"].status == "warn"
     assert "seed 0 gave 1, 1.001" in checks["determinism"].detail
     assert checks["noise"].status == "ok"  # the spread of seeds 0 and 2 (first values)
+
+
+def test_the_noise_check_uses_the_robust_spread_the_comparisons_use() -> None:
+    """One odd seed inflates the std past min_effect; 1.4826 x MAD (the README's noise) not."""
+    values = [1.000, 1.004, 1.002, 1.006, 1.5]
+    rows = [baseline_row(seed, value) for seed, value in enumerate(values)]
+    report = summarise(rows, Config(min_effect=0.1))
+    checks = {c.name: c for c in report.checks}
+    assert report.std is not None and report.std > 0.1
+    assert checks["noise"].status == "ok", checks["noise"].detail
+    assert checks["noise"].detail == "noise 0.0029652 (MAD of the baseline) < min_effect 0.1"
+    tight = summarise([baseline_row(0, 1.0), baseline_row(1, 1.0)], Config(min_effect=0.1))
+    assert [c.detail for c in tight.checks if c.name == "noise"] == [
+        "noise 0 (std of the baseline) < min_effect 0.1"
+    ]
 
 
 def test_baseline_fails_when_the_seed_has_no_effect(research_repo: Path, cli) -> None:

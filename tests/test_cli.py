@@ -40,3 +40,18 @@ def test_doctor_fails_outside_a_repository(tmp_path: Path, cli) -> None:
     result = cli("doctor", cwd=tmp_path)
     assert result.code == 1
     assert result.out.startswith("FAIL  repository")
+
+
+def test_every_unknown_name_exits_1(research_repo: Path, cli, monkeypatch) -> None:
+    """An idea, a run id or a queue task that does not exist: one line, exit code 1."""
+    monkeypatch.setenv("HARNESS_QUEUE", "local")
+    for args in (
+        ("idea", "show", "nope"),
+        ("worktree", "create", "nope"),
+        ("results", "compare", "nope", "nada"),
+        ("queue", "log", "local:99"),
+        ("queue", "kill", "local:99"),
+    ):
+        result = cli(*args, cwd=research_repo)
+        assert (result.code, result.err.count("\n")) == (1, 1), (args, result.err)
+        assert result.err.startswith("harness: ") and ("nope" in result.err or "99" in result.err)

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
+import random
+import statistics
 from pathlib import Path
 
 import pytest
 from test_results import row, write_rows
 
 from harness.config import Config
-from harness.record.compare import beats, compare, judge_expected, noise_of
+from harness.record.compare import (
+    Noise,
+    Side,
+    beats,
+    compare,
+    compare_sides,
+    judge_expected,
+    noise_of,
+)
 from harness.record.results import read_results
 
 BASELINE = [1.00, 1.02, 0.98, 1.01, 0.99]  # std 0.0158
@@ -96,6 +107,54 @@ def test_without_a_baseline_the_noise_is_pooled_from_both_sides(research_repo) -
     assert result.standard_error == pytest.approx(0.1 * (2 / 3) ** 0.5)
 
 
+def side(label: str, by_seed: dict[int, float]) -> Side:
+    values = tuple(by_seed.values())
+    std = statistics.stdev(values) if len(values) > 1 else None
+    return Side(label, values, by_seed, statistics.fmean(values), std, len(values))
+
+
+def test_the_paired_confidence_is_the_mean_difference_over_its_standard_error() -> None:
+    a = side("a", {0: 1.00, 1: 1.10, 2: 0.90})
+    b = side("b", {0: 0.95, 1: 1.04, 2: 0.86, 3: 5.0})  # seed 3: not paired
+    differences = [-0.05, -0.06, -0.04]
+    error = statistics.stdev(differences) / math.sqrt(3)
+    noise = Noise(0.01, 5, "MAD of the baseline")
+    lower = compare_sides(a, b, config=Config(), noise=noise).paired
+    assert lower is not None and lower.seeds == (0, 1, 2)
+    assert lower.differences == pytest.approx(differences)
+    assert lower.confidence == pytest.approx(0.05 / error)  # lower is better: b improves
+    higher = compare_sides(a, b, config=Config(direction="max"), noise=noise).paired
+    assert higher is not None and higher.confidence == pytest.approx(-0.05 / error)
+    two = compare_sides(
+        side("a", {0: 1.0, 1: 1.1}), side("b", {0: 0.9, 1: 1.05}), config=Config(), noise=noise
+    )
+    assert two.paired is not None and two.paired.confidence == pytest.approx(0.075 / 0.025)
+    exact = side("e", {0: 1.0, 1: 1.5, 2: 0.5})
+    same = compare_sides(
+        exact, side("c", {0: 0.75, 1: 1.25, 2: 0.25}), config=Config(), noise=noise
+    )
+    assert same.paired is not None and same.paired.confidence is None  # no spread: no figure
+
+
+def test_sides_sharing_seeds_always_get_a_confidence_without_baseline_noise() -> None:
+    """Why compare_sides needs no fallback to the paired confidence: on 2,000 random pairs
+    of sides, whenever the per-seed differences give a confidence, the pooled one exists."""
+    rng = random.Random(19)
+    unmeasured = Noise(None, 0, "not measured")
+    for _ in range(2000):
+        seeds = rng.sample(range(6), rng.randint(1, 6))
+        level = rng.choice([0.0, 0.001, 0.1])
+        a = side("a", {s: round(1 + rng.gauss(0, level), 3) for s in seeds})
+        b = side(
+            "b", {s: round(0.95 + rng.gauss(0, level), 3) for s in rng.sample(seeds, len(seeds))}
+        )
+        comparison = compare_sides(a, b, config=Config(), noise=unmeasured)
+        if comparison.paired is not None and comparison.paired.confidence is not None:
+            assert comparison.confidence is not None, (a, b)
+        if len(seeds) >= 2 and (a.std or b.std):
+            assert comparison.standard_error and comparison.confidence is not None
+
+
 def test_the_noise_estimate_resists_one_odd_run() -> None:
     calm = noise_of([1.00, 1.01, 0.99, 1.00, 1.02])
     odd = noise_of([1.00, 1.01, 0.99, 1.00, 1.50])
@@ -119,7 +178,7 @@ def test_the_compare_command(research_repo: Path, cli) -> None:
     )
     assert data["b"]["n"] == 3 and data["paired"]["seeds"] == [0, 1, 2]
     unknown = cli("results", "compare", "baseline", "nope", cwd=research_repo)
-    assert unknown.code == 2
+    assert unknown.code == 1  # as for an unknown idea or queue task
     assert unknown.err == (
         "harness: no run id, idea or commit 'nope' in results.tsv: see `harness results`\n"
     )

@@ -230,3 +230,36 @@ def test_serve_binds_to_loopback_by_default_and_refuses_writes(record: Path) -> 
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_served_page_is_re_rendered_when_the_record_changes(record: Path) -> None:
+    """A new run appears on the next request; an unchanged record is not rendered again."""
+    import http.client
+
+    from harness.reports.dashboard import Refresher
+
+    layout = find_layout(record)
+    refresher = Refresher(layout, load_config(record), refresh_seconds=3600)  # never stale
+    server = DashboardServer(
+        layout.reports_dir, host="127.0.0.1", port=0, before_index=refresher.render_if_changed
+    )
+    server.start_in_thread()
+    host, port = server.httpd.server_address[:2]
+
+    def page() -> str:
+        connection = http.client.HTTPConnection(str(host), port, timeout=30)
+        connection.request("GET", "/")
+        body = connection.getresponse().read().decode()
+        connection.close()
+        return body
+
+    try:
+        first = page()
+        assert 'data-idea="wider"' in first and 'data-idea="latecomer"' not in first
+        rendered = (layout.reports_dir / "index.html").stat().st_mtime_ns
+        assert page() == first
+        assert (layout.reports_dir / "index.html").stat().st_mtime_ns == rendered
+        append_rows(layout, [row("latecomer", 0, 2.0)])
+        assert 'data-idea="latecomer"' in page()
+    finally:
+        server.stop()

@@ -489,7 +489,7 @@ def test_a_bug_is_one_line_and_its_traceback_is_kept(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("harness.loop.status.summarize", broken)
+    monkeypatch.setattr("harness.loop.status.summarise", broken)
     result = cli("status", cwd=research_repo)
     assert result.code == 1
     match = re.fullmatch(

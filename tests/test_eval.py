@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import commit_files, git
 
+from harness.config import load_config
+from harness.layout import idea_of
 from harness.record.results import read_results
 from harness.rules.appendonly import is_valid_append
-from harness.runs.evaluation import idea_of, split_seed
+from harness.runs.evaluation import has_code_changes, split_seed
 
 
 def rows_of(repo: Path) -> list[dict]:
@@ -203,6 +205,20 @@ def test_a_closed_terminal_does_not_block_the_run(research_repo: Path) -> None:
     assert "line 199999" in Path(json.loads(row["extra"])["log"]).read_text()
 
 
+def test_an_evaluation_killed_by_a_signal_has_exit_code_128_plus_n(
+    research_repo: Path, cli
+) -> None:
+    """As in every queue: SIGKILL is 137, SIGTERM 143 (never Python's -9 or -15)."""
+    for sig, code in ((signal.SIGKILL, 137), (signal.SIGTERM, 143)):
+        kill = f"import os; print('started'); os.kill(os.getpid(), {int(sig)})"
+        assert cli("eval", "--", "python", "-c", kill, cwd=research_repo).code == 1
+        row = rows_of(research_repo)[-1]
+        assert row["status"] == "crash" and json.loads(row["extra"])["exit_code"] == code
+        assert row["description"] == f"exit code {code}; log tail: started"
+        log = Path(json.loads(row["extra"])["log"]).read_text()
+        assert log.endswith(f"# harness: exited, exit code {code}\n")
+
+
 def test_the_log_tail_shows_where_a_progress_bar_ended(research_repo: Path, cli) -> None:
     code = (
         "import sys; sys.stderr.write('step  10%\\rstep  50%\\rstep 100%\\n'); "
@@ -263,6 +279,19 @@ def test_the_record_files_do_not_make_the_root_dirty(research_repo: Path, cli) -
     assert rows_of(research_repo)[-1]["dirty"] is True
     best = cli("results", "best", "--json", cwd=research_repo).out
     assert json.loads(best)["run_id"] != rows_of(research_repo)[-1]["run_id"], "never counts"
+
+
+def test_a_staged_rename_is_code_only_when_either_path_is_code(research_repo: Path) -> None:
+    """`git status -z` lists a rename as `R  new` then `old`: both paths count, whole."""
+    config = load_config(research_repo)
+    commit_files(research_repo, {"1_ideas/2026-01-01_old name.md": "---\n---\n"}, "idea")
+    git(research_repo, "mv", "1_ideas/2026-01-01_old name.md", "1_ideas/2026-01-02_new.md")
+    assert not has_code_changes(research_repo, config), "an idea renamed is not code"
+    git(research_repo, "mv", "1_ideas/2026-01-02_new.md", "notes.md")
+    assert has_code_changes(research_repo, config), "an idea renamed into the code is code"
+    git(research_repo, "reset", "--quiet", "--hard")
+    git(research_repo, "mv", "train.py", "1_ideas/train.py")
+    assert has_code_changes(research_repo, config), "code renamed away is a code change"
 
 
 def test_a_foreign_results_file_stops_the_run_before_it_starts(research_repo: Path, cli) -> None:

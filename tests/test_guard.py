@@ -235,6 +235,26 @@ def test_paths_with_spaces_and_unicode(research_repo: Path, worktree: Path) -> N
     accepted(worktree)
 
 
+def test_a_frozen_range_pattern_guards_the_files_it_names(
+    research_repo: Path, worktree: Path
+) -> None:
+    pyproject = research_repo / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'frozen = ["eval.py",', 'frozen = ["data/[a-c].csv", "eval.py",'
+        )
+    )
+    write(worktree, "data/b.csv", "x\n")
+    refused(
+        worktree,
+        "data/b.csv is FROZEN: adding it needs META_MODE=1 (a human decision, see "
+        "program.md); leave it as it is on main",
+    )
+    git(worktree, "reset", "--quiet")
+    write(worktree, "data/d.csv", "x\n")
+    accepted(worktree)
+
+
 def test_a_malformed_rules_table_stops_the_commit_with_one_clear_line(
     research_repo: Path, worktree: Path, cli
 ) -> None:

@@ -70,9 +70,17 @@ def test_a_hook_whose_python_is_gone_says_so_and_refuses(research_repo: Path, cl
 
 
 def test_reinstalling_changes_nothing(research_repo: Path, cli) -> None:
+    hook = research_repo / ".git" / "hooks" / "pre-commit"
+    before, stat, files = hook.read_bytes(), hook.stat(), sorted(hook.parent.iterdir())
     result = cli("hooks", "install", cwd=research_repo)
     assert (result.code, result.out.split()[:1]) == (0, ["up"])
     assert result.out.startswith("up to date  ")
+    after = hook.stat()
+    assert hook.read_bytes() == before and (after.st_mode, after.st_ino) == (
+        stat.st_mode,
+        stat.st_ino,
+    ), "the hook file is left exactly as it was (not even rewritten)"
+    assert sorted(hook.parent.iterdir()) == files, "no chained or backup hook appears"
 
 
 @pytest.fixture

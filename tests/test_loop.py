@@ -8,24 +8,27 @@ worktree rules are tested end to end on real repositories and worktrees.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import typing
 from pathlib import Path
 
 import pytest
 
 from harness.config import Budget, Config, load_config
 from harness.layout import find_layout
-from harness.loop.ideas import Idea
+from harness.loop.ideas import STATUSES, Idea
 from harness.loop.inferences import PLACEHOLDER
 from harness.loop.state import (
     RULES,
+    Kind,
     LoopState,
     RunRecord,
     build_state,
     next_action,
     patience_streak,
 )
-from harness.loop.status import summarize
+from harness.loop.status import summarise
 from harness.loop.worktrees import Worktree
 from harness.queue.base import TaskState
 from tests.conftest import git
@@ -262,6 +265,28 @@ def test_a_finished_idea_is_reported_before_the_loop_stops() -> None:
 
 
 def test_every_state_gets_an_action_and_the_last_rule_always_fires() -> None:
+    """Every combination of an idea's status, its worktree, runs, report, the baseline, the
+    queue and the budget gets one action of the closed set, and every rule fires somewhere."""
+    kinds, fired = set(typing.get_args(Kind)), set()
+    spent = config_with(max_runs=2)
+    other = ("proposed", "critiqued", "submitted")  # a second idea: to critique, pick, none
+    for status, second, has_tree, has_runs, reported, baseline, busy, config in itertools.product(
+        STATUSES, other, *[(False, True)] * 5, (CONFIG, spent)
+    ):
+        runs = (run("x", 0.9, seed=0), run("x", 0.91, seed=1)) if has_runs else ()
+        state = LoopState(
+            root=ROOT,
+            ideas=(idea("x", status, rating=7), idea("y", second, rating=6)),
+            worktrees=(worktree("x"),) if has_tree else (),
+            reports=frozenset({"x"}) if reported else frozenset(),
+            runs=(*(BASELINE_OK if baseline else ()), *runs),
+            active_tasks=(task("1", ROOT / "5_worktrees" / "x"),) if busy else (),
+        )
+        action = decide(state, config)
+        assert action.kind in kinds and action.reason, (status, action)
+        assert action.rule in {rule.__name__ for rule in RULES}
+        fired.add(action.rule)
+    assert fired == {rule.__name__ for rule in RULES}
     done = LoopState(
         root=ROOT,
         ideas=(idea("a", "submitted"), idea("b", "abandoned"), idea("c", "submitted")),
@@ -471,13 +496,13 @@ def test_status_summary_names_the_best_result_and_the_queue(research_repo: Path)
     )
     tasks = (task("4", state="running"), task("5", state="queued"))
     state = dataclasses.replace(build_state(layout, config), runs=runs, active_tasks=tasks)
-    summary = summarize(state, config)
+    summary = summarise(state, config)
     assert summary.best is not None and summary.best.slug == "wide"
     lines = status_lines(summary, metric=config.metric)
     assert "queue      1 running, 1 queued" in lines
     assert "           4  running  Q: x H: y" in lines
     assert "best       wide 0.9600 val_bpb (mean of 2 run(s)); baseline 1.0010 (2 run(s))" in lines
-    assert summarize(dataclasses.replace(state, active_tasks=()), config).action.kind == "ideate"
+    assert summarise(dataclasses.replace(state, active_tasks=()), config).action.kind == "ideate"
 
 
 def test_worktrees_are_read_from_git_not_remembered(research_repo: Path, cli) -> None:
@@ -500,11 +525,11 @@ def test_status_shows_rejected_ideas_with_the_reason_and_finished_tasks() -> Non
         ideas=(*READY.ideas, turned_down),
         finished_tasks=(("succeeded", 12), ("failed", 1)),
     )
-    summary = summarize(state, CONFIG)
+    summary = summarise(state, CONFIG)
     assert summary.ideas_by_status["rejected"] == 1 and summary.ideas_by_status["reported"] == 0
     lines = status_lines(summary, metric="val_bpb")
     assert "rejected   c: c does not beat baseline: within the noise" in lines
     assert "queue      idle; finished: 12 succeeded, 1 failed" in lines
     running = dataclasses.replace(state, active_tasks=(task("13"),))
-    lines = status_lines(summarize(running, CONFIG), metric="val_bpb")
+    lines = status_lines(summarise(running, CONFIG), metric="val_bpb")
     assert "queue      1 running, 0 queued; finished: 12 succeeded, 1 failed" in lines

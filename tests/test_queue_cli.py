@@ -70,7 +70,7 @@ def test_the_queue_is_shared_by_the_root_and_every_worktree(
     cli("queue", "add", "--", "true", cwd=repo)
     assert cli("queue", "wait", cwd=repo).code == 0
     rows = json.loads(cli("queue", "status", "--json", cwd=repo).out)
-    assert [row["idea"] for row in rows] == ["warmup", "main"]
+    assert [row["idea"] for row in rows] == ["warmup", "baseline"]
 
 
 def test_wait_exits_1_when_a_task_failed(repo: Path, cli) -> None:
@@ -91,8 +91,8 @@ def test_status_prints_a_table_for_people(repo: Path, cli) -> None:
     status = cli("queue", "status", cwd=repo)
     header, row = status.out.splitlines()
     assert header.split() == ["ID", "IDEA", "STATE", "RUNTIME", "RESULT", "LABEL"]
-    assert row.split()[:3] == ["local:0", "main", "succeeded"]
-    assert row.endswith("ok       Q: why?")
+    assert row.split()[:3] == ["local:0", "baseline", "succeeded"]
+    assert row.endswith("  ok      Q: why?")  # RESULT as wide as its heading
     assert "queue: local (HARNESS_QUEUE)" in status.err
 
 

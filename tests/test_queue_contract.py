@@ -12,8 +12,8 @@ one task at a time, or skips when its system is missing.
 from __future__ import annotations
 
 import json
+import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from pueue_daemon import start_daemon
 from queue_helpers import is_alive, python, state_of, wait_until
 from slurm_helpers import require_slurm
 
@@ -51,14 +52,20 @@ def pueue_backend(tmp_path: Path) -> Iterator[Backend]:
     home = tmp_path / "pueue"
     (home / "run").mkdir(parents=True)
     config = home / "pueue.yml"
+    socket = home / "run" / "pueue.socket"
     config.write_text(
         "shared:\n"
         f"  pueue_directory: {home / 'data'}\n"
         f"  runtime_directory: {home / 'run'}\n"
         "  use_unix_socket: true\n"
-        f"  unix_socket_path: {home / 'run' / 'pueue.socket'}\n"
+        f"  unix_socket_path: {socket}\n"
     )
-    subprocess.run(["pueued", "-c", str(config), "-d"], check=True, capture_output=True)
+    daemon = start_daemon(
+        ["pueued", "-c", str(config), "-d"],
+        socket=socket,
+        log=home / "pueued.log",
+        pid_file=home / "run" / "pueue.pid",
+    )
     backend = PueueBackend(config=str(config), group="contract")
     try:
         deadline = time.monotonic() + 10
@@ -67,7 +74,7 @@ def pueue_backend(tmp_path: Path) -> Iterator[Backend]:
             time.sleep(0.1)
         yield backend
     finally:
-        subprocess.run(["pueue", "-c", str(config), "shutdown"], capture_output=True)
+        daemon.stop(shutdown=["pueue", "-c", str(config), "shutdown"])
 
 
 @contextmanager
@@ -229,3 +236,30 @@ def test_an_unknown_task_is_an_error_and_not_a_state(backend: Backend, tmp_path:
         backend.log("999")
     with pytest.raises(HarnessError):
         backend.cancel("999")
+
+
+def test_every_task_carries_a_token_of_its_own(backend: Backend, tmp_path: Path) -> None:
+    code = "import os; print(os.environ['HARNESS_TASK_TOKEN'])"
+    ids = [backend.submit(spec(tmp_path, python(code), label="Q: which? H: mine")) for _ in "ab"]
+    finals = finish(backend, *ids)
+    tokens = [final.token for final in finals]
+    assert len(set(tokens)) == 2 and all(re.fullmatch("[0-9a-f]{16}", t) for t in tokens)
+    assert [backend.log(task_id).strip() for task_id in ids] == tokens
+    assert [final.label for final in finals] == ["Q: which? H: mine"] * 2
+    assert [final.env["HARNESS_TASK_TOKEN"] for final in finals] == tokens
+
+
+def test_a_task_queued_from_a_task_is_its_own(
+    backend: Backend, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("HARNESS_TASK_TOKEN", "0123456789abcdef")  # as inside a queued task
+    monkeypatch.setenv("HARNESS_QUEUE_DEADLINE", "1.0")
+    monkeypatch.setenv("HARNESS_QUEUE_TASK", "local:99")
+    names = ("HARNESS_TASK_TOKEN", "HARNESS_QUEUE_DEADLINE", "HARNESS_QUEUE_TASK")
+    code = f"import os; print(*[os.environ.get(n, '-') for n in {names!r}])"
+    task_id = backend.submit(spec(tmp_path, python(code)))
+    (final,) = finish(backend, task_id)
+    token, deadline, queue_task = backend.log(task_id).split()
+    assert token == final.token != "0123456789abcdef"
+    assert deadline == "-"  # no timeout, so no deadline; never the parent's
+    assert queue_task == final.queue_task

@@ -2,8 +2,10 @@
 
 The pueue binary cannot be installed here, so these tests feed what the real client
 printed (tests/fixtures/pueue/, see its README) to the backend's pure functions: every
-recorded status, log and error of both versions. The same backend also runs the
-contract suite against a real private daemon wherever `pueue` is on PATH.
+recorded status, log and error of both versions. What the backend sends is checked
+against the same recordings by a strict stand-in in test_queue_pueue_protocol.py. The
+same backend also runs the contract suite against a real private daemon wherever `pueue`
+is on PATH.
 The wrapper that runs inside a pueue task is tested for real, as a process.
 """
 
@@ -60,10 +62,12 @@ def recording(version: str, scenario: str) -> Recording:
 
 
 def recordings(predicate) -> list[Recording]:
+    """The recordings of scenarios s1 to s6 and x (s7, reused ids, has tests of its own)."""
     found = [
         recording(version, path.stem)
         for version in VERSIONS
         for path in sorted((FIXTURES / version).glob("*.cmd"))
+        if not path.stem.startswith("s7_")
     ]
     return [r for r in found if predicate(r)]
 
@@ -317,6 +321,16 @@ def test_the_wrapper_pins_the_gpu_from_the_pueue_worker_id() -> None:
     assert wrap("--", sys.executable, "-c", code, env=env).stdout == "-\n"
 
 
+def test_the_wrapper_tells_the_task_when_its_timeout_comes() -> None:
+    import time
+
+    code = "import os; print(os.environ.get('HARNESS_QUEUE_DEADLINE', '-'))"
+    before = time.time()
+    done = wrap("--timeout", "30", "--", sys.executable, "-c", code)
+    assert before + 30 <= float(done.stdout) <= time.time() + 30
+    assert wrap("--", sys.executable, "-c", code).stdout == "-\n"
+
+
 @pytest.mark.parametrize("ignores_term", [False, True])
 def test_the_wrapper_timeout_ends_the_task_and_exits_124(tmp_path: Path, ignores_term) -> None:
     code = (
@@ -337,7 +351,7 @@ def test_the_wrapper_timeout_ends_the_task_and_exits_124(tmp_path: Path, ignores
 )
 def test_the_wrapper_says_when_it_cannot_find_its_task_id_and_runs_anyway() -> None:
     code = "import os; print(os.environ.get('HARNESS_QUEUE_TASK', '-'))"
-    env = {"HARNESS_PUEUE_TOKEN": "abc", "PATH": "/usr/bin:/bin"}
+    env = {"HARNESS_TASK_TOKEN": "abc", "PATH": "/usr/bin:/bin"}
     done = wrap("--", sys.executable, "-c", code, env=env)
     assert (done.returncode, done.stdout) == (0, "-\n")
     assert "cannot tell this task's pueue id (pueue is not installed" in done.stderr

@@ -119,5 +119,5 @@ def test_an_evaluation_killed_by_a_signal_still_gets_its_row(research_repo: Path
     assert result.code == 1
     (row,) = read_results(research_repo / "results.tsv").to_dicts()
     assert row["status"] == "crash"
-    assert row["description"] == f"exit code -{int(signal.SIGKILL)}; log tail: oom?"
+    assert row["description"] == f"exit code {128 + int(signal.SIGKILL)}; log tail: oom?"
     assert os.path.exists(research_repo / "RESEARCH_JOURNAL.md")

@@ -62,9 +62,14 @@ def test_the_report_states_the_rows_numbers(repo: Path, cli) -> None:
     assert summary["baseline"][4] == f"{difference:+.6g}"
     assert "lower beats the best other result, baseline" in text
     assert "seen: expected -0.05" in text
-    plot = path.with_suffix(".png")
+    plot = path.with_suffix(".svg")
     assert f"]({plot.name})" in text
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = plot.read_text()
+    assert svg.startswith("<?xml") and "<style>" in svg and 'class="best"' in svg
+    frame = read_results(repo / "results.tsv")
+    mine = frame.filter(pl.col("idea") == "lower").height
+    assert svg.count('class="win"') == mine == 3, "this idea's runs, and only those, stand out"
+    assert svg.count('class="run"') == frame.height - mine
     assert "status: reported" in next((repo / "1_ideas").glob("*_lower.md")).read_text()
     journal = (repo / "RESEARCH_JOURNAL.md").read_text()
     first = journal.split("\n## ", 2)[1]
@@ -120,7 +125,7 @@ def test_keep_inferences_stops_at_the_next_template_heading() -> None:
 
 def test_a_crashed_only_idea_is_a_clear_error(repo: Path, cli) -> None:
     worktree = start_idea(cli, repo, "broken", "crash")
-    evaluate(cli, worktree, seeds=2)
+    evaluate(cli, worktree, seeds=2, code=1)
 
     result = cli("report", "broken", cwd=repo)
 

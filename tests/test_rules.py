@@ -6,7 +6,15 @@ import pytest
 
 from harness.config import Rules
 from harness.rules.appendonly import is_valid_append, prepend_text, split_header
+from harness.rules.globs import compile_globs
 from harness.rules.policy import Change, Context, check, needs_content, unmatched_globs
+
+
+@pytest.fixture(autouse=True)
+def fresh_globs() -> None:
+    """Compile every pattern afresh: a cached matcher would hide a change to the compiler."""
+    compile_globs.cache_clear()
+
 
 RULES = Rules()
 JOURNAL = "# Journal\n\nIntro.\n\n## 2025-01-02 second\n\nB text\n\n## 2025-01-01 first\n\nA\n"
@@ -54,9 +62,10 @@ def test_meta_mode_lifts_frozen_and_protected_main_but_not_append_only() -> None
 def test_global_files_are_refused_off_main_only() -> None:
     change = Change("results.tsv", "modify")
     (violation,) = check([change], on("exp/idea"))
-    assert violation.rule == "GLOBAL"
-    assert violation.message.startswith(
-        "results.tsv is GLOBAL: it is committed only on main, not on branch exp/idea;"
+    assert (violation.path, violation.rule) == ("results.tsv", "GLOBAL")
+    assert violation.message == (
+        "results.tsv is GLOBAL: it is committed only on main, not on branch exp/idea; "
+        "unstage it (git restore --staged) and let the harness write it in the main worktree"
     )
     assert check([change], on("main")) == []
     assert "not on a detached HEAD" in check([change], on(None))[0].message
@@ -78,6 +87,11 @@ def test_protected_main_allows_records_global_and_journals_only() -> None:
         ("x.py", "PROTECTED-MAIN"),
     ]
     assert check(refused, on("exp/idea")) == []
+    assert check(refused[:1], on("main"))[0].message == (
+        "train.py cannot change on main (main is protected): commit code on an exp/ branch "
+        "(`harness worktree create SLUG`) and merge it through a reviewed pull request; other "
+        "changes on main need META_MODE=1 (a human decision, see program.md)"
+    )
 
 
 def test_a_rename_is_judged_at_both_ends() -> None:

@@ -112,10 +112,19 @@ def list_ideas(*, status: Status | None = None, json: bool = False) -> int:
 
         print(jsonlib.dumps([idea.to_json() for idea in ideas], indent=2))
         return 0
-    width = max((len(idea.slug) for idea in ideas), default=0)
-    for idea in ideas:
-        rating = "-" if idea.rating is None else f"{idea.rating:g}/10"
-        print(f"{idea.slug:<{width}}  {idea.shown_status:<12}  {rating:>6}  {idea.title}")
+    from harness.fileio import format_table
+
+    rows = [
+        [
+            idea.slug,
+            idea.shown_status,
+            "-" if idea.rating is None else f"{idea.rating:g}/10",
+            idea.title,
+        ]
+        for idea in ideas
+    ]
+    for line in format_table(rows, right={2}):
+        print(line)
     return 0
 
 

@@ -26,10 +26,10 @@ def status(*, json: bool = False) -> int:
         json: Print one JSON object instead.
     """
     from harness.loop.state import build_state
-    from harness.loop.status import summarize
+    from harness.loop.status import summarise
 
     layout, config = repository()
-    summary = summarize(build_state(layout, config), config)
+    summary = summarise(build_state(layout, config), config)
     chain = imported_chain_line(layout)
     if json:
         import json as jsonlib

@@ -256,22 +256,36 @@ def _flag(backend: str) -> str | None:
     return None if backend == "auto" else backend
 
 
+def row_end(row: dict) -> tuple[str, str]:
+    return row["result"], row["label"]
+
+
 def _print_table(rows: list[dict], *, show_all: bool) -> None:
     from harness.queue.ops import format_runtime
 
     done = [row for row in rows if row["result"]]
     hidden = 0 if show_all else max(0, len(done) - TEXT_ROWS_DONE)
     hide = {id(row) for row in done[:hidden]}
-    print(f"{'ID':<12} {'IDEA':<20} {'STATE':<10} {'RUNTIME':>8} {'RESULT':<8} LABEL")
-    for row in rows:
-        if id(row) not in hide:
-            runtime = format_runtime(row["runtime_s"])
-            value = row.get("value")
-            result = f"{value:.6g}" if value is not None else row["result"]
-            print(
-                f"{row['id']:<12} {row['idea'][:20]:<20} {row['state']:<10} {runtime:>8} "
-                f"{result:<8} {row['label']}"
-            )
+    from harness.fileio import format_table
+
+    def with_value(row: dict) -> dict:  # the metric a finished evaluation recorded
+        value = row.get("value")
+        return row if value is None else {**row, "result": f"{value:.6g}"}
+
+    shown = [
+        [
+            row["id"],
+            row["idea"],
+            row["state"],
+            format_runtime(row["runtime_s"]),
+            *row_end(with_value(row)),
+        ]
+        for row in rows
+        if id(row) not in hide
+    ]
+    headings = ["ID", "IDEA", "STATE", "RUNTIME", "RESULT", "LABEL"]
+    for line in format_table(shown, headings=headings, right={3}, limits={1: 20}):
+        print(line)
     if hidden:
         print(f"({hidden} older finished task(s) not shown: --all shows them)", file=sys.stderr)
 

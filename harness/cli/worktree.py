@@ -72,18 +72,15 @@ def list_worktrees(*, json: bool = False) -> int:
 
 def worktree_lines(worktrees, status: dict[str, str]) -> list[str]:
     """One aligned line per worktree (shared with `harness status`)."""
-    slug_width = max((len(w.slug) for w in worktrees), default=0)
-    branch_width = max((len(w.branch or "-") for w in worktrees), default=0)
-    lines = []
+    from harness.fileio import format_table
+
+    rows = []
     for w in worktrees:
         state = "missing" if w.missing else ("dirty" if w.dirty else "clean")
         distance = "" if w.ahead is None else f"+{w.ahead} -{w.behind}"
         idea = status.get(w.slug, "no idea")
-        lines.append(
-            f"{w.slug:<{slug_width}}  {w.branch or '-':<{branch_width}}  {idea:<12}  "
-            f"{state:<7}  {distance:<8}  {w.path}"
-        )
-    return lines
+        rows.append([w.slug, w.branch or "-", idea, state, distance, str(w.path)])
+    return format_table(rows)
 
 
 def remove(slug: Slug, /, *, force: bool = False, delete_branch: bool = False) -> int:

@@ -88,7 +88,7 @@ def best_result(state: LoopState, config: Config) -> Best | None:
     return pick(means, key=lambda best: best.value)
 
 
-def summarize(state: LoopState, config: Config) -> Summary:
+def summarise(state: LoopState, config: Config) -> Summary:
     counts = dict.fromkeys((*STATUSES[:5], "rejected", *STATUSES[5:]), 0)
     for idea in state.ideas:
         counts[idea.shown_status] += 1

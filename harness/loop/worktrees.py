@@ -14,10 +14,9 @@ from typing import Any
 from harness import gitops
 from harness.config import Config
 from harness.errors import ConfigError, WorktreeError
-from harness.layout import WORKTREES_DIR, Layout
+from harness.layout import BRANCH_PREFIX, WORKTREES_DIR, Layout, branch_of
 from harness.loop.ideas import Idea, find_idea, load_ideas, mark_implementing, validate_slug
 
-BRANCH_PREFIX = "exp/"
 FINISHED = ("submitted", "abandoned")
 
 
@@ -41,10 +40,6 @@ class Worktree:
             "ahead": self.ahead,
             "behind": self.behind,
         }
-
-
-def branch_of(slug: str) -> str:
-    return BRANCH_PREFIX + slug
 
 
 def _slug_of(layout: Layout, entry: gitops.WorktreeEntry) -> str | None:

@@ -8,8 +8,12 @@ function, which is what the recorded-protocol tests feed.
 from __future__ import annotations
 
 import os
+import re
+import secrets
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from harness.errors import UsageError
@@ -17,8 +21,17 @@ from harness.errors import UsageError
 # The environment of a queued task carries its label, so that a queued `harness eval`
 # records it; HARNESS_QUEUE_TASK is `<backend>:<id>`, the `queue_task` of its results row.
 TASK_ENV = "HARNESS_QUEUE_TASK"
-# a task's own random token, by which the pueue wrapper finds the task's pueue id
-TOKEN_ENV = "HARNESS_PUEUE_TOKEN"
+# The harness's own token of a task, made at submit time and kept in the task's environment
+# and at the end of its label. Backend ids can be reused (pueue starts again at 0 after a
+# reset or on a new daemon), the token never: a results row records it as `task_token`.
+# The pueue wrapper also finds its task's pueue id by it.
+TOKEN_ENV = "HARNESS_TASK_TOKEN"
+# When a queue enforces a task's timeout it tells the task when: HARNESS_QUEUE_DEADLINE is the
+# unix time of the stop. A `harness eval` stopped at or after it records `timeout`, not
+# `killed`, because the queue stopped it for its timeout.
+DEADLINE_ENV = "HARNESS_QUEUE_DEADLINE"
+DEADLINE_SLACK_S = 1.0
+LABEL_TOKEN = re.compile(r"(?:^| )\[task ([0-9a-f]{16})\]$")
 
 State = Literal["queued", "running", "succeeded", "failed", "killed", "timed_out", "lost"]
 FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "killed", "timed_out", "lost"})
@@ -53,6 +66,7 @@ class TaskState:
     detail: str = ""  # a backend's own words for the state, e.g. "NODE_FAIL"
     backend: str = ""  # the backend's name, e.g. "local"
     env: Mapping[str, str] = field(default_factory=dict)  # the task's HARNESS_* variables
+    token: str = ""  # the harness's token of the task ("" for a task queued without one)
 
     @property
     def is_final(self) -> bool:
@@ -76,6 +90,46 @@ def check_spec(spec: TaskSpec) -> None:
         raise UsageError(f"timeout must be positive, got {spec.timeout}")
 
 
+def with_token(spec: TaskSpec) -> TaskSpec:
+    """The spec with a new token of its own, in its environment and at the end of its label."""
+    token = secrets.token_hex(8)
+    label = f"{spec.label} [task {token}]" if spec.label else f"[task {token}]"
+    return replace(spec, env={**spec.env, TOKEN_ENV: token}, label=label)
+
+
+def split_label(text: str) -> tuple[str, str]:
+    """(the label as the user gave it, the token at its end or "")."""
+    found = LABEL_TOKEN.search(text)
+    return (text[: found.start()], found.group(1)) if found else (text, "")
+
+
+def identity(label: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """(the user's label, the task's token) from a stored label and environment."""
+    label, token = split_label(label)
+    return label, env.get(TOKEN_ENV) or token
+
+
+def deadline_env(timeout: float) -> dict[str, str]:
+    """The variable telling a task, as its clock starts, when its timeout will stop it."""
+    return {DEADLINE_ENV: f"{time.time() + timeout:.3f}"}
+
+
+def is_past_deadline(environ: Mapping[str, str]) -> bool:
+    """Whether the queue's deadline for this process has come (False without one)."""
+    try:
+        deadline = float(environ.get(DEADLINE_ENV, ""))
+    except ValueError:
+        return False
+    return time.time() >= deadline - DEADLINE_SLACK_S
+
+
+def inherited_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment a new task inherits: without its parent task's id, token or deadline
+    (a task queued from inside a task is a task of its own)."""
+    own = (TASK_ENV, TOKEN_ENV, DEADLINE_ENV)
+    return {key: value for key, value in environ.items() if key not in own}
+
+
 def harness_env(env: Mapping[str, str]) -> dict[str, str]:
     """The HARNESS_* variables of an environment: what a task state keeps of it."""
     return {key: value for key, value in env.items() if key.startswith("HARNESS_")}
@@ -83,7 +137,12 @@ def harness_env(env: Mapping[str, str]) -> dict[str, str]:
 
 @runtime_checkable
 class Backend(Protocol):
-    """The operations every backend supports. Optional extras are plain methods elsewhere."""
+    """The operations every backend supports. Optional extras are plain methods elsewhere.
+
+    One optional method: `read_log_from(task_id, offset) -> bytes`, what a task's log
+    gained after its first `offset` bytes, which backends whose logs are files (local,
+    slurm) have, so that `follow` reads only what was appended.
+    """
 
     name: str
 
@@ -113,3 +172,13 @@ def tail_lines(text: str, tail: int | None) -> str:
     if tail is None:
         return text
     return "".join(text.splitlines(keepends=True)[-tail:]) if tail > 0 else ""
+
+
+def read_from(path: Path, offset: int) -> bytes:
+    """The bytes of a file from `offset` on (none when the file does not exist yet)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read()
+    except FileNotFoundError:
+        return b""

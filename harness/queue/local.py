@@ -19,7 +19,17 @@ import time
 from pathlib import Path
 
 from harness.errors import QueueError, UnknownTask
-from harness.queue.base import TASK_ENV, TaskSpec, TaskState, check_spec, tail_lines
+from harness.fileio import poll_until
+from harness.queue.base import (
+    TASK_ENV,
+    TaskSpec,
+    TaskState,
+    check_spec,
+    inherited_env,
+    read_from,
+    tail_lines,
+    with_token,
+)
 from harness.queue.local_store import GroupSettings, QueueStore, Record, to_state
 from harness.queue.procs import signal_group, spawn_detached
 from harness.queue.times import utc_now
@@ -50,12 +60,13 @@ class LocalBackend:
 
     def submit(self, spec: TaskSpec) -> str:
         check_spec(spec)
+        spec = with_token(spec)
         self.store.ensure()
         self.store.check_writable()
         with self.store.locked():
             self.store.set_group(spec.group, self.settings)
             task_id = self.store.allocate_id()
-            env = {**os.environ, **spec.env, TASK_ENV: f"{self.name}:{task_id}"}
+            env = {**inherited_env(os.environ), **spec.env, TASK_ENV: f"{self.name}:{task_id}"}
             record = Record(
                 id=task_id,
                 argv=list(spec.argv),
@@ -108,6 +119,13 @@ class LocalBackend:
             self.store.write(record)
         self.store.wake()
 
+    def log_file(self, task_id: str) -> Path:
+        """The file the task's output is appended to (`harness queue follow` tails it)."""
+        number = _number(task_id)
+        if self.store.read(number) is None:
+            raise _unknown(number)
+        return self.store.log_path(number)
+
     def log(self, task_id: str, *, tail: int | None = None) -> str:
         number = _number(task_id)
         if self.store.read(number) is None:
@@ -117,6 +135,13 @@ class LocalBackend:
         except FileNotFoundError:
             return ""
         return tail_lines(text, tail)
+
+    def read_log_from(self, task_id: str, offset: int) -> bytes:
+        """The bytes the task's log gained after its first `offset` (for `follow`)."""
+        number = _number(task_id)
+        if self.store.read(number) is None:
+            raise _unknown(number)
+        return read_from(self.store.log_path(number), offset)
 
     # Operations only the local queue has.
 
@@ -137,11 +162,12 @@ class LocalBackend:
         if pid is None:
             return
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.store.is_worker_alive():
-            if time.monotonic() > deadline:
-                raise QueueError(f"the local queue's worker (pid {pid}) did not stop")
-            time.sleep(0.02)
+        poll_until(
+            lambda: None if self.store.is_worker_alive() else True,
+            timeout=timeout,
+            every=0.02,
+            timed_out=lambda: QueueError(f"the local queue's worker (pid {pid}) did not stop"),
+        )
 
     def _start_worker_if_needed(self) -> None:
         """Spawn a worker unless one is alive or was spawned moments ago (lock held)."""

@@ -24,13 +24,12 @@ import fcntl
 import json
 import os
 import shlex
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.errors import QueueError
 from harness.fileio import exclusive_lock
-from harness.queue.base import TaskState, harness_env
+from harness.queue.base import TaskState, harness_env, identity
 
 LOST_DETAIL = "its worker died while it ran; its outcome is unknown"
 
@@ -220,10 +219,12 @@ def to_state(record: Record, *, worker_alive: bool) -> TaskState:
     state, detail = record.state, record.detail
     if state == "running" and not worker_alive:
         state, detail = "lost", LOST_DETAIL
+    label, token = identity(record.label, record.env)
     return TaskState(
         task_id=str(record.id),
         state=state,  # type: ignore[arg-type]
-        label=record.label,
+        label=label,
+        token=token,
         group=record.group,
         cwd=record.cwd,
         command=shlex.join(record.argv),
@@ -235,10 +236,3 @@ def to_state(record: Record, *, worker_alive: bool) -> TaskState:
         backend="local",
         env=harness_env(record.env),
     )
-
-
-def iter_records(store: QueueStore, ids: list[int]) -> Iterator[Record]:
-    for task_id in ids:
-        record = store.read(task_id)
-        if record is not None:
-            yield record

@@ -29,8 +29,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.queue.base import deadline_env
 from harness.queue.local_store import LOST_DETAIL, GroupSettings, QueueStore, Record
-from harness.queue.procs import GRACE, exit_code_of, signal_group, signal_name
+from harness.queue.procs import GRACE_S, TIMEOUT_EXIT, exit_code_of, signal_group, signal_name
 from harness.queue.proctree import kill_marked
 from harness.queue.times import utc_now
 
@@ -137,6 +138,8 @@ class Worker:
         env = dict(record.env)
         if pin_gpu:
             env["CUDA_VISIBLE_DEVICES"] = str(slot)
+        if record.timeout:
+            env.update(deadline_env(record.timeout))
         record.started_at = utc_now()
         env[TREE_ENV] = tree_marker(self.store, record)
         try:
@@ -189,7 +192,7 @@ class Worker:
                 if child.reason:
                     child.term_at = now
                     signal_group(child.popen.pid, signal.SIGTERM)
-            elif child.term_at and now - child.term_at >= GRACE and not child.kill_sent:
+            elif child.term_at and now - child.term_at >= GRACE_S and not child.kill_sent:
                 child.kill_sent = True
                 signal_group(child.popen.pid, signal.SIGKILL)
 
@@ -208,7 +211,7 @@ class Worker:
             if child.deadline is not None and not child.reason:
                 moments.append(child.deadline)
             if child.term_at is not None and not child.kill_sent:
-                moments.append(child.term_at + GRACE)
+                moments.append(child.term_at + GRACE_S)
         return max(0.0, min([now + MAX_SLEEP, *moments]) - now)
 
     def _sleep(self, fds: list[int], timeout: float) -> None:
@@ -255,7 +258,8 @@ def _finish(record: Record, exit_code: int, reason: str) -> None:
     record.exit_code, record.ended_at = exit_code, utc_now()
     if reason == "killed":
         record.state, record.detail = "killed", "killed by `harness queue kill`"
-    elif reason == "timed_out":
+    elif reason == "timed_out" or (record.timeout and exit_code == TIMEOUT_EXIT):
+        # 124 from a task with a timeout: the task's own `harness eval` stopped it first
         record.state, record.detail = "timed_out", f"timed out after {record.timeout:g} s"
     elif reason == "stopped":
         record.state, record.detail = "killed", "the worker was stopped"

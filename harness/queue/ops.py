@@ -6,6 +6,7 @@ what they return.
 
 from __future__ import annotations
 
+import codecs
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 from harness.config import Config, load_config, resolve_argv
 from harness.errors import QueueError, UnknownTask, UsageError
+from harness.fileio import poll_until
 from harness.layout import Layout, find_layout
 from harness.queue.base import Backend, TaskSpec, TaskState
 from harness.queue.choice import NAMES, Choice, choose_backend, open_backend
@@ -97,17 +99,20 @@ def wait_for(
     timeout: float | None = None,
 ) -> list[TaskState]:
     """Poll until every task has ended; returns their final states in the given order."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
+
+    def ended() -> list[TaskState] | None:
         found = {state.task_id: state for state in backend.states(task_ids)}
         missing = [task_id for task_id in task_ids if task_id not in found]
         if missing:
             raise UnknownTask(f"the {backend.name} queue has no task {', '.join(missing)}")
         if all(state.is_final for state in found.values()):
             return [found[task_id] for task_id in task_ids]
-        if deadline is not None and time.monotonic() > deadline:
-            raise QueueError(f"tasks {', '.join(task_ids)} did not end within {timeout} s")
-        time.sleep(poll)
+        return None
+
+    def timed_out() -> QueueError:
+        return QueueError(f"tasks {', '.join(task_ids)} did not end within {timeout} s")
+
+    return poll_until(ended, timeout=timeout, every=poll, timed_out=timed_out)
 
 
 def active_ids(backend: Backend) -> list[str]:
@@ -118,28 +123,46 @@ def active_ids(backend: Backend) -> list[str]:
 def follow(
     backend: Backend, task_id: str, *, write: Callable[[str], Any], poll: float = POLL
 ) -> TaskState:
-    """Write the task's output as it grows, until the task ends; returns its final state."""
-    seen = ""
+    """Write the task's output as it grows, until the task ends; returns its final state.
+
+    A backend with `read_log_from(task_id, offset)` (its logs are files) is asked only for
+    what was appended since the last poll; any other gives its whole log each time.
+    """
+    read = _appended(backend, task_id)
     while True:
         states = backend.states([task_id])
         if not states:
             raise UnknownTask(f"the {backend.name} queue has no task {task_id}")
-        text = backend.log(task_id)
-        write(text[len(seen) :] if text.startswith(seen) else text)
-        seen = text
-        if states[0].is_final:
+        final = states[0].is_final
+        write(read(final))
+        if final:
             return states[0]
         time.sleep(poll)
 
 
-def idea_of(cwd: str, layout: Layout) -> str:
-    """The idea a task belongs to: its worktree's slug, or `main` for the root."""
-    path = Path(cwd)
-    if path == layout.root:
-        return "main"
-    if path.is_relative_to(layout.worktrees_dir):
-        return path.relative_to(layout.worktrees_dir).parts[0]
-    return path.name
+def _appended(backend: Backend, task_id: str) -> Callable[[bool], str]:
+    """A reader of what the task's log gained since it was last called."""
+    read_from = getattr(backend, "read_log_from", None)
+    if read_from is None:
+        seen = ""
+
+        def whole(final: bool) -> str:
+            nonlocal seen
+            text, before = backend.log(task_id), seen
+            seen = text
+            return text[len(before) :] if text.startswith(before) else text
+
+        return whole
+    offset = 0
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def appended(final: bool) -> str:
+        nonlocal offset
+        chunk = read_from(task_id, offset)
+        offset += len(chunk)
+        return decoder.decode(chunk, final=final)  # a character cut in two waits for its end
+
+    return appended
 
 
 def result_of(state: TaskState) -> str:
@@ -157,7 +180,8 @@ def describe(state: TaskState, layout: Layout) -> dict[str, Any]:
         "id": state.queue_task,
         "backend": state.backend,
         "task_id": state.task_id,
-        "idea": idea_of(state.cwd, layout),
+        "token": state.token,
+        "idea": layout.idea_in(Path(state.cwd)),
         "label": state.label,
         "state": state.state,
         "exit_code": state.exit_code,

@@ -7,7 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-GRACE = 3.0  # seconds between SIGTERM and SIGKILL when a task is stopped
+GRACE_S = 5.0  # seconds between SIGTERM and SIGKILL when a process group is stopped
 TIMEOUT_EXIT = 124  # the exit code of a task stopped by its timeout (as coreutils `timeout`)
 
 
@@ -20,10 +20,6 @@ def signal_group(pgid: int | None, sig: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
-
-
-def is_group_alive(pgid: int | None) -> bool:
-    return signal_group(pgid, 0)
 
 
 def exit_code_of(returncode: int) -> int:

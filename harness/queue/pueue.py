@@ -28,18 +28,19 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from typing import Any
 
 from harness.errors import HarnessError, QueueError, QueueUnavailable, UnknownTask
 from harness.queue.base import (
-    TASK_ENV,
     TOKEN_ENV,
     TaskSpec,
     TaskState,
     check_spec,
     harness_env,
+    identity,
+    inherited_env,
     tail_lines,
+    with_token,
 )
 from harness.queue.procs import TIMEOUT_EXIT
 from harness.queue.times import normalise_time
@@ -89,10 +90,9 @@ class PueueBackend:
 
     def submit(self, spec: TaskSpec) -> str:
         check_spec(spec)
+        spec = with_token(spec)
         self._ensure_group(spec.group)
-        inherited = {k: v for k, v in os.environ.items() if k != TASK_ENV}  # no parent's id
-        env = {**inherited, **spec.env, TOKEN_ENV: uuid.uuid4().hex}
-        out = self._run(*self.add_args(spec), env=env)
+        out = self._run(*self.add_args(spec), env={**inherited_env(os.environ), **spec.env})
         return parse_task_id(out)
 
     def add_args(self, spec: TaskSpec) -> list[str]:
@@ -152,7 +152,7 @@ class PueueBackend:
             self._run("group", "add", group)
             groups = self._wait_for_group(group)
         if groups[group] != self.parallel:
-            self._run("parallel", str(self.parallel), "--group", group)
+            self._run("parallel", str(self.parallel), "-g", group)  # as recorded
         self._ready_groups.add(group)
 
     def _wait_for_group(self, group: str, *, timeout: float = 10.0) -> dict[str, int]:
@@ -233,10 +233,13 @@ def task_state(task: dict[str, Any]) -> TaskState:
     times = body if isinstance(body, dict) else {}
     command, has_timeout = unwrap_command(task.get("original_command") or task.get("command", ""))
     state, exit_code, detail = _interpret(name, body, has_timeout=has_timeout)
+    envs = task.get("envs") or {}
+    label, token = identity(task.get("label") or "", envs)
     return TaskState(
         task_id=str(task["id"]),
         state=state,  # type: ignore[arg-type]
-        label=task.get("label") or "",
+        label=label,
+        token=token,
         group=task.get("group", ""),
         cwd=task.get("path", ""),
         command=command,
@@ -246,7 +249,7 @@ def task_state(task: dict[str, Any]) -> TaskState:
         ended_at=normalise_time(times.get("end") or task.get("end")),
         detail=detail,
         backend="pueue",
-        env=harness_env(task.get("envs") or {}),
+        env=harness_env(envs),
     )
 
 

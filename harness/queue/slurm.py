@@ -41,7 +41,18 @@ from harness.config import Config, SlurmSettings
 from harness.errors import HarnessError, QueueError, QueueUnavailable, UnknownTask, UsageError
 from harness.fileio import write_atomic
 from harness.layout import Layout
-from harness.queue.base import TASK_ENV, TaskSpec, TaskState, check_spec, harness_env, tail_lines
+from harness.queue.base import (
+    TASK_ENV,
+    TaskSpec,
+    TaskState,
+    check_spec,
+    harness_env,
+    identity,
+    inherited_env,
+    read_from,
+    tail_lines,
+    with_token,
+)
 from harness.queue.procs import TIMEOUT_EXIT
 from harness.queue.slurm_parse import SACCT_FIELDS, SEP, SQUEUE_FIELDS, parse_sacct, parse_squeue
 from harness.queue.times import utc_now
@@ -88,13 +99,14 @@ class SlurmBackend:
 
     def submit(self, spec: TaskSpec) -> str:
         """Queue `spec` with sbatch; returns the Slurm job id."""
+        spec = with_token(spec)
         check_slurm_spec(spec, logs_dir=self.logs_dir)
         self._warn_of_local_locks()
         stem = self.logs_dir / f"%j-{secrets.token_hex(4)}"  # Slurm puts the job id for %j
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         argv = sbatch_argv(spec, settings=self.settings, log=Path(f"{stem}.log"))
         script = job_script(spec, exit_file=Path(f"{stem}.exit"))
-        proc = _run(argv, stdin=script, env={**os.environ, **spec.env})
+        proc = _run(argv, stdin=script, env={**inherited_env(os.environ), **spec.env})
         if proc.returncode != 0:
             raise _sbatch_error(proc.stderr)
         job_id = proc.stdout.strip().split(";", 1)[0]  # `id;cluster` on a federation
@@ -153,6 +165,13 @@ class SlurmBackend:
         if proc.returncode != 0:
             raise QueueError(f"scancel {task_id} failed: {_tail(proc.stderr)}")
 
+    def log_file(self, task_id: str) -> Path:
+        """The file the job's output is appended to (`harness queue follow` tails it)."""
+        record = self._records([task_id]).get(task_id)
+        if record is None:
+            raise UnknownTask(f"the slurm queue has no task {task_id}")
+        return Path(record["log"])
+
     def log(self, task_id: str, *, tail: int | None = None) -> str:
         """The job's output file (stdout and stderr) so far; empty until the job starts."""
         record = self._records([task_id]).get(task_id)
@@ -163,6 +182,13 @@ class SlurmBackend:
         except FileNotFoundError:
             return ""
         return tail_lines(text, tail)
+
+    def read_log_from(self, task_id: str, offset: int) -> bytes:
+        """The bytes the job's output file gained after its first `offset` (for `follow`)."""
+        record = self._records([task_id]).get(task_id)
+        if record is None:
+            raise UnknownTask(f"the slurm queue has no task {task_id}")
+        return read_from(Path(record["log"]), offset)
 
     # -- Slurm's commands ------------------------------------------------------------
 
@@ -241,7 +267,8 @@ def check_slurm_spec(spec: TaskSpec, *, logs_dir: Path) -> None:
         raise UsageError("the label (question and hypothesis) must be one line: remove newlines")
     if len(spec.label) > MAX_COMMENT:
         raise UsageError(
-            f"the label is {len(spec.label)} characters; Slurm keeps at most {MAX_COMMENT}: "
+            f"the label is {len(spec.label)} characters with the harness's task token; "
+            f"Slurm keeps at most {MAX_COMMENT}: "
             "shorten the question or the hypothesis"
         )
     if "%" in str(logs_dir) or "\\" in str(logs_dir):
@@ -368,10 +395,12 @@ def _with_record(state: TaskState, record: dict[str, Any]) -> TaskState:
     if record.get("timeout") and state.state == "failed" and state.exit_code == TIMEOUT_EXIT:
         timeout = record["timeout"]
         state = replace(state, state="timed_out", detail=f"stopped by its timeout ({timeout:g} s)")
+    label, token = identity(record.get("label", ""), record.get("env", {}))
     return replace(
         state,
         backend="slurm",
-        label=record.get("label", ""),
+        label=label,
+        token=token,
         group=record.get("group", ""),
         cwd=record.get("cwd", state.cwd),
         command=shlex.join(record.get("argv", [])),

@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from harness.fileio import utc_now as utc_now  # the one clock, re-exported for the queues
+
 FRACTION = re.compile(r"\.(\d+)")
-
-
-def utc_now() -> str:
-    return _format(datetime.now(UTC))
 
 
 def normalise_time(text: str | None) -> str | None:

@@ -5,6 +5,8 @@ The pueue backend queues every task behind this wrapper, which adds the three:
 
 - `--timeout S`: after S seconds the task's processes get SIGTERM, then SIGKILL after a
   grace period, and the wrapper exits 124 (which the status parser reads as `timed_out`);
+  the task learns the moment from HARNESS_QUEUE_DEADLINE (a `harness eval` then records
+  `timeout`);
 - `--pin-gpu`: CUDA_VISIBLE_DEVICES is set from PUEUE_WORKER_ID (the task's slot in its
   group, 0 to parallel-1), so tasks running at once never share a device;
 - HARNESS_QUEUE_TASK=pueue:<id>, found by asking pueue which task carries this task's
@@ -25,8 +27,8 @@ import sys
 from collections.abc import Mapping
 
 from harness.errors import HarnessError
-from harness.queue.base import TASK_ENV, TOKEN_ENV
-from harness.queue.procs import GRACE, TIMEOUT_EXIT, exit_code_of
+from harness.queue.base import TASK_ENV, TOKEN_ENV, deadline_env
+from harness.queue.procs import GRACE_S, TIMEOUT_EXIT, exit_code_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         task_id = _own_task_id(token, config=options.pueue_config, profile=options.pueue_profile)
         if task_id is not None:
             env[TASK_ENV] = f"pueue:{task_id}"
+    if options.timeout is not None:
+        env.update(deadline_env(options.timeout))
     return run(args[split + 1 :], env=env, timeout=options.timeout)
 
 
@@ -111,7 +115,7 @@ def stop_task(child: subprocess.Popen[bytes]) -> None:
 
     _signal_all(members(), signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        child.wait(timeout=GRACE)
+        child.wait(timeout=GRACE_S)
     _signal_all(members(), signal.SIGKILL)
     child.wait()
 

@@ -119,10 +119,11 @@ def compare_sides(a: Side, b: Side, *, config: Config, noise: Noise) -> Comparis
     difference = b.mean - a.mean
     improvement = -difference if config.direction == "min" else difference
     error = _standard_error(a, b, noise)
+    # No fallback to the paired confidence is needed: when two sides share two seeds, each
+    # has a spread, so the pooled error exists (zero only if both are constant, and then so
+    # are the per-seed differences). tests/test_compare.py checks this on random sides.
     confidence = improvement / error if error else None
     paired = _paired(a, b, config)
-    if confidence is None and paired is not None:
-        confidence = paired.confidence
     verdict = _verdict(improvement, confidence, config.min_effect, a.label, b.label)
     return Comparison(
         a, b, difference, improvement, config.min_effect, noise, error, confidence, paired, verdict

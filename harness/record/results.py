@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from harness.config import Config
-from harness.errors import RecordError, UsageError
+from harness.errors import RecordError, UnknownRun, UsageError
 from harness.fileio import exclusive_lock, write_atomic
+from harness.fileio import utc_now as utc_now  # the one clock of every record
 from harness.layout import Layout
 from harness.record.schema import FIRST_COLUMNS, RESULTS_COLUMNS, header_line, known_header
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false"}
 BOOL_TEXT = {"true": True, "false": False}
+CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"  # base32 without i, l, o, u
 COMMIT_PREFIX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 
 
@@ -43,13 +45,17 @@ def record_lock(layout: Layout) -> Path:
     return layout.record_lock
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def new_run_id() -> str:
-    """Sortable by time and unique across processes: `20261123-091500-a3f2`."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    """Sortable by time, unique by construction: `20261123-091500.123-7zk3q9m2xw4hb8tn`.
+
+    The UTC time to the millisecond, then 80 random bits in lower-case Crockford base32
+    (as a ULID has): two ids of the same millisecond collide with odds of 1 in 2**80.
+    The record refuses a duplicate anyway (`append_locked`).
+    """
+    now = datetime.now(UTC)
+    bits = secrets.randbits(80)
+    tail = "".join(CROCKFORD[(bits >> shift) & 31] for shift in range(75, -1, -5))
+    return f"{now:%Y%m%d-%H%M%S}.{now.microsecond // 1000:03d}-{tail}"
 
 
 def sanitise(text: str) -> str:
@@ -85,6 +91,8 @@ def append_rows(layout: Layout, rows: Iterable[Mapping[str, Any]]) -> None:
 
 def append_locked(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append whole rows in the file's own columns; the caller holds the record lock."""
+    rows = list(rows)
+    refuse_known_run_ids(path, rows)
     prefix, columns = _prefix_for(path)
     payload = "".join(format_row(row, columns) for row in rows).encode("utf-8")
     try:
@@ -98,6 +106,35 @@ def append_locked(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
         raise RecordError(f"cannot append to {path}: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def refuse_known_run_ids(path: Path, rows: list[Mapping[str, Any]]) -> None:
+    """Raise RecordError when a row's run id is in `path` already, or twice among `rows`.
+
+    A run id names one row: `harness results compare ID`, the run's log and its journal
+    entry rely on it. The caller holds the record lock, so no other writer can slip a row
+    in between this check and the append.
+    """
+    ids = [format_value(row.get("run_id")) for row in rows]
+    data = _read_regular(path)
+    for index, run_id in enumerate(ids):
+        if not run_id:
+            continue
+        where = "twice among the new rows" if run_id in ids[:index] else f"in {path} already"
+        if run_id in ids[:index] or b"\n" + run_id.encode() + b"\t" in data:
+            raise RecordError(
+                f"run id {run_id} is {where}: a run id names one row, so nothing was "
+                "appended; give each run its own id (`new_run_id()`)"
+            )
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of `path` up to its size: a device (/dev/full reads without end) gives none."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(os.fstat(handle.fileno()).st_size)
+    except FileNotFoundError:
+        return b""
 
 
 def upgrade_header(layout: Layout) -> int:
@@ -306,7 +343,7 @@ def select_rows(frame: pl.DataFrame, key: str) -> tuple[pl.DataFrame, str]:
             raise UsageError(f"commit prefix {key!r} is ambiguous ({listed}): give more of it")
         if commits:
             return rows, "commit"
-    raise UsageError(f"no run id, idea or commit {key!r} in results.tsv: see `harness results`")
+    raise UnknownRun(f"no run id, idea or commit {key!r} in results.tsv: see `harness results`")
 
 
 def is_finite(value: float | None) -> TypeGuard[float]:

@@ -6,35 +6,41 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from harness.fileio import format_table
 from harness.record.compare import Comparison, Side
 
 if TYPE_CHECKING:
     import polars as pl
 
-TABLE = (  # column, heading, width
-    ("run_id", "run", 20),
+TABLE = (  # column, heading, widest (None: the run id is shown whole, to be copied)
+    ("run_id", "run", None),
     ("timestamp", "when (UTC)", 16),
     ("idea", "idea", 22),
-    ("seed", "seed", 4),
-    ("value", "value", 10),
+    ("seed", "seed", 6),
+    ("value", "value", 12),
     ("status", "status", 7),
     ("integrity", "integ", 8),
-    ("duration_s", "secs", 7),
+    ("duration_s", "secs", 9),
     ("question", "question", 40),
 )
+NUMBERS = {3, 4, 7}  # seed, value, secs: right-aligned
 
 
 def render_table(frame: pl.DataFrame, *, show: tuple[str, ...] = ()) -> str:
-    """One line per run, fixed-width, long texts clipped; `show` adds metrics of `extra`."""
+    """One line per run, aligned, long texts clipped; `show` adds metrics of `extra`."""
     if frame.is_empty():
         return "no runs recorded yet: run `just eval` or `harness baseline`"
     shown = [(key, key, max(8, len(key))) for key in show]
     columns = [*TABLE[:-1], *shown, TABLE[-1]]
-    lines = ["  ".join(f"{heading:<{width}}" for _, heading, width in columns).rstrip()]
-    for row in frame.iter_rows(named=True):
-        values = row | shown_values(row, show)
-        cells = [_cell(name, values[name], width) for name, _, width in columns]
-        lines.append("  ".join(cells).rstrip())
+    limits = {i: width for i, (_, _, width) in enumerate(columns) if width is not None}
+    right = NUMBERS | set(range(len(TABLE) - 1, len(columns) - 1))  # shown metrics too
+    cells = (
+        [_cell(name, values[name]) for name, _, _ in columns]
+        for values in (row | shown_values(row, show) for row in frame.iter_rows(named=True))
+    )
+    lines = format_table(
+        cells, headings=[heading for _, heading, _ in columns], right=right, limits=limits
+    )
     return "\n".join(lines)
 
 
@@ -57,20 +63,16 @@ def _shown(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _cell(name: str, value: Any, width: int) -> str:
+def _cell(name: str, value: Any) -> str:
     if value is None:
-        text = ""
-    elif name == "value":
-        text = f"{value:.6g}"
-    elif name == "duration_s":
-        text = f"{value:.1f}"
-    elif name == "timestamp":
-        text = str(value).replace("T", " ")[:16]
-    else:
-        text = str(value)
-    if len(text) > width:
-        text = text[: width - 1] + "…"
-    return f"{text:>{width}}" if name in ("seed", "value", "duration_s") else f"{text:<{width}}"
+        return ""
+    if name == "value":
+        return f"{value:.6g}"
+    if name == "duration_s":
+        return f"{value:.1f}"
+    if name == "timestamp":
+        return str(value).replace("T", " ")[:16]
+    return str(value)
 
 
 def render_best(row: dict[str, Any] | None, *, metric: str, direction: str) -> str:

@@ -35,7 +35,7 @@ from harness.record.journal import add_entry, heading_time
 from harness.record.results import is_finite, read_results, sanitise
 from harness.record.standing import Standing, standing
 from harness.record.views import shown_values
-from harness.reports.svgplot import PlotPoint, points_from_rows
+from harness.reports.svgplot import PlotPoint, points_from_rows, progression_file
 from harness.runs import confirm as held_out
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def write_report(
     existing = find_report(layout, slug)
     day = (today or datetime.now(UTC).date()).isoformat()
     path = existing or layout.reports_dir / f"{day}_{slug}.md"
-    plot = path.with_suffix(".png")
+    plot = path.with_suffix(".svg")
     confirmation = recorded_confirmation(layout, config, frame, where)
     context = report_context(
         idea, config, frame, where=where, confirmation=confirmation, plot=plot.name
@@ -446,18 +446,18 @@ def plot_points(frame: pl.DataFrame, config: Config, slug: str) -> list[PlotPoin
 
 
 def save_plot(frame: pl.DataFrame, config: Config, slug: str, *, target: Path) -> Path:
-    from harness.reports.plots import save_progress_plot
-
+    """The report's plot: the dashboard's chart, drawn by the same function, as a file."""
+    svg = progression_file(
+        plot_points(frame, config, slug),
+        metric=config.metric,
+        direction=config.direction,
+        highlighted=slug,
+    )
     try:
-        return save_progress_plot(
-            plot_points(frame, config, slug),
-            target,
-            metric=config.metric,
-            direction=config.direction,
-            idea=slug,
-        )
+        write_atomic(target, svg)
     except OSError as exc:
         raise HarnessError(f"cannot write the plot {target}: {exc.strerror}") from None
+    return target
 
 
 def report_entry(report: Report, config: Config) -> str:

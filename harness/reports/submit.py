@@ -360,7 +360,7 @@ def pr_body(report: Report, layout: Layout) -> str:
     """The report as a pull request body: links made relative to the repository root."""
     text = read_text(report.path)
     text = re.sub(
-        r"!\[([^\]]*)\]\(([^)/]+\.png)\)",
+        r"!\[([^\]]*)\]\(([^)/]+\.(?:svg|png))\)",
         rf"Plot: `{REPORTS_DIR}/\2` (committed on {layout.root.name}'s main branch by "
         "`harness results commit`)",
         text,

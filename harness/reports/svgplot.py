@@ -51,6 +51,34 @@ def points_from_rows(
     return points
 
 
+# The look of a plot that stands alone (a report's file); the dashboard styles its own.
+FILE_STYLE = (
+    "svg { font: 12px system-ui, sans-serif; background: #fff; } "
+    ".frame { fill: #fbfbfc; stroke: #e3e6eb; } .grid { stroke: #edf0f3; } "
+    ".run { fill: #5b7fb3; opacity: .75; } .win { fill: #1a7f37; stroke: #0b4f1f; "
+    "stroke-width: 2; } .modified { fill: none; stroke: #b45309; stroke-width: 1.5; } "
+    ".failed { stroke: #c62828; stroke-width: 1.5; } .best { fill: none; stroke: #1a7f37; "
+    "stroke-width: 2; } .tick { fill: #667085; } .axis, .legend { fill: #1d2330; }"
+)
+
+
+def progression_file(
+    points: list[PlotPoint], *, metric: str, direction: str, highlighted: str
+) -> str:
+    """The same plot as a standalone SVG file: its own style, and a legend line on top."""
+    body = progression_svg(points, metric=metric, direction=direction)
+    legend = (
+        f'<text x="{LEFT}" y="11" class="legend">{escape(highlighted)}: large green points; '
+        "other valid runs: blue; best so far: green line; FROZEN files changed: hollow; "
+        "no value: red ticks</text>"
+    )
+    head, _, rest = body.partition(">")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'{head} width="{WIDTH}" height="{HEIGHT}"><style>{FILE_STYLE}</style>\n{legend}{rest}\n'
+    )
+
+
 def progression_svg(points: list[PlotPoint], *, metric: str, direction: str) -> str:
     """The plot as an `<svg>` element (a string)."""
     if not points:

@@ -1,45 +1,47 @@
 """Glob patterns of the file rules, matched against repository-relative POSIX paths.
 
-Patterns are anchored at the repository root. `*` and `?` stay inside one path segment,
-`**` crosses directories (`0_docs/**` is everything below `0_docs/`, `**/x.py` is `x.py`
-at any depth), and `[...]` is a character class, as in gitignore and most glob tools.
+The patterns are gitignore patterns, matched by `pathspec` (git's wildmatch rules), with
+two differences that suit rules better than ignore files: every pattern is anchored at
+the repository root (`eval.py` is the root's `eval.py` only, as if written `/eval.py`),
+and a leading `!` or `#` is part of the name (no negation, no comments: a rule lists what
+it covers). So `*` and `?` stay inside one path segment, `[a-c]` and `[!a]` are character
+classes, a whole `**` segment crosses directories (`0_docs/**` is everything below
+`0_docs/`, `**/x.py` is `x.py` at any depth, `a/**/b` is `b` anywhere below `a`), a
+pattern naming a directory covers everything inside it, dot files are not special, and
+matching is case-sensitive, as git's is by default.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
+from harness.errors import ConfigError
 
-@lru_cache(maxsize=512)
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    parts, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            parts.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            parts.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            parts.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            parts.append("[^/]")
-            i += 1
-        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
-            end = pattern.index("]", i + 2)
-            body = pattern[i + 1 : end]
-            negate = body.startswith("!")
-            parts.append("[" + ("^" if negate else "") + re.escape(body.lstrip("!")) + "]")
-            i = end + 1
-        else:
-            parts.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(parts) + r"\Z", re.DOTALL)
+if TYPE_CHECKING:
+    from pathspec import PathSpec
 
 
 def matches(path: str, patterns: Iterable[str]) -> bool:
     """True when the repository-relative `path` matches any of `patterns`."""
-    return any(compile_glob(pattern).match(path) for pattern in patterns)
+    return compile_globs(tuple(patterns)).match_file(path)
+
+
+@lru_cache(maxsize=256)
+def compile_globs(patterns: tuple[str, ...]) -> PathSpec:
+    """One matcher for a rule's patterns (pathspec is imported only once a rule is used)."""
+    import pathspec
+
+    lines = [anchored(pattern) for pattern in patterns if pattern.strip()]
+    try:
+        return pathspec.PathSpec.from_lines("gitignore", lines)
+    except ValueError as exc:  # pathspec's GitIgnorePatternError is a ValueError
+        raise ConfigError(
+            f"[tool.harness.rules] has a glob that is not a valid pattern ({exc}): fix it"
+        ) from None
+
+
+def anchored(pattern: str) -> str:
+    """The gitignore line of a rule pattern: rooted, so `!` and `#` are plain characters."""
+    return pattern if pattern.startswith("/") else "/" + pattern

@@ -196,7 +196,7 @@ def check_range(
     journal = show_file(base_sha, "human_journal.md", cwd=cwd) or ""
     meta = meta_state(environ=environ, journal_text=journal).active
     if branch is None:
-        branch = branch_of(head, cwd=cwd)
+        branch = branch_named(head, cwd=cwd)
     listed = gitops.git("rev-list", "--reverse", "--parents", f"{base_sha}..{head_sha}", cwd=cwd)
     per_commit = [commit_changes(line.split(), cwd=cwd) for line in listed.splitlines()]
     everything = load_contents([c for _, changes in per_commit for c in changes], config, cwd=cwd)
@@ -209,7 +209,7 @@ def check_range(
     return GuardReport(violations, len(per_commit), len(everything), branch, meta)
 
 
-def branch_of(revision: str, *, cwd: Path) -> str | None:
+def branch_named(revision: str, *, cwd: Path) -> str | None:
     """The branch a revision names (`exp/x`, `refs/heads/exp/x`, `HEAD`), else None."""
     out = gitops.git("rev-parse", "--symbolic-full-name", revision, cwd=cwd, check=False)
     name = out.strip()

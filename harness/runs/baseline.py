@@ -18,8 +18,9 @@ from harness import gitops
 from harness.checks import Check
 from harness.config import Config, load_config
 from harness.errors import UsageError
+from harness.fileio import format_table
 from harness.layout import find_layout
-from harness.record.compare import noise_of
+from harness.record.compare import Noise, noise_of
 from harness.record.results import is_finite
 from harness.runs.evaluation import EvalRequest, evaluate
 
@@ -88,16 +89,17 @@ def summarise(rows: list[dict[str, Any]], config: Config) -> BaselineReport:
             first_per_seed.setdefault(row["seed"], row["value"])
     values = list(first_per_seed.values())
     std = statistics.stdev(values) if len(values) > 1 else None
+    noise = noise_of(values)  # robust, as `harness results compare` measures it
     return BaselineReport(
         metric=config.metric,
         commit=str(rows[0].get("commit", ""))[:10] if rows else "",
         runs=rows,
         mean=statistics.fmean(values) if values else None,
         std=std,
-        robust_sigma=noise_of(values).sigma,
+        robust_sigma=noise.sigma,
         checks=[
             check_runs(rows),
-            check_noise(std, config),
+            check_noise(noise, config),
             check_seed_effect(first_per_seed),
             check_determinism(rows),
             check_duration(rows, config),
@@ -117,22 +119,24 @@ def check_runs(rows: list[dict[str, Any]]) -> Check:
     )
 
 
-def check_noise(std: float | None, config: Config) -> Check:
-    if std is None:
+def check_noise(noise: Noise, config: Config) -> Check:
+    """The noise (1.4826 x MAD over seeds, the std when the MAD is 0) against min_effect."""
+    if noise.sigma is None:
         return Check("noise", "fail", "fewer than 2 seeds gave a value: no spread to measure")
+    measured = f"noise {noise.sigma:.6g} ({noise.method})"
     if config.min_effect <= 0:
         return Check(
             "noise",
             "warn",
-            f"std {std:.6g}; min_effect is 0: set [tool.harness] min_effect to the "
+            f"{measured}; min_effect is 0: set [tool.harness] min_effect to the "
             "smallest difference worth detecting",
         )
-    if std < config.min_effect:
-        return Check("noise", "ok", f"std {std:.6g} < min_effect {config.min_effect:g}")
+    if noise.sigma < config.min_effect:
+        return Check("noise", "ok", f"{measured} < min_effect {config.min_effect:g}")
     return Check(
         "noise",
         "fail",
-        f"std {std:.6g} >= min_effect {config.min_effect:g}: one run cannot show the "
+        f"{measured} >= min_effect {config.min_effect:g}: one run cannot show the "
         "smallest effect worth detecting; run more seeds per idea or raise min_effect",
     )
 
@@ -192,14 +196,16 @@ def check_duration(rows: list[dict[str, Any]], config: Config) -> Check:
 def render_report(report: BaselineReport) -> str:
     lines = [f"baseline of {report.metric} at commit {report.commit}: {len(report.runs)} runs"]
     seen: set[int] = set()
+    rows = []
     for row in report.runs:
         value = "no value" if row["value"] is None else f"{row['value']:.6g}"
-        repeat = " (repeat)" if row["seed"] in seen else ""
+        repeat = "(repeat)" if row["seed"] in seen else ""
         seen.add(row["seed"])
-        lines.append(
-            f"  seed {row['seed']}: {value:>10}  {row['status']:7} "
-            f"{row['duration_s']:6.1f} s  {row['run_id']}{repeat}"
+        duration = f"{row['duration_s']:.1f} s"
+        rows.append(
+            [f"  seed {row['seed']}:", value, row["status"], duration, row["run_id"], repeat]
         )
+    lines += format_table(rows, right={1, 3})
     if report.mean is not None:
         spread = f", std {report.std:.6g}" if report.std is not None else ""
         robust = (

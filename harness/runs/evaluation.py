@@ -23,6 +23,7 @@ its start (`records`): a harness killed at any moment leaves a run record that t
 
 from __future__ import annotations
 
+import getpass
 import os
 import secrets
 import socket
@@ -35,7 +36,8 @@ from harness import gitops
 from harness.config import Config, load_config, resolve_argv
 from harness.errors import HarnessError, RecordError, UsageError, WorktreeError
 from harness.fileio import exclusive_lock
-from harness.layout import Layout, find_layout
+from harness.layout import Layout, find_layout, idea_of
+from harness.queue.base import is_past_deadline
 from harness.record.journal import add_entry, run_entry
 from harness.record.metrics import metric_value, read_metrics_file
 from harness.record.results import (
@@ -59,6 +61,7 @@ ENV_FIELDS = {
     "hypothesis": "HARNESS_HYPOTHESIS",
     "expected": "HARNESS_EXPECTED",
     "queue_task": "HARNESS_QUEUE_TASK",
+    "task_token": "HARNESS_TASK_TOKEN",
 }
 EXIT_CODES = {"ok": 0, "crash": 1, "timeout": 124, "killed": 130}
 MAX_DESCRIPTION = 1500
@@ -76,6 +79,7 @@ class EvalRequest:
     hypothesis: str | None = None
     expected: str | None = None
     queue_task: str | None = None
+    task_token: str | None = None  # the queue task's harness token (survives id reuse)
     timeout: float | None = None
     description: str = ""
     idea: str | None = None  # None: from the branch
@@ -188,6 +192,7 @@ def with_environment(request: EvalRequest) -> EvalRequest:
         hypothesis=pick("hypothesis"),
         expected=pick("expected"),
         queue_task=pick("queue_task"),
+        task_token=pick("task_token"),
     )
 
 
@@ -230,15 +235,6 @@ def run_environment(*, run_id: str, seed: int, metrics_file: Path) -> dict[str, 
     return env
 
 
-def idea_of(branch: str | None, *, main_branch: str, commit: str | None) -> str:
-    """`exp/<slug>` -> slug; the main branch -> baseline; other branches keep their name."""
-    if branch is None:
-        return f"detached-{(commit or 'unknown')[:10]}"
-    if branch.startswith("exp/") and len(branch) > 4:
-        return branch[4:]
-    return "baseline" if branch == main_branch else branch
-
-
 def describe_worktree(
     layout: Layout, config: Config, *, request: EvalRequest, seed: int, run_id: str
 ) -> dict[str, Any]:
@@ -268,15 +264,23 @@ def label_columns(
         "expected": request.expected,
         "queue_task": request.queue_task,
         "host": socket.gethostname(),
+        "task_token": request.task_token,
+        "agent": os.environ.get("HARNESS_AGENT") or _user(),
     }
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and no passwd entry (some containers)
+        return str(os.getuid())
 
 
 def code_changes(worktree: Path, config: Config) -> list[str]:
     """Uncommitted changes other than to the record (GLOBAL files and record folders)."""
-    listed = gitops.git("status", "--porcelain", "-z", "--untracked-files=normal", cwd=worktree)
-    paths = [entry[3:] for entry in listed.split("\0") if len(entry) > 3]
     record = config.rules.global_ + config.rules.records
-    return [path for path in paths if not matches(path, record)]
+    entries = gitops.status_entries(worktree, untracked="normal")  # a rename: both paths
+    return [path for _, path in entries if not matches(path, record)]
 
 
 def has_code_changes(worktree: Path, config: Config) -> bool:
@@ -339,6 +343,8 @@ def outcome(
 def _status(execution: Execution, value: float | None, problem: str) -> tuple[str, str]:
     if execution.ending == "timeout":
         return "timeout", f"timed out after {execution.duration_s:.0f} s"
+    if execution.ending == "interrupted" and is_past_deadline(os.environ):
+        return "timeout", "stopped by the queue's timeout"
     if execution.ending == "interrupted":
         return "killed", "interrupted (Ctrl-C or SIGTERM)"
     if execution.exit_code != 0:

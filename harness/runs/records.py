@@ -263,8 +263,8 @@ def ended_row(
     """The row of a run whose harness process ended before recording it."""
     here = run.host == socket.gethostname()
     status = "killed" if here else "lost"
-    queue_task = run.row.get("queue_task") or ""
-    status = (statuses or {}).get(queue_task, status)
+    task = run.row.get("task_token") or run.row.get("queue_task") or ""  # ids can be reused
+    status = (statuses or {}).get(task, status)
     log = Path(run.log)
     ended = _mtime(log) or _mtime(run.path(layout)) or time.time()
     if here:

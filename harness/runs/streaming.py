@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, TextIO
 
 from harness.errors import HarnessError, UsageError
+from harness.queue.procs import GRACE_S, exit_code_of
 from harness.queue.proctree import kill_marked
 from harness.record.metrics import SummaryCollector
 from harness.runs.watchdog import Watchdog
@@ -41,7 +42,6 @@ Ending = Literal["exited", "timeout", "interrupted"]
 TAIL_LINES = 20
 CHUNK = 65536
 MAX_LINE = 1 << 20  # a "line" longer than this (an endless progress bar) is cut
-GRACE_S = 5.0
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -179,11 +179,11 @@ def run_logged(
             end_tree(proc, marker=marker)
             if watchdog is not None:
                 watchdog.release()
-        execution.exit_code = proc.returncode
+        execution.exit_code = exit_code_of(proc.returncode)  # killed by signal N: 128 + N
         execution.duration_s = time.monotonic() - started
         for pump in pumps:
             pump.join(timeout=grace)
-        output.note(f"# harness: {execution.ending}, exit code {proc.returncode}")
+        output.note(f"# harness: {execution.ending}, exit code {execution.exit_code}")
     finally:
         output.close(log)
     execution.tail = list(tail)

@@ -3,19 +3,26 @@
 A queued `harness eval` records its own row. A task that ended without doing so (it
 crashed before recording, was killed, timed out, lost its worker, failed to spawn, or
 was cancelled by the scheduler) gets a row here: its final state as the status, its
-label, its seed, its log tail, and a journal entry. Rows are matched to tasks by the
-`queue_task` column (`<backend>:<id>`), under the record lock, so running sync twice,
-or two syncs at once, adds nothing twice.
+label, its seed, its log tail, and a journal entry. Rows are matched to tasks under the
+record lock, so running sync twice, or two syncs at once, adds nothing twice.
 
 First, though, the runs whose `harness eval` died before recording them (their run
 records, see `records`) get their rows: a task's run thus keeps what its own record knows
 (its run id, log, label), and the task's queue status (`lost`, `timeout`) when the queue
 has one. A row's journal entry is held by a run record too until it is written, so a
 sync killed between the two leaves the entry to the next sync.
+
+A row belongs to a task by the task's harness token (the `task_token` column), because
+backend ids are reused: pueue counts from 0 again after `pueue reset`, a `clean` of every
+task, or on a new daemon. A row without a token (written by an older harness, or into a
+results.tsv whose older header has no `task_token` column) is matched by `queue_task`
+(`<backend>:<id>`) as before, except that a row stamped before the task was queued cannot
+be its row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +49,7 @@ from harness.runs.records import close_run, hold_entry, settle_runs
 # final task state -> results status; a task that succeeded without a row ran no evaluation
 STATUS_OF = {"failed": "crash", "killed": "killed", "timed_out": "timeout", "lost": "lost"}
 LOG_TAIL_LINES = 12
+CLOCK_SLACK_S = 1.0  # row timestamps have whole seconds; queue times have milliseconds
 
 
 @dataclass
@@ -63,7 +71,7 @@ def sync(layout: Layout, config: Config, backend: Backend) -> SyncReport:
     with exclusive_lock(layout.record_lock):
         known = recorded_tasks(layout)
         for task in finished:
-            if task.queue_task in known:
+            if known.has(task):
                 report.already += 1
             elif task.state == "succeeded":
                 report.not_evaluations.append(task.queue_task)
@@ -87,16 +95,64 @@ def sync_runs(layout: Layout, config: Config) -> SyncReport:
 
 
 def queue_statuses(finished: list[TaskState]) -> dict[str, str]:
-    """queue task -> the results status its final state means (`local:3` -> `lost`)."""
-    return {task.queue_task: STATUS_OF[task.state] for task in finished if task.state in STATUS_OF}
+    """queue task (`local:3`), and token, -> the results status its final state means.
+
+    A run record with a task token takes its task's status by the token, since the id
+    may belong to a newer task by now (see the module's docstring).
+    """
+    statuses = {}
+    for task in finished:
+        if task.state in STATUS_OF:
+            statuses[task.queue_task] = STATUS_OF[task.state]
+            if task.token:
+                statuses[task.token] = STATUS_OF[task.state]
+    return statuses
 
 
-def recorded_tasks(layout: Layout) -> set[str]:
-    """The `queue_task` values of every row of results.tsv."""
+@dataclass(frozen=True)
+class RecordedTasks:
+    """The queue tasks results.tsv has rows of: tokens, and ids of the rows without one."""
+
+    tokens: frozenset[str]
+    untokened: dict[str, list[str]]  # queue_task -> timestamps of its rows without a token
+
+    def has(self, task: TaskState) -> bool:
+        """Whether a row of the task exists (see the module's docstring)."""
+        if task.token and task.token in self.tokens:
+            return True
+        stamps = self.untokened.get(task.queue_task, ())
+        return any(not _before(stamp, task.enqueued_at) for stamp in stamps)
+
+
+def recorded_tasks(layout: Layout) -> RecordedTasks:
+    """What the rows of results.tsv say about the tasks they belong to."""
     if not layout.results_tsv.exists():
-        return set()
-    column = read_results(layout.results_tsv)["queue_task"]
-    return {value for value in column.to_list() if value}
+        return RecordedTasks(frozenset(), {})
+    frame = read_results(layout.results_tsv).select("queue_task", "task_token", "timestamp")
+    return tasks_of_rows(frame.iter_rows())
+
+
+def tasks_of_rows(rows: Iterable[tuple[str | None, str | None, str | None]]) -> RecordedTasks:
+    """RecordedTasks from (queue_task, task_token, timestamp) of every row."""
+    tokens: set[str] = set()
+    untokened: dict[str, list[str]] = {}
+    for queue_task, token, stamp in rows:
+        if token:
+            tokens.add(token)
+        elif queue_task:
+            untokened.setdefault(queue_task, []).append(stamp or "")
+    return RecordedTasks(frozenset(tokens), untokened)
+
+
+def _before(stamp: str, enqueued_at: str | None) -> bool:
+    """Whether a row's timestamp is earlier than its task was queued (False when unknown)."""
+    if not stamp or not enqueued_at:
+        return False
+    try:
+        gap = seconds_between(enqueued_at, stamp)
+    except ValueError:  # a hand-edited timestamp: match by id alone, as before
+        return False
+    return gap is not None and gap < -CLOCK_SLACK_S
 
 
 def row_for(task: TaskState, *, layout: Layout, config: Config, backend: Backend) -> dict[str, Any]:
@@ -110,6 +166,7 @@ def row_for(task: TaskState, *, layout: Layout, config: Config, backend: Backend
         hypothesis=env.get("HARNESS_HYPOTHESIS", ""),
         expected=env.get("HARNESS_EXPECTED", ""),
         queue_task=task.queue_task,
+        task_token=task.token or None,
     )
     run_id = new_run_id()
     row = _where(task, layout=layout, config=config, request=request, seed=seed, run_id=run_id)
@@ -119,6 +176,7 @@ def row_for(task: TaskState, *, layout: Layout, config: Config, backend: Backend
     if task.detail:
         detail += f" [{task.detail}]"
     row.update(
+        agent=env.get("HARNESS_AGENT") or row["agent"],  # who queued it, when the task says
         timestamp=task.ended_at or utc_now(),
         status=STATUS_OF[task.state],
         value=None,
