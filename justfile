@@ -20,7 +20,7 @@ eval *args:
 
 # queue the evaluation over the configured seeds: just queue -q "question" -H "hypothesis"
 queue *args:
-    @harness queue add --seeds 3 "$@" -- just eval
+    @harness queue add --all-seeds "$@" -- just eval
 
 # measure the noise of the main branch: several seeds plus one repeated
 baseline *args:

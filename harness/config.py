@@ -40,7 +40,13 @@ def _command(*default: str) -> Any:
 class Rules:
     """Glob lists of the file rules (docs/architecture.md §2). Globs are relative to the root."""
 
-    frozen: tuple[str, ...] = ("eval.py", "program.md", "meta_journal.md")
+    frozen: tuple[str, ...] = (
+        "eval.py",
+        "program.md",
+        "meta_journal.md",
+        "AGENTS.md",
+        "CLAUDE.md",
+    )
     global_: tuple[str, ...] = ("results.tsv", "RESEARCH_JOURNAL.md")
     append_only: tuple[str, ...] = ("RESEARCH_JOURNAL.md", "meta_journal.md", "human_journal.md")
     records: tuple[str, ...] = ("0_docs/**", "1_ideas/**", "9_reports/**")

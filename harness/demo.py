@@ -202,7 +202,7 @@ def report_and_submit(demo: Demo) -> Path:
     origin = demo.root / ".git" / "demo-origin.git"  # kept with the repository (--keep)
     demo.run("git", "init", "--quiet", "--bare", str(origin))
     demo.run("git", "remote", "add", "origin", str(origin))
-    demo.run("submit", SLUG)
+    demo.run("submit", SLUG, "--wait")
     demo.run("git", "--git-dir", str(origin), "branch", "--list")
     return report
 

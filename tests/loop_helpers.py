@@ -68,12 +68,20 @@ def start_idea(cli, root: Path, slug: str, level: str) -> Path:
 
 
 def evaluate(
-    cli, worktree: Path, seeds: int = 3, *, expected: str = "-0.05", code: int = 0
+    cli,
+    worktree: Path,
+    seeds: int = 3,
+    *,
+    expected: str = "-0.05",
+    code: int = 0,
+    dirty: bool = False,
 ) -> None:
-    """`harness eval` over seeds 0..seeds-1; each must exit with `code` (0: an ok run)."""
+    """`harness eval` over seeds 0..seeds-1; each must exit with `code` (0: an ok run);
+    `dirty`: with --allow-dirty."""
     for seed in range(seeds):
         result = cli(
             "eval",
+            *(["--allow-dirty"] if dirty else []),
             "--seed",
             str(seed),
             "-q",

@@ -442,7 +442,7 @@ def test_a_killed_submit_leaves_its_confirmation_run_on_record(
     evaluate(cli, worktree)
     cli("report", "lower", cwd=root)
     submit = subprocess.Popen(
-        [sys.executable, "-m", "harness", "submit", "lower"],
+        [sys.executable, "-m", "harness", "submit", "lower", "--wait"],
         cwd=worktree,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

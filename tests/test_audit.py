@@ -75,7 +75,11 @@ def test_audit_lists_frozen_changes_with_their_grants(
             ["eval.py"],
             "human_journal.md: ## 2030-01-01T10:00:00Z META_MODE=1 (meta on)",
         ),
-        (first, ["eval.py", "meta_journal.md", "program.md"], "the first commit"),
+        (
+            first,
+            ["AGENTS.md", "CLAUDE.md", "eval.py", "meta_journal.md", "program.md"],
+            "the first commit",
+        ),
     ]
 
 

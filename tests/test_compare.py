@@ -168,8 +168,10 @@ def test_the_compare_command(research_repo: Path, cli) -> None:
     record(research_repo, "better", [0.94, 0.96, 0.92])
     write_rows(research_repo, row("broken-0", None, idea="broken", status="crash"))
     out = cli("results", "compare", "baseline", "better", cwd=research_repo).out
-    assert "A baseline: mean 1, std 0.0158114, n 5" in out
-    assert "paired by seed (B - A): 0: -0.06, 1: -0.06, 2: -0.06" in out
+    assert "reference (A) baseline: mean 1, std 0.0158114, n 5" in out
+    assert "candidate (B) better: mean 0.94, std 0.02, n 3" in out
+    assert "improvement of the candidate +0.06 (positive: better is better)" in out
+    assert "paired by seed (candidate - reference): 0: -0.06, 1: -0.06, 2: -0.06" in out
     assert out.splitlines()[-1].startswith("verdict: better is better than baseline by 0.06")
     data = json.loads(
         cli("results", "compare", "baseline", "better", "--json", cwd=research_repo).out
@@ -190,8 +192,11 @@ def test_the_compare_command(research_repo: Path, cli) -> None:
     [
         (None, -0.1, 0.02, "no expected effect was stated"),
         ("expect -0.05 val_bpb", -0.06, 0.02, "seen: expected -0.05, observed -0.06"),
-        ("-0.05", -0.01, 0.02, "not seen: the effect -0.01 is within the noise"),
-        ("-0.05", 0.04, 0.02, "not seen: expected -0.05, observed +0.04, the other way"),
+        ("-0.05", -0.01, 0.02, "not seen: the effect is within the noise; expected -0.05, "),
+        ("-0.05", 0.04, 0.02, "the other way: expected -0.05, observed +0.04"),
+        ("-0.10", -0.03, 0.02, "smaller than expected: expected -0.1, observed -0.03"),
+        ("-0.05", -0.04, 0.02, "seen: expected -0.05, observed -0.04"),
+        ("+2.195", 0.121, 0.02, "smaller than expected: expected +2.195, observed +0.121"),
         ("0", 0.01, 0.02, "seen: expected no effect"),
         ("lower", -0.1, 0.02, "cannot tell: 'lower' states no number"),
         ("-0.05", None, 0.02, "cannot tell: no reference value"),

@@ -13,7 +13,13 @@ from harness.errors import ConfigError
 def test_empty_table_gives_the_defaults() -> None:
     config = parse_config({})
     assert config == Config()
-    assert config.rules.frozen == ("eval.py", "program.md", "meta_journal.md")
+    assert config.rules.frozen == (
+        "eval.py",
+        "program.md",
+        "meta_journal.md",
+        "AGENTS.md",
+        "CLAUDE.md",
+    )
     assert config.budget.max_runs is None
 
 

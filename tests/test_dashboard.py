@@ -39,6 +39,7 @@ def row(idea: str, seed: int, value: float | None, **changes: object) -> dict[st
         "duration_s": 12.5,
         "question": f"does {idea} help?",
         "hypothesis": "expect -0.05",
+        "expected": "-0.05",
         "integrity": "ok",
         "host": "test",
     }
@@ -80,9 +81,12 @@ def test_the_page_numbers_match_results_tsv(record: Path, cli) -> None:
         assert cells[3] == "3"
     assert board_row(page, "wider")[4] == f"{means['wider'] - means['baseline']:+.4f}"
     assert board_row(page, "warmup")[5] == f"{means['warmup'] - means['wider']:+.4f}"
-    assert board_row(page, "wider")[6].startswith("beats baseline")
-    assert board_row(page, "warmup")[6].startswith("within the noise")
-    assert board_row(page, "wider")[7] == "submitted"
+    assert board_row(page, "wider")[6] == "-0.05: seen"  # a signed change, judged by size
+    assert board_row(page, "warmup")[6] == "-0.05: not seen"
+    assert not board_row(page, "baseline")[6]
+    assert board_row(page, "wider")[7].startswith("beats baseline")
+    assert board_row(page, "warmup")[7].startswith("within the noise")
+    assert board_row(page, "wider")[8] == "submitted"
     order = re.findall(r'class="board-row" data-idea="([^"]+)"', page)
     assert order == ["wider", "warmup", "baseline"], "best first; invalid runs never ranked"
     assert "deep" not in order and "1.5000" not in page  # the flagged run never counts

@@ -195,10 +195,10 @@ def test_a_non_utf8_report_is_named(research_repo: Path, cli) -> None:
     for seed in ("0", "1"):
         run = printing("---", f"val_bpb: 1.{seed}")
         assert cli("eval", "--seed", seed, "--", *run, cwd=worktree).code == 0
-    assert cli("report", "good", cwd=research_repo).code == 0
+    assert cli("report", "good", "--force", cwd=research_repo).code == 0
     (report,) = (research_repo / "9_reports").glob("*_good.md")
     report.write_bytes(report.read_bytes() + b"\xc3\n")
-    for args in (("report", "good"), ("submit", "good")):
+    for args in (("report", "good", "--force"), ("submit", "good", "--force")):
         result = cli(*args, cwd=research_repo)
         assert result.code == 1
         assert f"{report} is not valid UTF-8: byte 0xc3 at offset" in one_line(result.err)
@@ -304,7 +304,9 @@ def test_non_finite_values_never_reach_a_best_or_a_mean(research_repo: Path, cli
     best = cli("results", "best", cwd=research_repo)
     assert best.code == 0 and best.out.startswith("best val_bpb: 1 (lowest valid), run r4,")
     compare = cli("results", "compare", "baseline", "wide", cwd=research_repo)
-    assert compare.code == 0 and "A baseline: mean 1.375, std 0.176777, n 2" in compare.out
+    assert (
+        compare.code == 0 and "reference (A) baseline: mean 1.375, std 0.176777, n 2" in compare.out
+    )
 
 
 def test_values_near_the_float_limit_never_overflow_a_mean(research_repo: Path, cli) -> None:
@@ -313,7 +315,7 @@ def test_values_near_the_float_limit_never_overflow_a_mean(research_repo: Path, 
     assert (result.code, result.err) == (0, "")
     assert json.loads(result.out)["baseline"] == {"idea": "baseline", "value": 1.6e308, "runs": 2}
     compare = cli("results", "compare", "baseline", "wide", cwd=research_repo)
-    assert compare.code == 0 and "A baseline: mean 1.6e+308" in compare.out
+    assert compare.code == 0 and "reference (A) baseline: mean 1.6e+308" in compare.out
 
 
 @pytest.mark.parametrize("printed", ["inf", "+inf", "-inf", "Infinity", "nan"])
@@ -511,9 +513,9 @@ def test_a_bug_is_one_line_and_its_traceback_is_kept(
     ("args", "line"),
     [
         (
-            ("idea", "new", "-x", "--title", "t"),
-            "harness: idea new: missing SLUG (values starting with '-' are read as options: "
-            "put them after `--`) (see `harness idea new --help`)",
+            ("idea", "show", "-x"),
+            "harness: idea show: missing SLUG (values starting with '-' are read as options: "
+            "put them after `--`) (see `harness idea show --help`)",
         ),
         (
             ("idea", "new", "--title", "t", "--", "-x"),
@@ -526,7 +528,7 @@ def test_a_bug_is_one_line_and_its_traceback_is_kept(
         ),
         (
             ("results", "compare", "baseline"),
-            "harness: results compare: missing B (see `harness results compare --help`)",
+            "harness: results compare: missing RUN_OR_IDEA (see `harness results compare --help`)",
         ),
         (
             ("eval", "--seed", "x"),

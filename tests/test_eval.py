@@ -246,7 +246,15 @@ def test_a_run_with_changed_frozen_files_is_flagged(research_repo: Path, cli) ->
     worktree = research_repo / "5_worktrees" / "cheat"
     git(research_repo, "worktree", "add", "-q", "-b", "exp/cheat", str(worktree))
     (worktree / "eval.py").write_text("print('---'); print('val_bpb: 0.1')\n")
-    assert cli("eval", "--", *printing("---", "val_bpb: 0.1"), cwd=worktree).code == 0
+    refused = cli("eval", "--", *printing("---", "val_bpb: 0.1"), cwd=worktree)
+    assert (refused.code, rows_of(research_repo)) == (1, [])
+    assert refused.err == (
+        f"harness: {worktree} has uncommitted changes to the research code (eval.py): commit "
+        "them first (a result must name the code it measured), or pass --allow-dirty to run "
+        "anyway (its row never counts); `just smoke` runs on anything\n"
+    )
+    allowed = cli("eval", "--allow-dirty", "--", *printing("---", "val_bpb: 0.1"), cwd=worktree)
+    assert allowed.code == 0
     (row,) = rows_of(research_repo)
     assert row["integrity"] == "modified" and row["dirty"] is True
     assert "- Integrity: modified: the FROZEN files (eval.py) differ from main" in journal_of(
@@ -264,8 +272,13 @@ def test_the_record_files_do_not_make_the_root_dirty(research_repo: Path, cli) -
     assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 0
     assert rows_of(research_repo)[-1]["dirty"] is False, "records are not code"
     (research_repo / "train.py").write_text("# edited\n")
-    assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 0
+    assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 1
+    assert len(rows_of(research_repo)) == 3, "refused: nothing ran, nothing recorded"
+    dirty = cli("eval", "--allow-dirty", "--", *printing("---", "val_bpb: 1"), cwd=research_repo)
+    assert dirty.code == 0
     assert rows_of(research_repo)[-1]["dirty"] is True
+    best = cli("results", "best", "--json", cwd=research_repo).out
+    assert json.loads(best)["run_id"] != rows_of(research_repo)[-1]["run_id"], "never counts"
 
 
 def test_a_staged_rename_is_code_only_when_either_path_is_code(research_repo: Path) -> None:

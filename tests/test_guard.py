@@ -264,7 +264,7 @@ def test_a_malformed_rules_table_stops_the_commit_with_one_clear_line(
     proc = run_git(worktree, "commit", "--quiet", "-m", "x")
     expected = (
         "harness: tool.harness.rules.frozen must be a list of strings, "
-        "got list [1, 'program.md', 'meta_journal.md']"
+        "got list [1, 'program.md', 'meta_journal.md', 'AGENTS.md', 'CLAUDE.md']"
     )
     assert (proc.returncode, proc.stderr.strip()) == (1, expected)
     result = cli("guard", "--staged", cwd=worktree)
@@ -350,7 +350,8 @@ def test_the_range_check_reads_rules_and_grants_from_base(
 ) -> None:
     pyproject = (worktree / "pyproject.toml").read_text()
     loosened = pyproject.replace(
-        'frozen = ["eval.py", "program.md", "meta_journal.md"]', "frozen = []"
+        'frozen = ["eval.py", "program.md", "meta_journal.md", "AGENTS.md", "CLAUDE.md"]',
+        "frozen = []",
     )
     assert loosened != pyproject
     no_verify(worktree, {"pyproject.toml": loosened}, "loosen the rules")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import get_args
 
@@ -444,3 +445,12 @@ def test_advance_only_moves_an_idea_forward(research_repo: Path, cli) -> None:
     assert text.count(" -> ") == 1 and "proposed -> testing (runs queued)" in text
     cli("idea", "set", "wide", "--status", "abandoned", "--reason", "r", cwd=research_repo)
     assert advance(layout, "wide", "reported").status == "abandoned"
+
+
+def test_ideas_are_listed_in_the_order_they_were_written(research_repo: Path, cli) -> None:
+    for slug in ("zeta", "alpha", "mid"):
+        assert cli("idea", "new", slug, "--title", f"idea {slug}", cwd=research_repo).code == 0
+    listed = cli("idea", "list", cwd=research_repo).out.splitlines()
+    assert [line.split()[0] for line in listed] == ["zeta", "alpha", "mid"]
+    (path,) = (research_repo / "1_ideas").glob("*_zeta.md")
+    assert re.search(r"(?m)^created: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", path.read_text())

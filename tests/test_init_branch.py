@@ -49,7 +49,8 @@ def test_init_writes_the_current_branch(tmp_path: Path, cli, branch: str) -> Non
     git(repo, "checkout", "--quiet", "train.py")
     # and its runs are the baseline
     printed = ["python", "-c", "print('---'); print('val_bpb: 1.5')"]
-    assert cli("eval", "--", *printed, cwd=repo).code == 0
+    # (init's files are not committed yet in this clone: --allow-dirty)
+    assert cli("eval", "--allow-dirty", "--", *printed, cwd=repo).code == 0
     (row,) = read_results(repo / "results.tsv").to_dicts()
     assert (row["idea"], row["branch"], row["status"]) == ("baseline", branch, "ok")
 

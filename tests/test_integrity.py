@@ -11,7 +11,7 @@ from harness.config import load_config
 from harness.rules.integrity import blob_id, check_integrity, commit_frozen_files, digest
 from tests.conftest import git
 
-PATTERNS = ("eval.py", "program.md", "meta_journal.md")
+PATTERNS = ("eval.py", "program.md", "meta_journal.md", "AGENTS.md", "CLAUDE.md")
 
 
 def add_worktree(repo: Path, slug: str) -> Path:

@@ -57,7 +57,7 @@ def test_add_with_seeds_queues_labelled_tasks_from_a_worktree(worktree: Path, cl
         assert (row["idea"], row["state"], row["cwd"]) == ("warmup", "succeeded", str(worktree))
         assert row["command"].endswith(f"--seed {seed}")
         assert row["env"]["HARNESS_SEED"] == str(seed)
-        assert row["env"]["HARNESS_EXPECTED"] == "1.50"
+        assert row["env"]["HARNESS_EXPECTED"] == "+1.5"  # a signed change of the metric
         assert row["env"]["HARNESS_QUEUE_TASK"] == row["id"]
     log = cli("queue", "log", "local:1", cwd=worktree).out
     assert log == "['--seed', '1'] does 'warmup' help? local:1\n"
@@ -176,3 +176,15 @@ def test_auto_falls_back_to_local_without_pueue(monkeypatch: pytest.MonkeyPatch)
 def test_an_unknown_queue_name_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="HARNESS_QUEUE names an unknown queue 'redis'"):
         choose_backend(Config(), environ={"HARNESS_QUEUE": "redis"})
+
+
+def test_the_result_column_shows_the_value_a_queued_evaluation_recorded(repo: Path, cli) -> None:
+    code = "print('---'); print('val_bpb: 1.25')"
+    assert (
+        cli("queue", "add", "--", "harness", "eval", "--", "python", "-c", code, cwd=repo).code == 0
+    )
+    assert cli("queue", "wait", "0", cwd=repo).code == 0
+    status = cli("queue", "status", cwd=repo)
+    assert status.out.splitlines()[1].split()[4] == "1.25"
+    (row,) = json.loads(cli("queue", "status", "--json", cwd=repo).out)
+    assert (row["result"], row["value"]) == ("ok", 1.25)

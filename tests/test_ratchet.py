@@ -55,7 +55,7 @@ def test_an_idea_records_the_commit_and_code_it_branched_from(repo: Path, cli) -
 def test_a_winner_merged_into_main_keeps_its_runs_as_the_heads(repo: Path, cli) -> None:
     worktree = idea_with_effect(cli, repo, "lower", "-0.05")
     evaluate_seeds(cli, worktree)
-    result = cli("submit", "lower", cwd=repo)
+    result = cli("submit", "lower", "--wait", cwd=repo)
     assert result.code == 0 and result.out.startswith("submitted: lower beats the head"), result
     merge_into_main(repo, "exp/lower")
 
@@ -95,7 +95,7 @@ def test_a_merge_that_changes_other_code_needs_a_baseline_of_the_new_head(repo: 
     commit_files(repo, {"lib.txt": "shared code, refactored\n"}, "refactor", meta=True)
 
     action = next_of(repo)
-    assert (action.kind, action.rule) == ("baseline", "baseline_head")
+    assert (action.kind, action.rule) == ("baseline", "baseline-head")
     assert action.reason.startswith(f"the head {head(repo)} has 0 of 3 seeds measured")
     assert cli("baseline", "--seeds", "3", cwd=repo).code == 0
     assert next_of(repo).kind != "baseline"
@@ -124,7 +124,7 @@ def test_a_stacked_idea_is_measured_against_its_parent_and_waits_for_it(repo: Pa
     text = next((repo / "9_reports").glob("*_second.md")).read_text()
     assert f"parent exp/first@{parent['commit'][:8]}" in text and f"head {head(repo)}" in text
 
-    refused = cli("submit", "second", cwd=repo)
+    refused = cli("submit", "second", "--wait", cwd=repo)
     assert refused.code != 0
     assert "stacked on 'first', which has not joined main yet" in refused.err
     waiting = next_of(repo)  # it waits for its parent: neither rebased nor submitted yet
@@ -132,9 +132,9 @@ def test_a_stacked_idea_is_measured_against_its_parent_and_waits_for_it(repo: Pa
     ratchet = build_state(find_layout(repo), load_config(repo)).ratchet
     assert ratchet is not None and ratchet.waiting == ("second",)
 
-    assert cli("submit", "first", cwd=repo).code == 0
+    assert cli("submit", "first", "--wait", cwd=repo).code == 0
     merge_into_main(repo, "exp/first", no_ff=False)  # a fast-forward: first's code is the head
-    result = cli("submit", "second", cwd=repo)
+    result = cli("submit", "second", "--wait", cwd=repo)
     assert result.code == 0 and result.out.startswith("submitted: second beats the head"), result
 
 
@@ -143,7 +143,7 @@ def test_a_stale_idea_is_rebased_and_decided_only_on_runs_at_the_new_code(repo: 
     other = idea_with_effect(cli, repo, "other", "-0.03")  # found in parallel, from old main
     evaluate_seeds(cli, winner)
     evaluate_seeds(cli, other)
-    assert cli("submit", "winner", cwd=repo).code == 0
+    assert cli("submit", "winner", "--wait", cwd=repo).code == 0
     merge_into_main(repo, "exp/winner")
 
     action = next_of(repo)
@@ -154,7 +154,7 @@ def test_a_stale_idea_is_rebased_and_decided_only_on_runs_at_the_new_code(repo: 
     )
     data = json.loads(cli("next", "--json", cwd=repo).out)
     assert (data["action"], data["slug"]) == ("rebase", "other")
-    refused = cli("submit", "other", cwd=repo)
+    refused = cli("submit", "other", "--wait", cwd=repo)
     assert refused.code != 0 and "other is stale" in refused.err
 
     rebased = cli("rebase", "other", "--no-queue", cwd=repo)
@@ -163,9 +163,9 @@ def test_a_stale_idea_is_rebased_and_decided_only_on_runs_at_the_new_code(repo: 
     parent = find_idea(find_layout(repo), "other").parent
     assert parent is not None and parent["commit"] == git(repo, "rev-parse", "main").strip()
     action = next_of(repo)  # its runs are of the old code: it is tested again
-    assert (action.kind, action.slug, action.rule) == ("test", "other", "retest_outdated")
-    assert action.commands[1] == "harness queue add --seeds 3 -- just eval"
-    stale_runs = cli("submit", "other", cwd=repo)
+    assert (action.kind, action.slug, action.rule) == ("test", "other", "retest-outdated")
+    assert action.commands[1].startswith(f"cd {other} && harness queue add --seeds 3 ")
+    stale_runs = cli("submit", "other", "--wait", cwd=repo)
     assert stale_runs.code != 0 and "none of its code now" in stale_runs.err
 
     evaluate_seeds(cli, other)
@@ -173,7 +173,7 @@ def test_a_stale_idea_is_rebased_and_decided_only_on_runs_at_the_new_code(repo: 
     assert standing.side.n == 3  # only the runs at the new code
     assert standing.against_head is not None
     assert standing.against_head.difference == pytest.approx(-0.03, abs=0.02)
-    result = cli("submit", "other", cwd=repo)
+    result = cli("submit", "other", "--wait", cwd=repo)
     assert result.code == 0 and result.out.startswith("submitted: other beats the head"), result
 
 

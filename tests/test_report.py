@@ -84,7 +84,7 @@ def test_the_report_states_the_rows_numbers(repo: Path, cli) -> None:
 def test_the_inferences_survive_an_update_and_the_numbers_follow(repo: Path, cli) -> None:
     worktree = start_idea(cli, repo, "lower", "1.95")
     evaluate(cli, worktree, seeds=2)
-    assert cli("report", "lower", cwd=repo).code == 0
+    assert cli("report", "lower", "--force", cwd=repo).code == 0
     path = report_of(repo, "lower")
     mine = "The level is what matters.\n\n### Next\n\nTry 1.9.\n"
     path.write_text(path.read_text().replace(PLACEHOLDER, mine))
@@ -105,10 +105,10 @@ def test_the_inferences_survive_an_update_and_the_numbers_follow(repo: Path, cli
 def test_an_untouched_inferences_section_is_rendered_afresh(repo: Path, cli) -> None:
     worktree = start_idea(cli, repo, "lower", "1.95")
     evaluate(cli, worktree, seeds=1)
-    cli("report", "lower", cwd=repo)
+    cli("report", "lower", "--force", cwd=repo)
     evaluate(cli, worktree, seeds=2)
 
-    cli("report", "lower", cwd=repo)
+    cli("report", "lower", "--force", cwd=repo)
 
     text = report_of(repo, "lower").read_text()
     assert text.count(PLACEHOLDER) == 1
@@ -156,11 +156,11 @@ def test_the_report_comes_from_the_roots_template(repo: Path, cli) -> None:
     worktree = start_idea(cli, repo, "lower", "1.95")
     evaluate(cli, worktree, seeds=2)
 
-    assert cli("report", "lower", cwd=worktree).code == 0
+    assert cli("report", "lower", "--force", cwd=worktree).code == 0
     assert report_of(repo, "lower").read_text().startswith("# lower: 1.951 over 2\n")
 
     commit_template.write_text("{{ no_such_thing }}\n")
-    result = cli("report", "lower", cwd=repo)
+    result = cli("report", "lower", "--force", cwd=repo)
     assert result.code == 1
     assert re.match(r"harness: .*_TEMPLATE.md cannot be rendered \('no_such_thing'", result.err)
 
@@ -177,3 +177,48 @@ def test_report_json(repo: Path, cli) -> None:
     assert data["best_other"] == f"head {head} (the parent)"
     assert data["verdict"].startswith(f"same does not beat the head {head}: ")
     assert data["path"] == str(report_of(repo, "same"))
+
+
+def test_too_few_seeds_are_refused_unless_forced(repo: Path, cli) -> None:
+    worktree = start_idea(cli, repo, "lower", "1.95")
+    evaluate(cli, worktree, seeds=1)
+
+    result = cli("report", "lower", cwd=repo)
+
+    assert result.code == 2
+    assert result.err == (
+        "harness: lower has 1 valid seed(s) of the 3 wanted ([tool.harness] seeds): queue the "
+        "missing ones first (`harness next` gives the command), or pass --force to report "
+        "anyway\n"
+    )
+    assert not list((repo / "9_reports").glob("*_lower.md"))
+    submitted = cli("submit", "lower", cwd=repo)
+    assert submitted.code == 2 and "or pass --force to submit anyway" in submitted.err
+    assert cli("report", "lower", "--force", cwd=repo).code == 0
+
+
+def test_inferences_are_filled_from_a_file_or_stdin(repo: Path, cli, monkeypatch) -> None:
+    import io
+
+    worktree = start_idea(cli, repo, "lower", "1.95")
+    evaluate(cli, worktree)
+    mine = repo.parent / "inferences.md"
+    mine.write_text("The level is what matters.\n")
+
+    assert cli("report", "lower", "--inferences", str(mine), cwd=repo).code == 0
+    text = report_of(repo, "lower").read_text()
+    assert PLACEHOLDER not in text
+    assert text.count("The level is what matters.") == 1
+    assert "Interpretation, not measurement" in text  # the template's note stays
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("Second thoughts.\n"))
+    assert cli("report", "lower", "--inferences", "-", cwd=repo).code == 0
+    text = report_of(repo, "lower").read_text()
+    assert "Second thoughts." in text and "The level is what matters." not in text
+    empty = repo.parent / "empty.md"
+    empty.write_text("\n")
+    result = cli("report", "lower", "--inferences", str(empty), cwd=repo)
+    assert (result.code, result.err) == (
+        2,
+        "harness: the Inferences text is empty: write what the observations mean\n",
+    )

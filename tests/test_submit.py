@@ -52,7 +52,7 @@ def test_a_winner_is_pushed_confirmed_and_gets_its_pull_request_body(
     evaluate(cli, worktree)
     cli("report", "lower", cwd=repo)
 
-    result = cli("submit", "lower", cwd=worktree)
+    result = cli("submit", "lower", "--wait", cwd=worktree)
 
     assert result.code == 0, result.err
     lines = result.out.splitlines()
@@ -101,7 +101,7 @@ def test_an_idea_that_does_not_beat_the_best_is_not_submitted_and_says_why(
     worktree = start_idea(cli, repo, "tiny", "1.995")
     evaluate(cli, worktree)
 
-    result = cli("submit", "tiny", cwd=repo)
+    result = cli("submit", "tiny", "--wait", cwd=repo)
 
     assert result.code == 1
     first = result.out.splitlines()[0]
@@ -126,7 +126,7 @@ def test_a_win_that_does_not_hold_on_held_out_data_is_not_submitted(repo: Path, 
     worktree = start_idea(cli, repo, "overfit", "1.95 0.2")  # held-out: 0.15 worse
 
     evaluate(cli, worktree)
-    result = cli("submit", "overfit", cwd=repo)
+    result = cli("submit", "overfit", "--wait", cwd=repo)
 
     assert result.code == 1
     assert result.out.startswith(
@@ -138,7 +138,7 @@ def test_a_win_that_does_not_hold_on_held_out_data_is_not_submitted(repo: Path, 
     confirm_rows = rows(repo).filter(pl.col("status") == "confirm").height
     assert confirm_rows == 6
 
-    again = cli("submit", "overfit", cwd=repo)  # nothing is run twice
+    again = cli("submit", "overfit", "--wait", cwd=repo)  # nothing is run twice
 
     assert again.code == 1
     assert rows(repo).filter(pl.col("status") == "confirm").height == confirm_rows
@@ -151,7 +151,7 @@ def test_uncommitted_changes_are_refused_with_what_to_commit(repo: Path, cli) ->
     (worktree / "level.txt").write_text("1.9\n")
     journal = (repo / "RESEARCH_JOURNAL.md").read_text()
 
-    result = cli("submit", "lower", cwd=repo)
+    result = cli("submit", "lower", "--wait", cwd=repo)
 
     assert result.code == 1
     assert result.err.startswith(
@@ -169,7 +169,7 @@ def test_a_branch_the_guard_refuses_is_not_submitted(repo: Path, cli) -> None:
     (worktree / "eval.py").write_text("print('always 0')\n")
     git(worktree, "commit", "--quiet", "--no-verify", "-am", "an easier evaluation")
 
-    result = cli("submit", "cheat", cwd=repo)
+    result = cli("submit", "cheat", "--wait", cwd=repo)
 
     assert result.code == 3
     assert result.err.startswith("harness: `harness guard --range main..exp/cheat` fails: ")
@@ -182,11 +182,11 @@ def test_runs_with_modified_frozen_files_are_refused(repo: Path, cli) -> None:
     program = worktree / "program.md"
     original = program.read_text()
     program.write_text(original + "\nAlso: anything goes.\n")
-    evaluate(cli, worktree, seeds=1)
+    evaluate(cli, worktree, seeds=1, dirty=True)
     program.write_text(original)  # clean again: only the row remembers
     evaluate(cli, worktree, seeds=3)
 
-    result = cli("submit", "sneaky", cwd=repo)
+    result = cli("submit", "sneaky", "--wait", cwd=repo)
 
     assert result.code == 3
     flagged = rows(repo).filter(pl.col("integrity") == "modified").get_column("run_id")
@@ -200,19 +200,19 @@ def test_runs_with_modified_frozen_files_are_refused(repo: Path, cli) -> None:
 def test_submitting_twice_or_an_abandoned_idea_is_refused(repo: Path, cli) -> None:
     worktree = start_idea(cli, repo, "lower", "1.95")
     evaluate(cli, worktree)
-    assert cli("submit", "lower", cwd=repo).code == 0
-    again = cli("submit", "lower", cwd=repo)
+    assert cli("submit", "lower", "--wait", cwd=repo).code == 0
+    again = cli("submit", "lower", "--wait", cwd=repo)
     assert again.code == 2
     assert "is submitted already" in again.err
     cli("idea", "new", "dropped", "--title", "dropped", cwd=repo)
     cli("idea", "set", "dropped", "--status", "abandoned", "--reason", "no", cwd=repo)
-    assert "is abandoned: reopen it" in cli("submit", "dropped", cwd=repo).err
+    assert "is abandoned: reopen it" in cli("submit", "dropped", "--wait", cwd=repo).err
 
 
 def test_submit_json(repo: Path, cli) -> None:
     worktree = start_idea(cli, repo, "lower", "1.95")
     evaluate(cli, worktree)
-    result = cli("submit", "lower", "--json", cwd=repo)
+    result = cli("submit", "lower", "--wait", "--json", cwd=repo)
     data = json.loads(result.out)
     assert data["submitted"] is True
     assert data["confirmation"]["holds"] is True
@@ -236,7 +236,7 @@ def test_a_report_is_written_when_submit_is_called_first(repo: Path, cli) -> Non
     worktree = start_idea(cli, repo, "lower", "1.95")
     evaluate(cli, worktree)
     commit_files(worktree, {"0_docs/why.md": "why it works\n"}, "notes")  # record: same code
-    assert cli("submit", "lower", cwd=repo).code == 0
+    assert cli("submit", "lower", "--wait", cwd=repo).code == 0
     assert "Idea: `lower`, submitted" in report_of(repo, "lower").read_text()
 
 
@@ -267,7 +267,7 @@ def test_gh_opens_the_pull_request_when_installed_and_authenticated(
     worktree = start_idea(cli, repo, "lower", "1.95")
     evaluate(cli, worktree)
 
-    result = cli("submit", "lower", cwd=repo)
+    result = cli("submit", "lower", "--wait", cwd=repo)
 
     assert result.code == 0, result.err
     assert "pull request: https://github.com/lab/research/pull/7" in result.out

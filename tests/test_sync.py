@@ -195,8 +195,9 @@ def test_a_task_the_queue_timed_out_is_recorded_as_timeout(repo: Path, cli) -> N
     pyproject.write_text(text.replace("timeout = 1800", "timeout = 3"))  # the queue's timeout
     slow = "import time; print('started', flush=True); time.sleep(60)"
     # the evaluation's own timeout is longer: the queue's stops it
+    # (pyproject.toml is edited and not committed: --allow-dirty)
     evaluation = ("harness", "eval", "--timeout", "120", "--", "python", "-c", slow)
-    assert cli("queue", "add", "--", *evaluation, cwd=repo).code == 0
+    assert cli("queue", "add", "--allow-dirty", "--", *evaluation, cwd=repo).code == 0
     assert cli("queue", "wait", "local:0", cwd=repo).code == 1
     (task,) = json.loads(cli("queue", "status", "--json", cwd=repo).out)
     assert task["state"] == "timed_out"

@@ -49,7 +49,7 @@ def test_two_winners_found_in_parallel_both_join_the_trunk_in_order(repo: Path, 
     for worktree in (first, second, null):
         evaluate_seeds(cli, worktree)
 
-    done = json.loads(cli("submit", "first", "--json", cwd=repo).out)
+    done = json.loads(cli("submit", "first", "--wait", "--json", cwd=repo).out)
     assert done["submitted"] and done["merged"] == git(repo, "rev-parse", TRUNK).strip()
     assert first_parents(repo) == [f"Merge exp/first into {TRUNK}"]
     assert git(repo, "rev-parse", "main").strip() == main  # main stays the human's
@@ -61,8 +61,8 @@ def test_two_winners_found_in_parallel_both_join_the_trunk_in_order(repo: Path, 
         assert cli("rebase", slug, "--no-queue", cwd=repo).code == 0
         assert (worktree / "effects" / "first.txt").exists()
         evaluate_seeds(cli, worktree)
-    assert cli("submit", "nothing", cwd=repo).code == 1
-    result = cli("submit", "second", cwd=repo)
+    assert cli("submit", "nothing", "--wait", cwd=repo).code == 1
+    result = cli("submit", "second", "--wait", cwd=repo)
     assert result.code == 0, result.out + result.err
 
     assert first_parents(repo) == [

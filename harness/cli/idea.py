@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from tyro.conf import Positional
+from tyro.conf import Positional, arg
+
+from harness.cli.args import Slug
 
 if TYPE_CHECKING:
     from harness.config import Config
@@ -40,23 +42,51 @@ def repository() -> tuple[Layout, Config]:
     return layout, load_config(layout.root)
 
 
-def new(slug: Positional[str], /, *, title: str, hypothesis: str = "") -> int:
+def new(
+    slug: Positional[Annotated[str | None, arg(metavar="[SLUG]")]] = None,
+    /,
+    *,
+    title: str = "",
+    hypothesis: str = "",
+    mechanism: str = "",
+    expected: str = "",
+    plan: str = "",
+    file: str = "",
+) -> int:
     """Write a new idea 1_ideas/DATE_SLUG.md from 1_ideas/_TEMPLATE.md and print its path.
 
-    Warns (on stderr) when the title or hypothesis resembles an existing idea, abandoned
-    ones included: read that one before going on.
+    The sections can be given as options, or in a file (--file F, or - for standard
+    input): a `# Title` line, optionally `slug: ...`, then `## Hypothesis`, `## Mechanism`,
+    `## Expected effect`, `## Plan` (or any other section); options override the file.
+    Without a SLUG, the file's `slug:` or the title's words name it. Warns (on stderr)
+    when the title or hypothesis resembles an existing idea, abandoned ones included:
+    read that one before going on.
 
     Args:
         slug: Lowercase letters, digits and dashes, e.g. lr-warmup.
         title: One line saying what the idea is.
         hypothesis: The claim the experiment tests (the template's placeholder otherwise).
+        mechanism: Why it should work.
+        expected: The Expected effect: the signed change of the metric, e.g. "-0.02 val_bpb".
+        plan: The steps of the experiment.
+        file: A file with the title and sections, or - to read it from standard input.
     """
     from loguru import logger
 
+    from harness.errors import UsageError
+    from harness.loop.drafts import Draft, parse_draft, slug_from_title
     from harness.loop.ideas import new_idea
 
+    draft = parse_draft(read_text_argument(file)) if file else Draft(None, None, {})
+    given = {"Hypothesis": hypothesis, "Mechanism": mechanism, "Expected effect": expected}
+    sections = draft.sections | {name: text for name, text in given.items() if text}
+    sections |= {"Plan": plan} if plan else {}
+    title = title or draft.title or ""
+    if not title:
+        raise UsageError("an idea needs a title: pass --title 'what the idea is' (or `# Title`)")
     layout, _ = repository()
-    created = new_idea(layout, slug, title=title, hypothesis=hypothesis)
+    chosen = slug if slug is not None else (draft.slug or slug_from_title(title))
+    created = new_idea(layout, chosen, title=title, sections=sections)
     for other, _score in created.similar:
         why = f", because: {other.reason}" if other.reason else ""
         about = f"{other.slug!r} ({other.status}{why})"
@@ -66,7 +96,8 @@ def new(slug: Positional[str], /, *, title: str, hypothesis: str = "") -> int:
 
 
 def list_ideas(*, status: Status | None = None, json: bool = False) -> int:
-    """List the ideas, oldest first: slug, status, rating, title.
+    """List the ideas, oldest first: slug, status (`rejected`: submitted and turned down),
+    rating, title.
 
     Args:
         status: Only ideas with this status.
@@ -84,7 +115,12 @@ def list_ideas(*, status: Status | None = None, json: bool = False) -> int:
     from harness.fileio import format_table
 
     rows = [
-        [idea.slug, idea.status, "-" if idea.rating is None else f"{idea.rating:g}/10", idea.title]
+        [
+            idea.slug,
+            idea.shown_status,
+            "-" if idea.rating is None else f"{idea.rating:g}/10",
+            idea.title,
+        ]
         for idea in ideas
     ]
     for line in format_table(rows, right={2}):
@@ -92,7 +128,7 @@ def list_ideas(*, status: Status | None = None, json: bool = False) -> int:
     return 0
 
 
-def show(slug: Positional[str], /, *, json: bool = False) -> int:
+def show(slug: Slug, /, *, json: bool = False) -> int:
     """Print an idea's file (front matter and sections).
 
     Args:
@@ -114,7 +150,7 @@ def show(slug: Positional[str], /, *, json: bool = False) -> int:
     return 0
 
 
-def critique(slug: Positional[str], /, *, file: str) -> int:
+def critique(slug: Slug, /, *, file: str) -> int:
     """Append a critique to an idea and record its rating and scores.
 
     The critique ends with `Rating: N/10`, and may give `Novelty: N/10`, `Impact: N/10` and
@@ -181,9 +217,7 @@ def pick(*, json: bool = False) -> int:
     return 0
 
 
-def set_status(
-    slug: Positional[str], /, *, status: Status, reason: str = "", force: bool = False
-) -> int:
+def set_status(slug: Slug, /, *, status: Status, reason: str = "", force: bool = False) -> int:
     """Move an idea to another status.
 
     The order is proposed, critiqued, implementing, testing, reported, submitted; an idea in

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 def register(app) -> None:
     app.command(status)
     app.command(name="next")(next_step)
+    app.command(brief)
 
 
 def status(*, json: bool = False) -> int:
@@ -65,6 +66,7 @@ def status_lines(summary: Summary, *, metric: str) -> list[str]:
     lines += [
         f"           {line}" for line in worktree_lines(summary.worktrees, summary.idea_status)
     ]
+    lines += [f"rejected   {slug}: {why}" for slug, why in summary.rejected]
     lines.append(f"queue      {queue_line(summary)}")
     lines += [f"           {t.task_id}  {t.state:<8} {t.label}" for t in summary.active_tasks]
     for number, text in enumerate(head_lines(summary.ratchet, metric)):
@@ -78,10 +80,12 @@ def status_lines(summary: Summary, *, metric: str) -> list[str]:
 
 
 def queue_line(summary: Summary) -> str:
+    finished = ", ".join(f"{n} {state}" for state, n in summary.finished_tasks.items())
     if not summary.active_tasks:
-        return "none yet"
+        return f"idle; finished: {finished}" if finished else "none yet"
     running = sum(task.state == "running" for task in summary.active_tasks)
-    return f"{running} running, {len(summary.active_tasks) - running} queued"
+    text = f"{running} running, {len(summary.active_tasks) - running} queued"
+    return text + (f"; finished: {finished}" if finished else "")
 
 
 def head_lines(ratchet: RatchetState | None, metric: str) -> list[str]:
@@ -107,20 +111,52 @@ def best_line(summary: Summary, metric: str) -> str:
     return text
 
 
+def brief(*, json: bool = False) -> int:
+    """Everything an agent needs after losing its context, in at most about 150 lines.
+
+    The program's essentials (metric, direction, min_effect, seeds, the file rules), the
+    best result against the baseline, every idea in one line (status, effect, verdict),
+    the latest Inferences and journal lessons, the queue, warnings, and the next action
+    with its commands. Run it first; program.md says so.
+
+    Args:
+        json: Print the same as one JSON object.
+    """
+    from harness.loop.state import build_state
+    from harness.reports.brief import make_brief
+
+    layout, config = repository()
+    made = make_brief(layout, config, build_state(layout, config))
+    if json:
+        import json as jsonlib
+
+        print(jsonlib.dumps(made.to_json(), indent=2))
+    else:
+        print("\n".join(made.lines()))
+    return 0
+
+
 def next_step(*, json: bool = False) -> int:
     """Say what to do next in the research loop, why, and the exact commands to run.
 
     One of: ideate, critique SLUG, implement SLUG, test SLUG, wait, baseline, report SLUG,
-    submit SLUG, or stop (the budget in [tool.harness.budget] is spent). Read afresh from
-    the repository's files, so it is the way back after a lost context.
+    infer SLUG, submit SLUG, commit-record, rebase SLUG, or stop (the budget in
+    [tool.harness.budget] is spent). Read afresh from the repository's files, so it is
+    the way back after a lost context. Each command runs as given from the repository
+    root; text only you can write goes first to the file each `needs` entry names.
 
     Args:
-        json: Print {"action", "slug", "reason", "commands", "rule"} as JSON instead.
+        json: Print {"schema": 1, "action", "slug", "reason", "commands", "needs", "rule"}
+            as JSON instead (the contract for agents; README, "harness next").
     """
     from harness.loop.state import build_state, next_action
 
     layout, config = repository()
-    action = next_action(build_state(layout, config), config)
+    state = build_state(layout, config)
+    action = next_action(state, config)
+    for need in action.needs:  # the agent writes its drafts here
+        if need.file is not None:
+            need.file.parent.mkdir(parents=True, exist_ok=True)
     if json:
         import json as jsonlib
 
@@ -128,6 +164,9 @@ def next_step(*, json: bool = False) -> int:
         return 0
     print(f"{action.kind}{' ' + action.slug if action.slug else ''}")
     print(f"  why:  {action.reason}")
+    for need in action.needs:
+        target = need.file or need.where
+        print(f"  write: {need.what}" + (f" -> {target}" if target else ""))
     for command in action.commands:
         print(f"  run:  {command}")
     return 0

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from tyro.conf import Positional, arg
 
+from harness.cli.args import Task
+
 BackendFlag = Literal["auto", "pueue", "local", "slurm"]
 TEXT_ROWS_DONE = 20  # finished tasks `status` shows without --all
 
@@ -29,48 +31,97 @@ def add(
     hypothesis: Annotated[str, arg(aliases=("-H",))] = "",
     expected: str = "",
     seeds: int | None = None,
+    all_seeds: bool = False,
+    only_seeds: tuple[int, ...] = (),
     group: str | None = None,
     backend: BackendFlag = "auto",
     gpus: int | None = None,
+    allow_dirty: bool = False,
 ) -> int:
     """Queue a command (usually `just eval`) in this worktree, labelled with its question.
 
     Prints the id of each queued task (e.g. local:12), one a line. The task runs in the
     root of this worktree with this shell's environment plus HARNESS_QUESTION,
     HARNESS_HYPOTHESIS, HARNESS_EXPECTED and HARNESS_QUEUE_TASK, so a queued
-    `harness eval` records its label. Example:
-    harness queue add --seeds 3 -q "does warmup help?" -H "-0.02 val_bpb" -- just eval
+    `harness eval` records its label. Refuses a worktree whose research code has
+    uncommitted changes (naming them) unless --allow-dirty. The idea of an `exp/SLUG`
+    worktree moves to `testing`. Example:
+    harness queue add --seeds 3 -q "does warmup help?" -H "expect -0.02 val_bpb" -- just eval
 
     Args:
         command: The command to run, after `--`.
         question: The question the run answers (the label's `Q:`).
         hypothesis: What you expect and why (the label's `H:`).
-        expected: The expected value of the metric, e.g. 1.52.
+        expected: The expected change of the metric, signed: -0.02 means 0.02 lower; none:
+            a number in --hypothesis, else the idea file's Expected effect.
         seeds: Queue N tasks, with `--seed 0` .. `--seed N-1` appended (and HARNESS_SEED).
+        all_seeds: Queue one task per seed of [tool.harness] seeds.
+        only_seeds: Queue one task for each of these seeds (e.g. the ones still missing).
         group: The queue group (default [tool.harness.pueue] group, `harness`).
         backend: The queue to use; default: [tool.harness] queue, HARNESS_QUEUE, then auto.
         gpus: Run up to N tasks of the group at once, one GPU each (default [tool.harness] gpus).
+        allow_dirty: Queue from uncommitted code anyway; its rows never count as results.
     """
     from loguru import logger
 
     from harness.queue.ops import make_specs, open_queue
+    from harness.runs.evaluation import ALLOW_DIRTY, refuse_uncommitted
 
     queue, _ = open_queue(flag=_flag(backend), gpus=gpus, group=group)
+    refuse_uncommitted(queue.layout, queue.config, allow=allow_dirty)
+    slug = _idea_here(queue.layout, queue.config)
     specs = make_specs(
         command,
         cwd=queue.layout.worktree,
         question=question,
         hypothesis=hypothesis,
-        expected=expected,
-        seeds=seeds,
+        expected=_expected(queue.layout, slug, expected=expected, hypothesis=hypothesis),
+        seeds=queue.config.seeds if all_seeds and seeds is None else seeds,
+        only_seeds=only_seeds,
         group=group or queue.config.pueue.group,
         timeout=queue.config.timeout,
+        extra_env={ALLOW_DIRTY: "1"} if allow_dirty else None,
     )
+    ids = []
     for spec in specs:
         task_id = queue.backend.submit(spec)
-        print(f"{queue.backend.name}:{task_id}", flush=True)
+        ids.append(f"{queue.backend.name}:{task_id}")
+        print(ids[-1], flush=True)
     logger.info(f"queued {len(specs)} task(s) on {queue.choice.describe()}")
+    if slug is not None:
+        _mark_testing(queue.layout, slug, ids)
     return 0
+
+
+def _idea_here(layout, config) -> str | None:
+    """The idea of this worktree's `exp/SLUG` branch, or None (main, another branch)."""
+    from harness import gitops
+
+    branch = gitops.current_branch(layout.worktree) or ""
+    return branch.removeprefix("exp/") if branch.startswith("exp/") else None
+
+
+def _expected(layout, slug: str | None, *, expected: str, hypothesis: str) -> str:
+    from harness.loop.expectation import resolve_expected
+
+    found = resolve_expected(layout, slug, expected=expected or None, hypothesis=hypothesis)
+    return found.text
+
+
+def _mark_testing(layout, slug: str, ids: list[str]) -> None:
+    """Queued runs mean the idea is under test (`harness next` then never queues it again)."""
+    from loguru import logger
+
+    from harness.errors import RecordError, UnknownIdea, UsageError
+    from harness.loop.ideas import advance
+
+    shown = ids[0] if len(ids) == 1 else f"{ids[0]} .. {ids[-1]}"
+    try:
+        advance(layout, slug, "testing", note=f"queued {shown}")
+    except (UnknownIdea, UsageError):  # a branch without an idea file
+        pass
+    except RecordError as exc:
+        logger.warning(f"idea status not updated: {exc}")
 
 
 def status(
@@ -94,6 +145,9 @@ def status(
 
     queue, _ = open_queue(flag=_flag(backend))
     rows = [describe(state, queue.layout) for state in queue.backend.states()]
+    values = _recorded_values(queue.layout)
+    for row in rows:  # the metric each finished evaluation recorded, beside its ending
+        row["value"] = values.get(row["id"])
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
@@ -102,7 +156,7 @@ def status(
     return 0
 
 
-def log(task: Positional[str], /, *, tail: int | None = None, backend: BackendFlag = "auto") -> int:
+def log(task: Task, /, *, tail: int | None = None, backend: BackendFlag = "auto") -> int:
     """Print a task's output (stdout and stderr) so far.
 
     Args:
@@ -117,7 +171,7 @@ def log(task: Positional[str], /, *, tail: int | None = None, backend: BackendFl
     return 0
 
 
-def follow(task: Positional[str], /, *, backend: BackendFlag = "auto") -> int:
+def follow(task: Task, /, *, backend: BackendFlag = "auto") -> int:
     """Print a task's output as it grows, until the task ends; exits 0 if it succeeded.
 
     Args:
@@ -143,14 +197,17 @@ def wait(
     /,
     *,
     backend: BackendFlag = "auto",
+    exit_zero: bool = False,
 ) -> int:
     """Wait until the given tasks (default: all queued and running ones) have ended.
 
-    Prints one line per task; exits 0 when every one succeeded, 1 otherwise.
+    Prints one line per task; exits 0 when every one succeeded, 1 otherwise (0 with
+    --exit-zero, as `harness next` asks: a failed run is recorded, not a failed wait).
 
     Args:
         tasks: Task ids, e.g. 12 or local:12; none: every task queued or running now.
         backend: The queue to read when the ids have no prefix.
+        exit_zero: Exit 0 once every task has ended, however it ended.
     """
     from harness.queue.ops import active_ids, bare_id, open_queue, result_of, wait_for
 
@@ -162,10 +219,10 @@ def wait(
     finals = wait_for(queue.backend, ids)
     for state in finals:
         print(f"{state.queue_task}\t{state.state}\t{result_of(state)}\t{state.label}")
-    return 0 if all(state.state == "succeeded" for state in finals) else 1
+    return 0 if exit_zero or all(state.state == "succeeded" for state in finals) else 1
 
 
-def kill(task: Positional[str], /, *, backend: BackendFlag = "auto") -> int:
+def kill(task: Task, /, *, backend: BackendFlag = "auto") -> int:
     """Kill a running task (its whole process group) or remove a queued one.
 
     Args:
@@ -178,6 +235,21 @@ def kill(task: Positional[str], /, *, backend: BackendFlag = "auto") -> int:
     queue.backend.cancel(task_id)
     print(f"killing {queue.backend.name}:{task_id}")
     return 0
+
+
+def _recorded_values(layout) -> dict[str, float]:
+    """queue task id -> the value its results.tsv row holds (an unreadable record: none)."""
+    from harness.errors import RecordError
+    from harness.record.results import read_results
+
+    if not layout.results_tsv.exists():
+        return {}
+    try:
+        frame = read_results(layout.results_tsv)
+    except RecordError:
+        return {}
+    rows = frame.select("queue_task", "value").drop_nulls().iter_rows()
+    return {str(task): float(value) for task, value in rows}
 
 
 def _flag(backend: str) -> str | None:
@@ -196,8 +268,18 @@ def _print_table(rows: list[dict], *, show_all: bool) -> None:
     hide = {id(row) for row in done[:hidden]}
     from harness.fileio import format_table
 
+    def with_value(row: dict) -> dict:  # the metric a finished evaluation recorded
+        value = row.get("value")
+        return row if value is None else {**row, "result": f"{value:.6g}"}
+
     shown = [
-        [row["id"], row["idea"], row["state"], format_runtime(row["runtime_s"]), *row_end(row)]
+        [
+            row["id"],
+            row["idea"],
+            row["state"],
+            format_runtime(row["runtime_s"]),
+            *row_end(with_value(row)),
+        ]
         for row in rows
         if id(row) not in hide
     ]

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from tyro.conf import Positional, arg
 
+from harness.cli.args import RunOrIdea
+
 HELP = (
     "Read results.tsv: the runs, the best valid result, comparisons; import a foreign one; "
     "commit the record."
@@ -89,13 +91,14 @@ def best(*, json: bool = False) -> int:
 
 
 def compare(
-    a: Positional[Annotated[str, arg(metavar="A")]],
-    b: Positional[Annotated[str, arg(metavar="B")]],
+    a: Positional[RunOrIdea],
+    b: Positional[RunOrIdea],
     /,
     *,
     json: bool = False,
 ) -> int:
-    """Compare B against A (each an idea or a run id): mean, std, n, difference, noise.
+    """Compare a candidate B against a reference A (each an idea or a run id): mean, std,
+    n, difference, noise; the output names which side is which.
 
     The noise is measured on the baseline runs; when both sides ran the same seeds the
     per-seed differences are shown too. The verdict says whether B differs from A by more

@@ -36,6 +36,7 @@ def eval_(
     timeout: float | None = None,
     description: str = "",
     queue_task: str | None = None,
+    allow_dirty: bool = False,
 ) -> int:
     """Run the evaluation in this worktree and record the run in results.tsv and the journal.
 
@@ -44,9 +45,10 @@ def eval_(
     from that JSON file or from `key: value` lines after a `---` line. A crash, a missing
     metric, a timeout or Ctrl-C is recorded too. Rows and entries go to the main
     worktree's results.tsv and RESEARCH_JOURNAL.md, whichever worktree this runs in.
-    Nothing runs when the record, lock, logs or queue folders cannot be written; a run
-    whose harness is killed gets its row from the next `harness sync`, `status` or `next`,
-    and its processes never outlive the harness.
+    Refuses a worktree whose research code has uncommitted changes (naming them) unless
+    --allow-dirty, whose rows never count. Nothing runs when the record, lock, logs or
+    queue folders cannot be written; a run whose harness is killed gets its row from the
+    next `harness sync`, `status` or `next`, and its processes never outlive the harness.
     Exits 0 when the run is ok, 1 crash, 124 timeout, 130 interrupted.
 
     Args:
@@ -54,10 +56,12 @@ def eval_(
         seed: The seed; none: HARNESS_SEED, else 0.
         question: The question the run answers; none: HARNESS_QUESTION.
         hypothesis: What you expect and why; none: HARNESS_HYPOTHESIS.
-        expected: The expected effect on the metric, e.g. -0.02; none: HARNESS_EXPECTED.
+        expected: The expected change of the metric, signed: -0.02 means 0.02 lower; none:
+            HARNESS_EXPECTED, else a number in the hypothesis, else the idea's Expected effect.
         timeout: Seconds before the run is stopped; none: [tool.harness] timeout.
         description: A note stored with the row.
         queue_task: The queue's task id; none: HARNESS_QUEUE_TASK (the queue sets it).
+        allow_dirty: Run on uncommitted code anyway; the row is marked dirty and never counts.
     """
     from harness.layout import find_layout
     from harness.loop.ideas import mark_testing
@@ -68,15 +72,41 @@ def eval_(
         seed=seed,
         question=question,
         hypothesis=hypothesis,
-        expected=expected,
+        expected=expected_change(expected=expected, hypothesis=hypothesis),
         queue_task=queue_task,
         timeout=timeout,
         description=description,
+        allow_dirty=True if allow_dirty else None,
     )
     run = evaluate(request, stdout=sys.stdout, stderr=sys.stderr)
     mark_testing(find_layout(), run.row["idea"], run_id=run.row["run_id"])
     print(summary_line(run.row, log_path=str(run.log_path)))
     return run.exit_code
+
+
+def expected_change(*, expected: str | None, hypothesis: str | None) -> str | None:
+    """The signed expected change of the metric, as `harness.loop.expectation` resolves it
+    for this worktree's idea; a queued run's HARNESS_EXPECTED text is kept when it states
+    no number (a flag that states none is an error)."""
+    import os
+
+    from harness import gitops
+    from harness.config import load_config
+    from harness.layout import find_layout
+    from harness.loop.expectation import resolve_expected
+    from harness.runs.evaluation import idea_of
+
+    layout = find_layout()
+    config = load_config(layout.root)
+    inherited = os.environ.get("HARNESS_EXPECTED") or None
+    if expected is None and inherited is not None:
+        found = resolve_expected(layout, None, expected=None, hypothesis=inherited)
+        return found.text or inherited
+    branch = gitops.current_branch(layout.worktree)
+    slug = idea_of(branch, main_branch=config.main_branch, commit=None)
+    said = hypothesis if hypothesis is not None else os.environ.get("HARNESS_HYPOTHESIS")
+    found = resolve_expected(layout, slug, expected=expected, hypothesis=said)
+    return found.text or None
 
 
 def summary_line(row: dict, *, log_path: str) -> str:

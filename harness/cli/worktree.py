@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from tyro.conf import Positional, arg
+from tyro.conf import arg
 
+from harness.cli.args import Slug
 from harness.cli.idea import repository
 
 
@@ -23,7 +24,7 @@ def register(app) -> None:
 
 
 def create(
-    slug: Positional[str],
+    slug: Slug,
     /,
     *,
     from_: Annotated[str | None, arg(name="from", metavar="IDEA")] = None,
@@ -54,7 +55,7 @@ def create(
     return 0
 
 
-def implement(slug: Positional[str], /) -> int:
+def implement(slug: Slug, /) -> int:
     """Start implementing an idea: the same as `harness worktree create SLUG`.
 
     Args:
@@ -63,7 +64,7 @@ def implement(slug: Positional[str], /) -> int:
     return create(slug)
 
 
-def rebase(slug: Positional[str], /, *, queue: bool = True) -> int:
+def rebase(slug: Slug, /, *, queue: bool = True) -> int:
     """Bring a stale idea onto the head of its line: merge the head into exp/SLUG in its
     worktree, record the new parent, and queue its seeds again.
 
@@ -135,7 +136,7 @@ def worktree_lines(worktrees, status: dict[str, str]) -> list[str]:
     return format_table(rows)
 
 
-def remove(slug: Positional[str], /, *, force: bool = False, delete_branch: bool = False) -> int:
+def remove(slug: Slug, /, *, force: bool = False, delete_branch: bool = False) -> int:
     """Remove an idea's worktree (the branch stays unless --delete-branch).
 
     Refuses when the worktree has uncommitted changes, or when --delete-branch would drop

@@ -87,13 +87,27 @@ class Idea:
         return section_text(self.body, "Hypothesis")
 
     @property
+    def is_rejected(self) -> bool:
+        """`harness submit` decided it does not win (the reason is in `decision`)."""
+        return bool(self.decision) and str(self.decision).startswith("not submitted")
+
+    @property
+    def shown_status(self) -> str:
+        """The status as status, idea list and the dashboard show it: `rejected` for a
+        reported idea that `harness submit` turned down."""
+        return "rejected" if self.is_rejected and self.status == "reported" else self.status
+
+    @property
     def score_sum(self) -> float:
         return sum(getattr(self, name) or 0.0 for name in SCORES)
 
     def to_json(self) -> dict[str, Any]:
         fields: tuple[str, ...] = ("slug", "title", "status", "created", "rating", *SCORES)
         fields += ("branch", "reason", "decision", "parent")
-        return {name: getattr(self, name) for name in fields} | {"path": str(self.path)}
+        return {name: getattr(self, name) for name in fields} | {
+            "path": str(self.path),
+            "shown_status": self.shown_status,
+        }
 
 
 def validate_slug(slug: str) -> str:
@@ -147,7 +161,7 @@ def parse_idea(path: Path, text: str) -> Idea:
         slug=match.group(2),
         title=title,
         status=status,
-        created=str(meta.get("created") or match.group(1)),
+        created=_stamp(meta.get("created")) or match.group(1),
         rating=_score(meta, "rating", name),
         novelty=_score(meta, "novelty", name),
         impact=_score(meta, "impact", name),
@@ -173,6 +187,16 @@ def _parent(meta: dict[str, Any], name: str) -> dict[str, str] | None:
     return {key: value[key] for key in PARENT_KEYS}
 
 
+def _stamp(value: Any) -> str:
+    """`created` as text that sorts in time: a timestamp (UTC, ISO 8601) or a date."""
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC) if value.tzinfo else value
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value or "")
+
+
 def _score(meta: dict[str, Any], key: str, name: str) -> float | None:
     value = meta.get(key)
     if value is None:
@@ -190,8 +214,12 @@ def idea_files(layout: Layout) -> list[Path]:
 
 
 def load_ideas(layout: Layout) -> list[Idea]:
-    """Every idea of the repository, oldest first. Two files with one slug is an error."""
-    ideas = [read_idea(path) for path in idea_files(layout)]
+    """Every idea of the repository, oldest first (by the time it was written, then by
+    name). Two files with one slug is an error."""
+    ideas = sorted(
+        (read_idea(path) for path in idea_files(layout)),
+        key=lambda idea: (idea.created[:10], idea.created, idea.path.name),
+    )
     seen: dict[str, Idea] = {}
     for idea in ideas:
         if idea.slug in seen:
@@ -255,6 +283,19 @@ def append_to_section(body: str, title: str, text: str, *, gap: str = "\n\n") ->
     return joined + ("\n" + after if after else "")
 
 
+def fill_sections(body: str, sections: dict[str, str]) -> str:
+    """`body` with each named section's text replaced (appended when the body lacks it)."""
+    for title, text in sections.items():
+        bounds = section_bounds(body, title)
+        if bounds is None:
+            body = body.rstrip("\n") + f"\n\n## {title}\n\n{text.strip()}\n"
+            continue
+        start, end = bounds
+        after = body[end:]
+        body = body[:start] + "\n" + text.strip() + "\n" + ("\n" + after if after else "")
+    return body
+
+
 # -- writing -----------------------------------------------------------------------------
 
 
@@ -291,15 +332,24 @@ class NewIdea:
 
 
 def new_idea(
-    layout: Layout, slug: str, *, title: str, hypothesis: str = "", today: date | None = None
+    layout: Layout,
+    slug: str,
+    *,
+    title: str,
+    hypothesis: str = "",
+    sections: dict[str, str] | None = None,
+    today: date | None = None,
 ) -> NewIdea:
-    """Write a new idea from the root's `1_ideas/_TEMPLATE.md`; returns it and look-alikes."""
+    """Write a new idea from the root's `1_ideas/_TEMPLATE.md`, its `sections` (title ->
+    text) filled in; returns it and look-alikes."""
     validate_slug(slug)
     title = " ".join(title.split())
     if not title:
         raise UsageError("an idea needs a title: pass --title 'what the idea is'")
-    created = (today or datetime.now(UTC).date()).isoformat()
+    now = datetime.now(UTC)
+    created = (today or now.date()).isoformat()
     path = layout.ideas_dir / f"{created}_{slug}.md"
+    stamp = created if today else now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # the true order
     with ideas_lock(layout):
         existing = load_ideas(layout)
         for other in existing:
@@ -307,7 +357,8 @@ def new_idea(
                 raise DuplicateIdea(
                     f"idea {slug!r} exists already in {other.name}: choose another slug"
                 )
-        text = render_idea(layout, slug=slug, title=title, hypothesis=hypothesis, created=created)
+        text = render_idea(layout, slug=slug, title=title, hypothesis=hypothesis, created=stamp)
+        text = fill_sections(text, sections or {})
         try:
             idea = parse_idea(path, text)
         except RecordError as exc:

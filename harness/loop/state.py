@@ -1,10 +1,16 @@
 """The research loop as a state machine: `harness next` and `harness status`.
 
 `build_state` reads a `LoopState` snapshot from the repository's files (ideas, worktrees,
-reports, results, queue); nothing is cached, so an agent that lost its context resumes
-from the files alone. `next_action` then tries an ordered list of small rules, each a
-pure function `(state, config) -> Action | None`; the first that fires wins. A later
-input (a new record, a new kind of task) adds a field to LoopState and a rule here.
+reports, results, queue, what of the record is uncommitted); nothing is cached, so an
+agent that lost its context resumes from the files alone. `next_action` then tries the
+rows of RULES in order, each a pure function `(state, config) -> Action | None`; the
+first that fires wins. A later input (a new record, a new kind of task) adds a field to
+LoopState and a row to RULES (the README's table of `harness next` lists the same rows).
+
+Every Action keeps the contract of `harness next --json` (schema 1): a kind from the
+closed set KINDS, a reason, and commands that run as given from the repository root
+(`cd` included); text only the agent can write goes to a draft file named in `needs`,
+which the commands then read.
 """
 
 from __future__ import annotations
@@ -12,15 +18,17 @@ from __future__ import annotations
 import math
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+from harness import gitops
 from harness.config import Config
 from harness.errors import HarnessError
 from harness.layout import WORKTREES_DIR, Layout
 from harness.loop.critique import pick_idea
 from harness.loop.ideas import FILE_NAME, Idea, load_ideas
+from harness.loop.inferences import has_unfilled_inferences
 from harness.loop.ratchet import RatchetState, read_ratchet
 from harness.loop.worktrees import Worktree, list_worktrees
 from harness.queue.base import TaskState
@@ -33,13 +41,19 @@ Kind = Literal[
     "test",
     "wait",
     "report",
+    "infer",
     "submit",
-    "baseline",
     "rebase",
+    "commit-record",
+    "baseline",
     "stop",
 ]
+KINDS: tuple[str, ...] = get_args(Kind)
+SCHEMA = 1  # the version of `harness next --json`; a change of its meaning raises it
 BASELINE = "baseline"  # the `idea` of results rows run on the main branch
 FINISHED = ("reported", "submitted")
+PIPELINE_LOW = 2  # fewer ideas than this waiting to be implemented: the pipeline runs low
+DRAFTS = "drafts"  # under the state directory: the files the agent writes for `needs`
 
 
 @dataclass(frozen=True)
@@ -53,12 +67,19 @@ class RunRecord:
     seed: int | None = None
     timestamp: str = ""  # UTC, ISO 8601
     duration_s: float | None = None
+    dirty: bool = False  # run on uncommitted code (`--allow-dirty`): never counts
+    commit: str = ""
 
     @property
     def counts(self) -> bool:
-        """A result that may be compared: finished ok, a value, FROZEN files as on main."""
-        ok = self.status == "ok" and self.integrity == "ok"
+        """A result that may be compared: finished ok, a finite value, FROZEN files as on
+        main, committed code."""
+        ok = self.status == "ok" and self.integrity == "ok" and not self.dirty
         return ok and self.value is not None and math.isfinite(self.value)
+
+    @property
+    def failed(self) -> bool:
+        return self.status not in ("ok", "confirm")
 
 
 @dataclass(frozen=True)
@@ -72,6 +93,11 @@ class LoopState:
     runs: tuple[RunRecord, ...] = ()
     active_tasks: tuple[TaskState, ...] = ()  # queued or running
     ratchet: RatchetState | None = None  # the head of the line, its runs, the stale ideas
+    uninferred: frozenset[str] = frozenset()  # slugs whose report's Inferences are unfilled
+    uncommitted_runs: int = 0  # rows of results.tsv not yet committed on the main branch
+    heads: tuple[tuple[str, str], ...] = ()  # (branch, commit) of the local branches
+    drafts: Path | None = None  # where the agent writes the texts `needs` asks for
+    finished_tasks: tuple[tuple[str, int], ...] = ()  # (final state, how many) of the queue
 
     def runs_of(self, slug: str) -> list[RunRecord]:
         return [run for run in self.runs if run.idea == slug]
@@ -86,9 +112,47 @@ class LoopState:
             return []
         return [t for t in self.active_tasks if _is_within(Path(t.cwd), worktree.path)]
 
+    def confirming(self, slug: str) -> list[TaskState]:
+        """Active held-out confirmation tasks that `harness submit` queued for `slug`."""
+        mark = f"Q: confirm {slug}: "
+        return [t for t in self.active_tasks if t.label.startswith(mark)]
+
+    def root_tasks(self) -> list[TaskState]:
+        """Active tasks that run in the main worktree (the baseline's)."""
+        return [t for t in self.active_tasks if Path(t.cwd) == self.root]
+
+    def head_of(self, branch: str) -> str | None:
+        return dict(self.heads).get(branch)
+
+    def valid_seeds(self, slug: str) -> set[int]:
+        """The seeds with a counting run of `slug` (a run without a seed counts as -1)."""
+        return {-1 if run.seed is None else run.seed for run in self.runs_of(slug) if run.counts}
+
+    def draft(self, name: str) -> Path:
+        return (self.drafts or self.root / ".git" / "harness" / DRAFTS) / name
+
 
 def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
+
+
+@dataclass(frozen=True)
+class Need:
+    """Text only the agent can write, to be put in `file` before the commands run (or, with
+    no file, work to be done in `where`, such as the change that implements an idea)."""
+
+    name: str
+    what: str
+    file: Path | None = None
+    where: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "what": self.what,
+            "file": None if self.file is None else str(self.file),
+            "where": None if self.where is None else str(self.where),
+        }
 
 
 @dataclass(frozen=True)
@@ -100,18 +164,34 @@ class Action:
     slug: str | None = None
     commands: tuple[str, ...] = ()
     rule: str = ""  # the rule that fired
+    needs: tuple[Need, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "schema": SCHEMA,
             "action": self.kind,
             "slug": self.slug,
             "reason": self.reason,
             "commands": list(self.commands),
+            "needs": [need.to_json() for need in self.needs],
             "rule": self.rule,
         }
 
 
-Rule = Callable[[LoopState, Config], Action | None]
+Propose = Callable[[LoopState, Config], Action | None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the table of `harness next`: when it fires, and what it proposes."""
+
+    name: str
+    kind: Kind
+    when: str  # the condition in words, as the README's table says it
+    propose: Propose
+
+    def __call__(self, state: LoopState, config: Config) -> Action | None:
+        return self.propose(state, config)
 
 
 # -- the loaders -------------------------------------------------------------------------
@@ -126,13 +206,17 @@ def load_runs(layout: Layout, config: Config) -> list[RunRecord]:
     frame = read_results(layout.results_tsv)
     columns = ("idea", "status", "value", "integrity", "seed", "timestamp", "duration_s")
     return [
-        RunRecord(**{name: row[name] for name in columns})
-        for row in frame.select(columns).iter_rows(named=True)
+        RunRecord(
+            **{name: row[name] for name in columns},
+            dirty=bool(row["dirty"]),
+            commit=str(row["commit"] or ""),
+        )
+        for row in frame.select((*columns, "dirty", "commit")).iter_rows(named=True)
     ]
 
 
-def load_active_tasks(layout: Layout, config: Config) -> list[TaskState]:
-    """The harness's queued and running tasks, from the configured queue backend.
+def load_tasks(layout: Layout, config: Config) -> list[TaskState]:
+    """Every task of the configured queue backend, finished ones too.
 
     A backend that cannot be reached is reported on stderr and counts as empty, so that
     `harness next` still answers (the agent sees the warning).
@@ -141,12 +225,25 @@ def load_active_tasks(layout: Layout, config: Config) -> list[TaskState]:
 
     try:
         _, backend = open_configured(layout, config)
-        return [task for task in backend.states() if not task.is_final]
+        return list(backend.states())
     except HarnessError as exc:
         from loguru import logger
 
         logger.warning(f"queue not read: {exc}")
         return []
+
+
+def load_active_tasks(layout: Layout, config: Config) -> list[TaskState]:
+    """The harness's queued and running tasks."""
+    return [task for task in load_tasks(layout, config) if not task.is_final]
+
+
+def count_finished(tasks: list[TaskState]) -> tuple[tuple[str, int], ...]:
+    counts: dict[str, int] = {}
+    for task in tasks:
+        if task.is_final:
+            counts[task.state] = counts.get(task.state, 0) + 1
+    return tuple(counts.items())
 
 
 def account_for_runs(layout: Layout, config: Config) -> None:
@@ -187,18 +284,58 @@ def report_slugs(layout: Layout) -> frozenset[str]:
     )
 
 
+def uninferred_reports(layout: Layout) -> frozenset[str]:
+    """Slugs whose report still holds the template's placeholder for its Inferences."""
+    if not layout.reports_dir.is_dir():
+        return frozenset()
+    return frozenset(
+        match.group(2)
+        for path in layout.reports_dir.iterdir()
+        if (match := FILE_NAME.fullmatch(path.name)) and has_unfilled_inferences(path)
+    )
+
+
+def count_uncommitted_runs(layout: Layout) -> int:
+    """Rows of the root results.tsv beyond those committed at the root's HEAD."""
+    if not layout.results_tsv.exists():
+        return 0
+    committed = gitops.file_at(layout.root, "HEAD", layout.results_tsv.name) or ""
+    now = layout.results_tsv.read_text(encoding="utf-8", errors="replace")
+    return max(0, _lines(now) - max(_lines(committed), 1 if now else 0))
+
+
+def _lines(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line.strip())
+
+
+def branch_heads(layout: Layout) -> tuple[tuple[str, str], ...]:
+    """(branch, commit) of every local branch, in one git call."""
+    listed = gitops.git(
+        "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads", cwd=layout.root
+    )
+    return tuple(
+        (name, sha) for name, _, sha in (line.partition(" ") for line in listed.splitlines())
+    )
+
+
 def build_state(layout: Layout, config: Config) -> LoopState:
     """A fresh snapshot of the loop, read from the files (never from a cache)."""
     account_for_runs(layout, config)
     ideas = tuple(load_ideas(layout))
+    tasks = load_tasks(layout, config)
     return LoopState(
         root=layout.root,
         ideas=ideas,
         worktrees=tuple(list_worktrees(layout, config)),
         reports=report_slugs(layout),
         runs=tuple(load_runs(layout, config)),
-        active_tasks=tuple(load_active_tasks(layout, config)),
         ratchet=load_ratchet(layout, config, ideas),
+        active_tasks=tuple(task for task in tasks if not task.is_final),
+        finished_tasks=count_finished(tasks),
+        uninferred=uninferred_reports(layout),
+        uncommitted_runs=count_uncommitted_runs(layout),
+        heads=branch_heads(layout),
+        drafts=layout.state_dir / DRAFTS,
     )
 
 
@@ -216,8 +353,24 @@ def live_ideas(state: LoopState) -> list[Idea]:
     return [idea for idea in state.ideas if idea.status != "abandoned"]
 
 
+def waiting_ideas(state: LoopState) -> list[Idea]:
+    """Ideas written but not started: the pipeline the agent implements from."""
+    return [idea for idea in state.ideas if idea.status in ("proposed", "critiqued")]
+
+
 def mean_of(runs: list[RunRecord]) -> float | None:
-    values = [run.value for run in runs if run.counts and run.value is not None]
+    """The mean over seeds of the counting runs, a repeated seed averaged first (as
+    `harness results compare`, reports and the dashboard take it), so that one mean of
+    the baseline is shown everywhere."""
+    by_seed: dict[int, list[float]] = {}
+    unseeded = []
+    for run in runs:
+        if run.counts and run.value is not None:
+            if run.seed is None:
+                unseeded.append(run.value)
+            else:
+                by_seed.setdefault(run.seed, []).append(run.value)
+    values = [finite_mean(group) for group in by_seed.values()] + unseeded
     return finite_mean(values) if values else None
 
 
@@ -276,56 +429,51 @@ def _q(text: str) -> str:
     return shlex.quote(text)
 
 
-def _in_worktree(state: LoopState, slug: str) -> str:
+def _cd(path: Path, command: str) -> str:
+    """`command` run in `path`, as one shell command runnable from anywhere."""
+    return f"cd {_q(str(path))} && {command}"
+
+
+def worktree_path(state: LoopState, slug: str) -> Path:
     worktree = state.worktree_of(slug)
-    return f"cd {_q(str(worktree.path if worktree else state.root / WORKTREES_DIR / slug))}"
+    return worktree.path if worktree else state.root / WORKTREES_DIR / slug
 
 
-# -- the rules, in the order they are tried ----------------------------------------------------
+def is_decided(idea: Idea) -> bool:
+    return idea.decision is not None or idea.status == "submitted"
 
 
-def report_finished(state: LoopState, config: Config) -> Action | None:
-    """An idea in testing whose runs have all finished, and no report yet."""
-    for idea in state.ideas:
-        runs = state.runs_of(idea.slug)
-        if idea.status != "testing" or not runs or state.tasks_of(idea.slug):
-            continue
-        if idea.slug in state.reports:
-            continue
-        ok = sum(run.counts for run in runs)
-        return Action(
-            "report",
-            f"{idea.slug} has {len(runs)} finished run(s) ({ok} ok) and no report",
-            idea.slug,
-            (f"harness report {idea.slug}",),
-        )
-    return None
+def is_open(idea: Idea) -> bool:
+    """Started and not yet decided: implementing, testing, or reported without a decision."""
+    return idea.status in ("implementing", "testing", "reported") and not is_decided(idea)
 
 
-def submit_reported(state: LoopState, config: Config) -> Action | None:
-    """A reported idea (or one in testing whose report exists) is submitted next, unless
-    `harness submit` has decided on it already (a non-winner stays reported)."""
-    waiting = state.ratchet.waiting if state.ratchet else ()
-    for idea in state.ideas:
-        has_report = idea.slug in state.reports and not state.tasks_of(idea.slug)
-        if idea.decision is not None or idea.slug in waiting:  # stacked: its parent first
-            continue
-        if idea.status == "reported" or (idea.status == "testing" and has_report):
-            commands = [f"harness submit {idea.slug}"]
-            if idea.status == "testing":
-                commands.insert(0, f"harness idea set {idea.slug} --status reported")
-            return Action(
-                "submit", f"{idea.slug} is reported but not submitted", idea.slug, tuple(commands)
-            )
-    return None
+def missing_seeds(state: LoopState, slug: str, config: Config) -> list[int]:
+    """The seeds 0..seeds-1 without a counting run of `slug`."""
+    have = state.valid_seeds(slug)
+    return [seed for seed in range(config.seeds) if seed not in have]
+
+
+def crashed_at_head(state: LoopState, idea: Idea, seeds: list[int]) -> list[RunRecord]:
+    """Crashed runs of `seeds` at the branch's head: running them again would crash again."""
+    head = state.head_of(idea.branch)
+    return [
+        run
+        for run in state.runs_of(idea.slug)
+        if run.status == "crash" and run.seed in seeds and head and run.commit == head
+    ]
+
+
+# -- the rules, one function each; RULES below is the table that orders them ------------------
 
 
 def stop_when_budget_spent(state: LoopState, config: Config) -> Action | None:
     reason = spent_budget(state, config)
     if reason is None:
         return None
-    commands = ["harness queue wait"] if state.active_tasks else []
-    commands += ["harness status", "harness results best"]
+    commands = ["harness queue wait --exit-zero"] if state.active_tasks else []
+    commands += ["harness results commit"] if state.uncommitted_runs else []
+    commands += ["harness status"]
     return Action(
         "stop",
         f"the research budget is spent: {reason}; write a summary entry in the journal",
@@ -340,7 +488,7 @@ def baseline_first(state: LoopState, config: Config) -> Action | None:
     if any(run.counts for run in baseline) or state.active_tasks:
         return None
     if baseline:
-        reason = f"{len(baseline)} baseline run(s), none ok: fix the main branch and run again"
+        reason = f"{len(baseline)} baseline run(s), none valid: fix the main branch and run again"
     else:
         reason = "no baseline yet: measure the noise of the main branch before any experiment"
     return Action("baseline", reason, None, (f"harness baseline --seeds {config.seeds}",))
@@ -368,14 +516,16 @@ def retest_outdated(state: LoopState, config: Config) -> Action | None:
     ratchet = state.ratchet
     if ratchet is None:
         return None
-    for slug in ratchet.outdated:
-        if not state.tasks_of(slug) and slug not in ratchet.stale:
-            queue = f"harness queue add --seeds {config.seeds} -- just eval"
+    for idea in state.ideas:
+        slug = idea.slug
+        if slug not in ratchet.outdated or state.tasks_of(slug) or slug in ratchet.stale:
+            continue
+        if not missing_seeds(state, slug, config):  # missing ones: test-missing-seeds first
             return Action(
                 "test",
                 f"{slug} changed since its runs: only runs of its code now decide it",
                 slug,
-                (_in_worktree(state, slug), queue),
+                _test_commands(state, idea, config, seeds=list(range(config.seeds))),
             )
     return None
 
@@ -397,15 +547,195 @@ def baseline_head(state: LoopState, config: Config) -> Action | None:
     )
 
 
-def ideate_to_target(state: LoopState, config: Config) -> Action | None:
-    count = len(live_ideas(state))
-    if count >= config.ideas_target:
+def infer_report(state: LoopState, config: Config) -> Action | None:
+    """A report whose Inferences section still holds the placeholder, before its submission."""
+    for idea in state.ideas:
+        if idea.slug not in state.uninferred or not is_open(idea) or state.tasks_of(idea.slug):
+            continue
+        if missing_seeds(state, idea.slug, config):
+            continue
+        draft = state.draft(f"inferences-{idea.slug}.md")
+        need = Need(
+            "inferences",
+            "the report's Inferences: what the observations mean, what you believe and why, "
+            "what would change your mind, what to try next (see `harness report "
+            f"{idea.slug}`'s file in 9_reports/)",
+            file=draft,
+        )
+        return Action(
+            "infer",
+            f"{idea.slug}'s report has no Inferences yet: interpret its observations",
+            idea.slug,
+            (f"harness report {idea.slug} --inferences {_q(str(draft))}",),
+            needs=(need,),
+        )
+    return None
+
+
+def submit_reported(state: LoopState, config: Config) -> Action | None:
+    """A reported idea with all its seeds and its Inferences, not yet decided on."""
+    for idea in state.ideas:
+        if not is_open(idea) or idea.slug not in state.reports or state.tasks_of(idea.slug):
+            continue
+        if idea.slug in state.uninferred or missing_seeds(state, idea.slug, config):
+            continue
+        if state.confirming(idea.slug):
+            continue  # its held-out confirmation runs: wait, then submit again
+        if state.ratchet and idea.slug in state.ratchet.waiting:
+            continue  # stacked on an idea not yet merged: its parent is decided first
+        return Action(
+            "submit",
+            f"{idea.slug} is reported but not decided on: submit it",
+            idea.slug,
+            (f"harness submit {idea.slug} --exit-zero",),
+        )
+    return None
+
+
+def report_tested(state: LoopState, config: Config) -> Action | None:
+    """An idea whose seeds have all finished with a valid run, and no report yet."""
+    for idea in state.ideas:
+        if not is_open(idea) or idea.slug in state.reports or state.tasks_of(idea.slug):
+            continue
+        runs = state.runs_of(idea.slug)
+        if not runs or missing_seeds(state, idea.slug, config):
+            continue
+        ok = sum(run.counts for run in runs)
+        return Action(
+            "report",
+            f"{idea.slug} has {len(runs)} finished run(s) ({ok} valid, every seed) and no report",
+            idea.slug,
+            (f"harness report {idea.slug}",),
+        )
+    return None
+
+
+def fix_crashed(state: LoopState, config: Config) -> Action | None:
+    """Runs that crashed at the branch's head: the code needs a fix, not the same runs again."""
+    for idea in state.ideas:
+        if idea.status not in ("testing", "reported") or is_decided(idea):
+            continue
+        if state.tasks_of(idea.slug):
+            continue
+        crashed = crashed_at_head(state, idea, missing_seeds(state, idea.slug, config))
+        if not crashed:
+            continue
+        seeds = ", ".join(str(run.seed) for run in crashed)
+        where = worktree_path(state, idea.slug)
+        return Action(
+            "implement",
+            f"{idea.slug} crashed at its head commit (seed {seeds}; `harness results --idea "
+            f"{idea.slug}` shows the log): fix the code and commit, or abandon the idea",
+            idea.slug,
+            (_commit_command(where, idea),),
+            needs=(_change_need(idea, where, "the fix of the crash"),),
+        )
+    return None
+
+
+def test_missing_seeds(state: LoopState, config: Config) -> Action | None:
+    """An idea in testing with seeds that have no valid run and nothing queued for them."""
+    for idea in state.ideas:
+        if idea.status not in ("testing", "reported") or is_decided(idea):
+            continue
+        missing = missing_seeds(state, idea.slug, config)
+        if not missing or state.tasks_of(idea.slug):
+            continue
+        worktree = state.worktree_of(idea.slug)
+        if worktree is None or worktree.missing or worktree.dirty:
+            continue  # continue_implementing says what to do first
+        have = config.seeds - len(missing)
+        return Action(
+            "test",
+            f"{idea.slug} has {have} of {config.seeds} valid seeds and nothing queued: "
+            f"queue seed(s) {', '.join(map(str, missing))}",
+            idea.slug,
+            _test_commands(state, idea, config, seeds=missing),
+        )
+    return None
+
+
+def continue_implementing(state: LoopState, config: Config) -> Action | None:
+    """An idea being implemented: its worktree, its change, its commit, one step at a time.
+
+    An idea further on (testing, reported) comes here only with uncommitted changes in its
+    worktree, which its next runs would refuse, or without the worktree its missing seeds
+    need.
+    """
+    for idea in state.ideas:
+        if not is_open(idea) or state.tasks_of(idea.slug):
+            continue
+        worktree = state.worktree_of(idea.slug)
+        absent = worktree is None or worktree.missing
+        dirty = not absent and worktree is not None and bool(worktree.dirty)
+        untested = absent and bool(missing_seeds(state, idea.slug, config))
+        if idea.status != "implementing" and not dirty and not untested:
+            continue
+        if worktree is None or worktree.missing:
+            return Action(
+                "implement",
+                f"{idea.slug} is {idea.status} but has no worktree",
+                idea.slug,
+                _worktree_commands(state, idea, worktree),
+            )
+        if worktree.dirty:
+            reason = f"{idea.slug} has uncommitted changes in {worktree.path}: commit them"
+        elif not worktree.ahead:
+            reason = f"{idea.slug}'s worktree has no commit yet: make the change and commit it"
+        else:
+            continue
+        return Action(
+            "implement",
+            reason,
+            idea.slug,
+            (_commit_command(worktree.path, idea),),
+            needs=(_change_need(idea, worktree.path, "the change the idea describes"),),
+        )
+    return None
+
+
+def test_implemented(state: LoopState, config: Config) -> Action | None:
+    """An idea implemented and committed, not yet queued: smoke it, then queue its seeds."""
+    for idea in state.ideas:
+        if idea.status != "implementing" or is_decided(idea) or state.tasks_of(idea.slug):
+            continue
+        worktree = state.worktree_of(idea.slug)
+        if worktree is None or worktree.missing or worktree.dirty or not worktree.ahead:
+            continue
+        return Action(
+            "test",
+            f"{idea.slug} is implemented and committed: smoke it, then queue its "
+            f"{config.seeds} seeds",
+            idea.slug,
+            _test_commands(state, idea, config, seeds=list(range(config.seeds))),
+        )
+    return None
+
+
+def commit_record(state: LoopState, config: Config) -> Action | None:
+    """Runs recorded but not committed, at a quiet moment (nothing queued or running)."""
+    if not state.uncommitted_runs or state.active_tasks:
         return None
     return Action(
-        "ideate",
-        f"{count} of {config.ideas_target} ideas: {config.ideas_target - count} more needed",
+        "commit-record",
+        f"{state.uncommitted_runs} run(s) of results.tsv are not committed on "
+        f"{config.main_branch}: commit the record",
         None,
-        ("harness idea new SLUG --title 'TITLE' --hypothesis 'HYPOTHESIS'",),
+        ("harness results commit",),
+    )
+
+
+def ideate_when_low(state: LoopState, config: Config) -> Action | None:
+    """Fewer than PIPELINE_LOW ideas wait to be implemented, and fewer than ideas_target exist."""
+    waiting = len(waiting_ideas(state))
+    live = len(live_ideas(state))
+    if waiting >= PIPELINE_LOW or live >= config.ideas_target:
+        return None
+    return _ideate(
+        state,
+        config,
+        f"the pipeline runs low: {waiting} idea(s) waiting, {live} of "
+        f"{config.ideas_target} written",
     )
 
 
@@ -414,12 +744,41 @@ def critique_new(state: LoopState, config: Config) -> Action | None:
     if not proposed:
         return None
     idea = proposed[0]
+    draft = state.draft(f"critique-{idea.slug}.md")
+    need = Need(
+        "critique",
+        f"a critique of {idea.name} (read it first): its weaknesses, then `Rating: N/10`, "
+        "`Novelty: N/10`, `Impact: N/10`, `Feasibility: N/10`",
+        file=draft,
+    )
     return Action(
         "critique",
         f"{idea.slug} has no critique yet ({len(proposed)} idea(s) uncritiqued)",
         idea.slug,
-        (f"harness idea show {idea.slug}", f"harness idea critique {idea.slug} --file FILE"),
+        (f"harness idea critique {idea.slug} --file {_q(str(draft))}",),
+        needs=(need,),
     )
+
+
+def implement_pick(state: LoopState, config: Config) -> Action | None:
+    try:
+        pick = pick_idea(list(state.ideas))
+    except HarnessError:
+        return None
+    return Action(
+        "implement",
+        f"{pick.idea.slug}: {pick.reason}",
+        pick.idea.slug,
+        _worktree_commands(state, pick.idea, state.worktree_of(pick.idea.slug)),
+    )
+
+
+def ideate_to_target(state: LoopState, config: Config) -> Action | None:
+    """Nothing to do but wait, and fewer ideas than ideas_target: write one meanwhile."""
+    live = len(live_ideas(state))
+    if live >= config.ideas_target:
+        return None
+    return _ideate(state, config, f"{live} of {config.ideas_target} ideas written")
 
 
 def wait_for_queue(state: LoopState, config: Config) -> Action | None:
@@ -431,91 +790,126 @@ def wait_for_queue(state: LoopState, config: Config) -> Action | None:
         "wait",
         f"{running} task(s) running, {queued} queued: wait for their results",
         None,
-        ("harness queue wait",),
-    )
-
-
-def test_implementing(state: LoopState, config: Config) -> Action | None:
-    """An idea being implemented (or in testing with nothing run) gets tested."""
-    for idea in state.ideas:
-        untested = (
-            idea.status == "testing"
-            and not state.runs_of(idea.slug)
-            and not state.tasks_of(idea.slug)
-        )
-        if idea.status != "implementing" and not untested:
-            continue
-        worktree = state.worktree_of(idea.slug)
-        if worktree is None or worktree.missing:
-            return Action(
-                "implement",
-                f"{idea.slug} is {idea.status} but has no worktree",
-                idea.slug,
-                (f"harness worktree create {idea.slug}",),
-            )
-        commands = _test_commands(state, idea, config)
-        return Action("test", _test_reason(idea, worktree), idea.slug, commands)
-    return None
-
-
-def _test_reason(idea: Idea, worktree: Worktree) -> str:
-    if idea.status == "testing":
-        return f"{idea.slug} is testing but no run is recorded or queued: queue its evaluation"
-    if worktree.dirty:
-        return f"{idea.slug} is implementing with uncommitted changes: commit, smoke, then queue"
-    return f"{idea.slug} is implementing: finish the change, commit, smoke, then queue"
-
-
-def _test_commands(state: LoopState, idea: Idea, config: Config) -> tuple[str, ...]:
-    question = _q(f"does {idea.title} help?")
-    hypothesis = _q(f"EXPECTED CHANGE IN {config.metric}")
-    queue = f"--seeds {config.seeds} --question {question} --hypothesis {hypothesis}"
-    return (
-        _in_worktree(state, idea.slug),
-        "just smoke",
-        f"harness queue add {queue} -- just eval",
-        f"harness idea set {idea.slug} --status testing",
-    )
-
-
-def implement_pick(state: LoopState, config: Config) -> Action | None:
-    try:
-        pick = pick_idea(list(state.ideas))
-    except HarnessError:
-        return None
-    slug = pick.idea.slug
-    return Action(
-        "implement",
-        f"{slug}: {pick.reason}",
-        slug,
-        (f"harness worktree create {slug}", _in_worktree(state, slug)),
+        ("harness queue wait --exit-zero",),
     )
 
 
 def ideate_more(state: LoopState, config: Config) -> Action | None:
-    return Action(
-        "ideate",
+    return _ideate(
+        state,
+        config,
         f"every one of the {len(state.ideas)} ideas is started, finished or abandoned: "
         "read the journal and write new ones",
-        None,
-        ("harness idea new SLUG --title 'TITLE' --hypothesis 'HYPOTHESIS'",),
     )
 
 
+# -- what the rules' commands are made of -----------------------------------------------------
+
+
+def _ideate(state: LoopState, config: Config, reason: str) -> Action:
+    draft = state.draft("idea.md")
+    need = Need(
+        "idea",
+        "a new idea: a `# Title` line, then the sections `## Hypothesis`, `## Mechanism`, "
+        f"`## Expected effect` (the signed change of {config.metric}, e.g. -0.02), "
+        "`## Plan`; a `slug: ...` line names it (else the title does). Read "
+        "RESEARCH_JOURNAL.md and `harness idea list` first: do not repeat a tried idea",
+        file=draft,
+    )
+    return Action(
+        "ideate",
+        reason,
+        None,
+        (f"harness idea new --file {_q(str(draft))}",),
+        needs=(need,),
+    )
+
+
+def _change_need(idea: Idea, where: Path, what: str) -> Need:
+    return Need(
+        "change",
+        f"{what}: edit the research code in {where} (never the FROZEN files; {idea.name} "
+        "says what to do); the command commits it",
+        where=where,
+    )
+
+
+def _commit_command(where: Path, idea: Idea) -> str:
+    message = _q(f"{idea.slug}: {idea.title}")
+    return _cd(where, f"git add -A && git commit --quiet -m {message}")
+
+
+def _worktree_commands(state: LoopState, idea: Idea, worktree: Worktree | None) -> tuple[str, ...]:
+    """Create the idea's worktree, or bring it back when its branch exists already."""
+    if state.head_of(idea.branch) is None:
+        return (f"harness worktree create {idea.slug}",)
+    commands = ["git worktree prune"] if worktree is not None and worktree.missing else []
+    relative = f"{WORKTREES_DIR}/{idea.slug}"
+    commands.append(_cd(state.root, f"git worktree add --quiet {relative} {idea.branch}"))
+    return tuple(commands)
+
+
+def _test_commands(
+    state: LoopState, idea: Idea, config: Config, *, seeds: list[int]
+) -> tuple[str, ...]:
+    """Smoke the worktree, then queue the seeds labelled from the idea file."""
+    from harness.loop.expectation import idea_expected, idea_hypothesis
+
+    where = worktree_path(state, idea.slug)
+    expected = idea_expected(idea)
+    hypothesis = idea_hypothesis(idea)
+    if not hypothesis and expected is not None:
+        hypothesis = f"expect {expected:+g} {config.metric}"
+    label = f"--question {_q(f'does {idea.title} help?')}"
+    label += f" --hypothesis {_q(hypothesis)}" if hypothesis else ""
+    label += f" --expected {expected:+g}" if expected is not None else ""
+    if seeds == list(range(config.seeds)):
+        which = f"--seeds {config.seeds}"
+    else:
+        which = "--only-seeds " + " ".join(map(str, seeds))
+    return (
+        _cd(where, "harness smoke"),
+        _cd(where, f"harness queue add {which} {label} -- harness eval"),
+    )
+
+
+# -- the table ------------------------------------------------------------------------------
+
 RULES: tuple[Rule, ...] = (
-    baseline_head,
-    rebase_stale,
-    retest_outdated,
-    report_finished,
-    submit_reported,
-    stop_when_budget_spent,
-    baseline_first,
-    test_implementing,
-    ideate_to_target,
-    critique_new,
-    wait_for_queue,
-    implement_pick,
-    ideate_more,
+    Rule(
+        "baseline-head",
+        "baseline",
+        "the head's code has fewer valid seeds than `seeds`",
+        baseline_head,
+    ),
+    Rule("rebase-stale", "rebase", "an open idea's parent is no longer the head", rebase_stale),
+    Rule("baseline-first", "baseline", "no valid baseline run, nothing queued", baseline_first),
+    Rule("infer-report", "infer", "a report's Inferences are unfilled", infer_report),
+    Rule(
+        "submit-reported",
+        "submit",
+        "reported, every seed, not decided, no confirmation running",
+        submit_reported,
+    ),
+    Rule("retest-outdated", "test", "an idea's code changed since its runs", retest_outdated),
+    Rule("report-tested", "report", "every seed has a valid run, no report", report_tested),
+    Rule("budget-spent", "stop", "the research budget is spent", stop_when_budget_spent),
+    Rule("fix-crashed", "implement", "a seed crashed at the branch's head", fix_crashed),
+    Rule("test-missing-seeds", "test", "fewer valid seeds than `seeds`", test_missing_seeds),
+    Rule(
+        "continue-implementing",
+        "implement",
+        "implementing: no worktree, no commit, or uncommitted changes",
+        continue_implementing,
+    ),
+    Rule("test-implemented", "test", "implemented, committed, not queued", test_implemented),
+    Rule("commit-record", "commit-record", "uncommitted runs, queue idle", commit_record),
+    Rule("ideate-when-low", "ideate", "fewer than 2 ideas waiting, below target", ideate_when_low),
+    Rule("critique-new", "critique", "a proposed idea has no critique", critique_new),
+    Rule("implement-pick", "implement", "a critiqued (or proposed) idea waits", implement_pick),
+    Rule("ideate-to-target", "ideate", "nothing to do but wait, below target", ideate_to_target),
+    Rule("wait-for-queue", "wait", "tasks are queued or running", wait_for_queue),
+    Rule("ideate-more", "ideate", "nothing else applies", ideate_more),
 )
 
 
@@ -524,6 +918,5 @@ def next_action(state: LoopState, config: Config, *, rules: tuple[Rule, ...] = R
     for rule in rules:
         action = rule(state, config)
         if action is not None:
-            name = getattr(rule, "__name__", "")
-            return Action(action.kind, action.reason, action.slug, action.commands, name)
+            return replace(action, rule=rule.name)
     raise HarnessError("no rule of the loop applies: this is a bug in harness.loop.state")

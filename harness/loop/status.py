@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.config import Config
@@ -38,6 +38,8 @@ class Summary:
     baseline: Best | None
     action: Action
     ratchet: RatchetState | None = None  # the head of the line: the one notion of best
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (slug, why)
+    finished_tasks: dict[str, int] = field(default_factory=dict)  # final state -> count
 
     @property
     def ideas_needed(self) -> int:
@@ -58,6 +60,8 @@ class Summary:
                 {"id": t.task_id, "state": t.state, "label": t.label, "cwd": t.cwd}
                 for t in self.active_tasks
             ],
+            "finished_tasks": self.finished_tasks,
+            "rejected": [{"idea": slug, "why": why} for slug, why in self.rejected],
             "runs": self.runs,
             "best": self.best.to_json() if self.best else None,
             "baseline": self.baseline.to_json() if self.baseline else None,
@@ -105,9 +109,14 @@ def best_result(state: LoopState, config: Config) -> Best | None:
 
 
 def summarise(state: LoopState, config: Config) -> Summary:
-    counts = dict.fromkeys(STATUSES, 0)
+    counts = dict.fromkeys((*STATUSES[:5], "rejected", *STATUSES[5:]), 0)
     for idea in state.ideas:
-        counts[idea.status] += 1
+        counts[idea.shown_status] += 1
+    rejected = [
+        (idea.slug, str(idea.decision).removeprefix("not submitted: "))
+        for idea in state.ideas
+        if idea.shown_status == "rejected"
+    ]
     return Summary(
         ideas_by_status=counts,
         ideas_live=len(live_ideas(state)),
@@ -120,4 +129,6 @@ def summarise(state: LoopState, config: Config) -> Summary:
         baseline=next((b for b in idea_means(state) if b.slug == BASELINE), None),
         action=next_action(state, config),
         ratchet=state.ratchet,
+        rejected=rejected,
+        finished_tasks=dict(state.finished_tasks),
     )

@@ -38,15 +38,19 @@ def make_specs(
     hypothesis: str = "",
     expected: str = "",
     seeds: int | None = None,
+    only_seeds: tuple[int, ...] = (),
     group: str = "harness",
     timeout: float | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> list[TaskSpec]:
-    """One task, or one per seed (`--seed i` appended, HARNESS_SEED=i) with `seeds`."""
+    """One task, or one per seed (`--seed i` appended, HARNESS_SEED=i): 0..seeds-1 with
+    `seeds`, or exactly `only_seeds`."""
     argv = tuple(resolve_argv(tuple(command)))
     env = {
         "HARNESS_QUESTION": question,
         "HARNESS_HYPOTHESIS": hypothesis,
         "HARNESS_EXPECTED": expected,
+        **(extra_env or {}),
     }
     common: dict[str, Any] = {
         "cwd": str(cwd),
@@ -54,13 +58,18 @@ def make_specs(
         "group": group,
         "timeout": timeout,
     }
-    if seeds is None:
+    if only_seeds and seeds is not None:
+        raise UsageError("give --seeds N or --only-seeds S..., not both")
+    if seeds is None and not only_seeds:
         return [TaskSpec(argv=argv, env=env, **common)]
-    if seeds < 1:
+    if seeds is not None and seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {seeds}")
+    if any(seed < 0 for seed in only_seeds):
+        raise UsageError(f"--only-seeds takes seeds of 0 or more, got {list(only_seeds)}")
+    chosen = list(dict.fromkeys(only_seeds)) if only_seeds else list(range(seeds or 0))
     return [
         TaskSpec(argv=(*argv, "--seed", str(i)), env={**env, "HARNESS_SEED": str(i)}, **common)
-        for i in range(seeds)
+        for i in chosen
     ]
 
 

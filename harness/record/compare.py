@@ -268,7 +268,12 @@ def expected_number(expected: str | None) -> float | None:
 
 
 def judge_expected(expected: str | None, observed: float | None, threshold: float | None) -> str:
-    """Whether an observed effect (value minus reference) is the one that was expected."""
+    """Whether an observed effect (value minus reference) is the signed change expected.
+
+    Judged by sign and size against the noise (`threshold`, the smallest effect that
+    counts): `seen` (the expected sign, and no smaller than expected by more than the
+    noise), `smaller than expected`, `not seen` (within the noise), or `the other way`.
+    """
     target = expected_number(expected)
     if not expected:
         return "no expected effect was stated"
@@ -276,13 +281,17 @@ def judge_expected(expected: str | None, observed: float | None, threshold: floa
         return f"cannot tell: {expected!r} states no number"
     if observed is None:
         return "cannot tell: no reference value to measure the effect against"
+    margin = threshold or 0.0
     within = threshold is not None and abs(observed) <= threshold
     noise = f" (noise ±{threshold:.6g})" if threshold is not None else " (noise not measured)"
+    said = f"expected {target:+.6g}, observed {observed:+.6g}{noise}"
     if target == 0:
         outcome = "seen" if within else "not seen"
         return f"{outcome}: expected no effect, observed {observed:+.6g}{noise}"
     if within:
-        return f"not seen: the effect {observed:+.6g} is within the noise{noise}"
-    if observed * target > 0:
-        return f"seen: expected {target:+.6g}, observed {observed:+.6g}{noise}"
-    return f"not seen: expected {target:+.6g}, observed {observed:+.6g}, the other way{noise}"
+        return f"not seen: the effect is within the noise; {said}"
+    if observed * target < 0:
+        return f"the other way: {said}"
+    if abs(observed) < abs(target) - margin:
+        return f"smaller than expected: {said}"
+    return f"seen: {said}"

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 from harness.config import Config
 from harness.errors import UsageError
 from harness.layout import Layout
-from harness.record.compare import baseline_noise, effect_threshold, judge_expected
+from harness.record.compare import (
+    baseline_noise,
+    effect_threshold,
+    expected_number,
+    judge_expected,
+)
 from harness.record.reference import Head, side_of_code
 from harness.record.results import best_run, is_finite, record_lock, sanitise, valid_runs
 from harness.rules.appendonly import prepend_entry
@@ -61,7 +66,7 @@ def run_entry(
         "",
         f"- Question: {_text(row.get('question'))}",
         f"- Hypothesis: {_text(row.get('hypothesis'))}",
-        f"- Expected: {_text(row.get('expected'))}",
+        f"- Expected: {_expected(row.get('expected'), row.get('metric'))}",
         f"- Observation: {_observation(row)}",
     ]
     if row.get("queue_task"):
@@ -81,6 +86,16 @@ def run_entry(
 
 def _text(value: Any) -> str:
     return sanitise(str(value)) if value not in (None, "") else "(not given)"
+
+
+def _expected(expected: Any, metric: Any) -> str:
+    """The expected change as the signed change it is: `-0.02 val_bpb (lower by 0.02)`."""
+    change = expected_number(str(expected)) if expected not in (None, "") else None
+    if change is None:
+        return _text(expected)
+    way = "lower" if change < 0 else "higher" if change > 0 else "no change"
+    size = f" by {abs(change):g}" if change else ""
+    return f"{change:+g} {metric or ''} ({way}{size})".replace("  ", " ")
 
 
 def _observation(row: dict[str, Any]) -> str:

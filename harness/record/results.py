@@ -294,12 +294,14 @@ def _check_cast(path: Path, raw: pl.DataFrame, typed: pl.DataFrame, name: str, k
 
 
 def valid_runs(frame: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """Rows that count as results: status ok, integrity ok, a finite value of the metric."""
+    """Rows that count as results: status ok, integrity ok, committed code (not dirty), a
+    finite value of the metric."""
     import polars as pl
 
     return frame.filter(
         (pl.col("status") == "ok")
         & (pl.col("integrity") == "ok")
+        & ~pl.col("dirty").fill_null(False)
         & (pl.col("metric") == config.metric)
         & pl.col("value").is_not_null()
         & pl.col("value").is_finite()

@@ -86,8 +86,11 @@ def render_best(row: dict[str, Any] | None, *, metric: str, direction: str) -> s
 
 
 def render_comparison(c: Comparison, *, metric: str) -> str:
-    lines = [_side_line("A", c.a), _side_line("B", c.b)]
-    lines.append(f"B - A: {c.difference:+.6g} {metric}; improvement {c.improvement:+.6g}")
+    lines = [_side_line("reference (A)", c.a), _side_line("candidate (B)", c.b)]
+    lines.append(
+        f"candidate - reference: {c.difference:+.6g} {metric}; improvement of the candidate "
+        f"{c.improvement:+.6g} (positive: {c.b.label} is better)"
+    )
     if c.noise.sigma is None:
         lines.append(f"noise: {c.noise.method}")
     else:
@@ -95,14 +98,18 @@ def render_comparison(c: Comparison, *, metric: str) -> str:
     if c.standard_error is not None and c.confidence is not None:
         lines.append(
             f"standard error {c.standard_error:.6g}; confidence {c.confidence:+.2f} "
-            "(improvement / standard error; >= 2 is beyond the noise)"
+            f"(the candidate's improvement / standard error; >= 2: {c.b.label} is better "
+            f"beyond the noise, <= -2: {c.a.label} is)"
         )
     if c.paired is not None:
         pairs = ", ".join(
             f"{s}: {d:+.6g}" for s, d in zip(c.paired.seeds, c.paired.differences, strict=True)
         )
         confidence = f", confidence {c.paired.confidence:+.2f}" if c.paired.confidence else ""
-        lines.append(f"paired by seed (B - A): {pairs}; mean {c.paired.mean:+.6g}{confidence}")
+        lines.append(
+            f"paired by seed (candidate - reference): {pairs}; mean {c.paired.mean:+.6g}"
+            f"{confidence}"
+        )
     lines.append(f"min_effect: {c.min_effect:g}")
     lines.append(f"verdict: {c.verdict}")
     return "\n".join(lines)

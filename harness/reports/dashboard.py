@@ -27,6 +27,9 @@ from harness.record.compare import (
     baseline_noise,
     beats,
     compare_sides,
+    effect_threshold,
+    expected_number,
+    judge_expected,
     side_from_valid,
 )
 from harness.record.results import read_results, valid_runs
@@ -60,6 +63,7 @@ class BoardRow:
     idea_link: str
     report_link: str
     shown: tuple[str, ...] = ()  # the [tool.harness] show metrics of the idea's latest run
+    expected: str = ""  # the expected signed change and whether it was seen
 
 
 @dataclass(frozen=True)
@@ -144,9 +148,9 @@ def _ideas(layout: Layout, data: DashboardData) -> dict[str, Idea]:
     except HarnessError as exc:
         data.warnings.append(Warning(f"ideas not read: {exc}", "bad"))
         return {}
-    data.idea_count = len(ideas)
+    data.idea_count = sum(idea.status != "abandoned" for idea in ideas)  # as `harness status`
     for idea in ideas:
-        data.ideas_by_status.setdefault(idea.status, []).append(idea)
+        data.ideas_by_status.setdefault(idea.shown_status, []).append(idea)
     return {idea.slug: idea for idea in ideas}
 
 
@@ -185,6 +189,11 @@ def _fill_record(
     if config.show:
         data.show = config.show
         data.leaderboard = [with_shown(row, valid, config.show) for row in data.leaderboard]
+    threshold = effect_threshold(noise, config.min_effect)
+    data.leaderboard = [
+        replace(row, expected=expected_cell(row, valid, ideas.get(row.idea), threshold))
+        for row in data.leaderboard
+    ]
     if BASELINE in sides:
         data.baseline_mean = sides[BASELINE].mean
     if data.leaderboard:
@@ -216,6 +225,25 @@ def _fill_head(
         data.warnings.append(
             Warning(f"stale (the head moved past their parent): {listed}: `harness rebase`", "warn")
         )
+
+
+def expected_cell(
+    row: BoardRow, valid: pl.DataFrame, idea: Idea | None, threshold: float | None
+) -> str:
+    """`-0.02: seen`: the expected signed change (its runs' label, else the idea file's
+    Expected effect) and how the observed change against the baseline compares."""
+    import polars as pl
+
+    from harness.loop.expectation import idea_expected
+
+    labels = valid.filter(pl.col("idea") == row.idea).get_column("expected").drop_nulls()
+    stated = next((str(text) for text in labels if expected_number(str(text)) is not None), None)
+    if stated is None and idea is not None and (change := idea_expected(idea)) is not None:
+        stated = f"{change:+g}"
+    if stated is None or row.diff_baseline is None or row.idea == BASELINE:
+        return ""
+    outcome = judge_expected(stated, row.diff_baseline, threshold).split(":")[0]
+    return f"{expected_number(stated):+g}: {outcome}"
 
 
 def with_shown(row: BoardRow, valid: pl.DataFrame, keys: tuple[str, ...]) -> BoardRow:
@@ -266,7 +294,7 @@ def leaderboard(
                 diff_best=side.mean - best.mean,
                 verdict=verdict,
                 verdict_class=css,
-                status=idea.status if idea else (BASELINE if side.label == BASELINE else "?"),
+                status=idea.shown_status if idea else (BASELINE if side.label == BASELINE else "?"),
                 idea_link=links.idea(idea) if idea else "",
                 report_link=links.report(side.label),
             )

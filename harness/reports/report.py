@@ -19,12 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.config import Config
-from harness.errors import HarnessError, RecordError
+from harness.errors import HarnessError, RecordError, UsageError
 from harness.fileio import read_text, write_atomic
 from harness.layout import IDEAS_DIR, REPORTS_DIR, Layout
+from harness.loop.expectation import idea_expected
 from harness.loop.ideas import FILE_NAME, STATUSES, Idea, advance, find_idea, section_bounds
+from harness.loop.inferences import PLACEHOLDER, replace_inferences
 from harness.loop.ratchet import idea_standing
-from harness.record.compare import Comparison, effect_threshold, judge_expected
+from harness.record.compare import (
+    Comparison,
+    effect_threshold,
+    expected_number,
+    judge_expected,
+)
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import is_finite, read_results, sanitise
 from harness.record.standing import Standing
@@ -37,10 +44,6 @@ if TYPE_CHECKING:
 
 TEMPLATE = "_TEMPLATE.md"
 INFERENCES = "Inferences"
-PLACEHOLDER = (
-    "(What do the observations mean? Say what you believe and why, what would change your\n"
-    "mind, and what to try next.)"
-)
 DASH = "–"
 
 
@@ -97,15 +100,22 @@ def write_report(
     journal: bool = True,
     today: date | None = None,
     status: str | None = None,
+    inferences: str | None = None,
+    force: bool = False,
 ) -> Report:
     """Render (or update) the report of `slug`, its plot, the idea's status and the journal.
 
     `status` is the idea's status the report states (default: what it is once reported),
     for `submit`, which renders the report just before it records the submission.
+    `inferences` fills the Inferences section. Fewer valid seeds than `seeds` is refused
+    unless `force`.
     """
+    if inferences is not None and not inferences.strip():
+        raise UsageError("the Inferences text is empty: write what the observations mean")
     idea = find_idea(layout, slug)
     frame = read_results(layout.results_tsv)
     where = idea_standing(layout, config, frame, slug)  # an error when no valid run
+    check_seeds(where, config, command="report", force=force)
     existing = find_report(layout, slug)
     day = (today or datetime.now(UTC).date()).isoformat()
     path = existing or layout.reports_dir / f"{day}_{slug}.md"
@@ -118,6 +128,8 @@ def write_report(
     text = render(layout, context)
     if existing is not None:
         text = keep_inferences(text, read_text(existing))
+    if inferences is not None:
+        text = replace_inferences(text, inferences)
     save_plot(frame, config, slug, target=plot)
     write_atomic(path, text)
     idea = advance(layout, slug, "reported", note=f"report {REPORTS_DIR}/{path.name}")
@@ -126,6 +138,19 @@ def write_report(
         report = replace(report, entry=report_entry(report, config))
         add_entry(layout, report.entry)
     return report
+
+
+def check_seeds(where: Standing, config: Config, *, command: str, force: bool) -> None:
+    """Refuse a report or a decision taken on fewer valid seeds than `seeds`."""
+    have = where.side.n
+    if force or have >= config.seeds:
+        return
+    slug = where.side.label
+    raise UsageError(
+        f"{slug} has {have} valid seed(s) of the {config.seeds} wanted ([tool.harness] "
+        f"seeds): queue the missing ones first (`harness next` gives the command), or pass "
+        f"--force to {command} anyway"
+    )
 
 
 def status_after(status: str) -> str:
@@ -207,6 +232,8 @@ def report_context(
     rows = frame.filter(pl.col("idea") == idea.slug).to_dicts()
     runs = [row for row in rows if row["status"] != held_out.STATUS]
     expected = next((str(row["expected"]) for row in runs if row.get("expected")), None)
+    if expected is None and (from_idea := idea_expected(idea)) is not None:
+        expected = f"{from_idea:+g}"  # the idea file's Expected effect
     judged = expected_judgement(where, config, expected)
     side = where.side
     table = [_table_row(side.label, side.mean, side.std, side.n, "")]
@@ -233,7 +260,7 @@ def report_context(
         "hypothesis": labels(runs, "hypothesis")
         if any(row.get("hypothesis") for row in runs)
         else (idea.hypothesis or "(not recorded)"),
-        "expected": expected or "(not stated)",
+        "expected": expected_text(expected, config.metric),
         "runs": [run_line(row, show=config.show) for row in runs],
         "show": {
             "heading": "".join(f" {key} |" for key in config.show),
@@ -260,6 +287,15 @@ def _shown(where: Standing) -> list[Comparison]:
 
 def _table_row(label: str, mean: float, std: float | None, n: int, difference: str) -> dict:
     return {"label": label, "mean": num(mean), "std": num(std), "n": n, "difference": difference}
+
+
+def expected_text(expected: str | None, metric: str) -> str:
+    """`-0.02 val_bpb (a signed change: lower by 0.02)`, or the text as given."""
+    change = expected_number(expected)
+    if change is None:
+        return expected or "(not stated)"
+    way = "lower" if change < 0 else "higher"
+    return f"{change:+g} {metric} (a signed change: {way} by {abs(change):g})"
 
 
 def expected_judgement(where: Standing, config: Config, expected: str | None) -> str:

@@ -22,7 +22,7 @@ import re
 import shlex
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -46,7 +46,7 @@ from harness.record.journal import add_entry, heading_time
 from harness.record.results import read_results
 from harness.record.standing import Standing
 from harness.reports import trunk
-from harness.reports.report import Report, head_target, num, signed, write_report
+from harness.reports.report import Report, check_seeds, head_target, num, signed, write_report
 from harness.runs import confirm as held_out
 
 if TYPE_CHECKING:
@@ -76,12 +76,15 @@ class Submission:
     pull_request: PullRequest | None
     entry: str
     merged: str | None = None  # the trunk's merge commit (advance = "trunk")
+    queued: tuple[str, ...] = ()  # confirmation tasks queued: the decision waits for them
 
     def to_json(self) -> dict[str, object]:
         pr = self.pull_request
         return {
             "idea": self.idea.slug,
             "submitted": self.submitted,
+            "pending": bool(self.queued),
+            "queued": list(self.queued),
             "reason": self.reason,
             "report": str(self.report.path),
             "pushed": self.pushed,
@@ -106,10 +109,17 @@ def submit(
     config: Config,
     slug: str,
     *,
+    force: bool = False,
+    wait: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> Submission:
-    """Check, push, decide, confirm, open (or prepare) the pull request, and record it."""
+    """Check, push, decide, confirm, open (or prepare) the pull request, and record it.
+
+    A winner's held-out confirmation runs through the queue: its missing runs are queued
+    and the Submission comes back `queued`, undecided; the next call decides from the
+    recorded rows. `wait` runs them here instead, as before.
+    """
     idea = find_idea(layout, slug)
     check_submittable(idea, layout, config)
     check_clean(layout, config, idea)
@@ -118,13 +128,30 @@ def submit(
     check_integrity_of_runs(frame, config, idea)
     where = idea_standing(layout, config, frame, slug)
     check_fresh(layout, config, idea, where)
+    check_seeds(where, config, command="submit", force=force)
     pushed = push(layout, config, idea)
     confirmation = None
-    if where.is_winner and held_out.is_configured(config):
+    if where.is_winner and held_out.is_configured(config) and wait:
         confirmation = run_confirmation(layout, config, frame, where, sinks=(stdout, stderr))
+    elif where.is_winner and held_out.is_configured(config):
+        confirmation = recorded_confirmation(layout, config, frame, where)
+        if confirmation.pending:
+            queued = queue_confirmation(layout, config, frame, confirmation)
+            if queued:
+                reason = f"held-out confirmation queued ({len(queued)} run(s)): {where.reason}"
+                report = write_report(layout, config, slug, journal=False, force=True)
+                return Submission(
+                    idea, False, reason, report, pushed, None, None, "", queued=queued
+                )
+            confirmation = replace(
+                confirmation,
+                holds=False,
+                reason=f"confirmation runs failed ({confirmation.reason})",
+            )
+        add_entry(layout, held_out.confirm_entry(confirmation))
     submitted, reason = decide(where, confirmation)
     status = "submitted" if submitted else None
-    report = write_report(layout, config, slug, journal=False, status=status)
+    report = write_report(layout, config, slug, journal=False, status=status, force=True)
     merged, pull_request = None, None
     if submitted and config.advance == "trunk":
         merged, pull_request = advance_trunk(layout, config, idea, report, where, confirmation)
@@ -241,6 +268,86 @@ def run_confirmation(
         stdout=sinks[0],
         stderr=sinks[1],
     )
+
+
+def recorded_confirmation(
+    layout: Layout, config: Config, frame: pl.DataFrame, where: Standing
+) -> held_out.Confirmation:
+    """The confirmation as the record holds it (pending while rows are missing)."""
+    assert where.best is not None  # a winner beat someone
+    candidate = held_out.target_of(layout, config, frame, where.side.label)
+    reference = head_target(where)
+    seeds = held_out.seeds_of(where.side, config)
+    return held_out.judge(
+        config,
+        seeds=seeds,
+        candidate=candidate,
+        reference=reference,
+        candidate_rows=held_out.recorded_rows(frame, config, candidate, seeds),
+        reference_rows=held_out.recorded_rows(frame, config, reference, seeds),
+    )
+
+
+def queue_confirmation(
+    layout: Layout, config: Config, frame: pl.DataFrame, confirmation: held_out.Confirmation
+) -> tuple[str, ...]:
+    """Queue the missing confirmation runs, labelled as such; () when every missing seed
+    already failed at its commit (queueing it again would fail again)."""
+    from harness.queue.choice import open_configured
+    from harness.queue.ops import make_specs
+    from harness.runs.confirm_task import LABEL
+
+    sides = (
+        (confirmation.candidate, confirmation.candidate_rows),
+        (confirmation.reference, confirmation.reference_rows),
+    )
+    todo = []
+    for target, rows in sides:
+        have = {row["seed"] for row in rows}
+        for seed in confirmation.seeds:
+            if seed not in have and not failed_before(frame, target, seed):
+                todo.append((target, seed))
+    if not todo:
+        return ()
+    _, backend = open_configured(layout, config)
+
+    def spec_of(target: held_out.Target, seed: int):
+        pair = (confirmation.candidate, confirmation.reference)
+        argv = [
+            "python", "-m", "harness.runs.confirm_task",
+            "--run", _target_text(target), "--seed", str(seed),
+            "--candidate", _target_text(pair[0]), "--reference", _target_text(pair[1]),
+        ]  # fmt: skip
+        question = (
+            LABEL.format(slug=confirmation.candidate.label)
+            + f"held-out {confirmation.metric} of {target.label} at {target.commit[:10]}, "
+            f"seed {seed}"
+        )
+        (spec,) = make_specs(
+            argv, cwd=layout.root, question=question, group=config.pueue.group,
+            timeout=config.timeout,
+        )  # fmt: skip
+        return spec
+
+    return tuple(f"{backend.name}:{backend.submit(spec_of(t, s))}" for t, s in todo)
+
+
+def _target_text(target: held_out.Target) -> str:
+    return f"{target.label}:{target.branch}:{target.commit}"
+
+
+def failed_before(frame: pl.DataFrame, target: held_out.Target, seed: int) -> bool:
+    """A confirmation run of `target` at its commit and `seed` recorded as failed."""
+    import polars as pl
+
+    failed = frame.filter(
+        (pl.col("idea") == target.label)
+        & (pl.col("commit") == target.commit)
+        & (pl.col("seed") == seed)
+        & pl.col("question").cast(str).str.starts_with("held-out confirmation")
+        & ~pl.col("status").is_in([held_out.STATUS, "ok"])
+    )
+    return not failed.is_empty()
 
 
 def decide(where: Standing, confirmation: held_out.Confirmation | None) -> tuple[bool, str]:

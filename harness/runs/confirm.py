@@ -229,7 +229,8 @@ def run_target(
     """Run the confirm command for `seeds` at `target.commit` in a throwaway worktree."""
     from loguru import logger
 
-    place = layout.worktrees_dir / f".confirm-{target.label}-{target.commit[:10]}"
+    which = "-".join(map(str, seeds))  # one place per seed list: queued seeds may run at once
+    place = layout.worktrees_dir / f".confirm-{target.label}-{target.commit[:10]}-s{which}"
     if place.exists():
         shutil.rmtree(place)
         gitops.prune_worktrees(layout.root)

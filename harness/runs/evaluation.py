@@ -11,6 +11,11 @@ its log. The question, hypothesis, expected effect and queue task come from the 
 or from HARNESS_QUESTION, HARNESS_HYPOTHESIS, HARNESS_EXPECTED and HARNESS_QUEUE_TASK
 (which is how a queued run passes its label on).
 
+The full evaluation refuses a worktree whose research code has uncommitted changes (a
+result must name the code it measured); `allow_dirty` (or HARNESS_ALLOW_DIRTY=1, which
+`harness queue add --allow-dirty` sets) runs it anyway, and its row, marked dirty, never
+counts as a result.
+
 Nothing runs unless its outcome can be kept (`preflight`), and the run is on record from
 its start (`records`): a harness killed at any moment leaves a run record that the next
 `harness sync`, `status` or `next` turns into a row and an entry.
@@ -29,7 +34,7 @@ from typing import Any, TextIO
 
 from harness import gitops
 from harness.config import Config, load_config, resolve_argv
-from harness.errors import HarnessError, RecordError, UsageError
+from harness.errors import HarnessError, RecordError, UsageError, WorktreeError
 from harness.fileio import exclusive_lock
 from harness.layout import Layout, find_layout, idea_of
 from harness.queue.base import is_past_deadline
@@ -62,6 +67,8 @@ ENV_FIELDS = {
 }
 EXIT_CODES = {"ok": 0, "crash": 1, "timeout": 124, "killed": 130}
 MAX_DESCRIPTION = 1500
+ALLOW_DIRTY = "HARNESS_ALLOW_DIRTY"
+MAX_LISTED = 5
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class EvalRequest:
     timeout: float | None = None
     description: str = ""
     idea: str | None = None  # None: from the branch
+    allow_dirty: bool | None = None  # None: HARNESS_ALLOW_DIRTY
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,7 @@ def evaluate(
     command, seed = split_seed(request.command or config.eval, request.seed)
     if request.timeout is not None and request.timeout <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {request.timeout}")
+    refuse_uncommitted(layout, config, allow=request.allow_dirty)
     run_id = new_run_id()
     integrity = check_integrity(layout.worktree, root=layout.root, config=config)
     row = describe_worktree(layout, config, request=request, seed=seed, run_id=run_id)
@@ -271,11 +280,37 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def has_code_changes(worktree: Path, config: Config) -> bool:
+def code_changes(worktree: Path, config: Config) -> list[str]:
     """Uncommitted changes other than to the record (GLOBAL files and record folders)."""
     record = config.rules.global_ + config.rules.records
     entries = gitops.status_entries(worktree, untracked="normal")  # a rename: both paths
-    return any(not matches(path, record) for _, path in entries)
+    return [path for _, path in entries if not matches(path, record)]
+
+
+def has_code_changes(worktree: Path, config: Config) -> bool:
+    return bool(code_changes(worktree, config))
+
+
+def is_dirty_allowed(allow: bool | None) -> bool:
+    if allow is not None:
+        return allow
+    return os.environ.get(ALLOW_DIRTY, "") not in ("", "0")
+
+
+def refuse_uncommitted(layout: Layout, config: Config, *, allow: bool | None) -> None:
+    """A WorktreeError naming the uncommitted research code, unless dirty runs are allowed."""
+    if is_dirty_allowed(allow):
+        return
+    changed = code_changes(layout.worktree, config)
+    if not changed:
+        return
+    listed = ", ".join(changed[:MAX_LISTED])
+    more = f" and {len(changed) - MAX_LISTED} more" if len(changed) > MAX_LISTED else ""
+    raise WorktreeError(
+        f"{layout.worktree} has uncommitted changes to the research code ({listed}{more}): "
+        "commit them first (a result must name the code it measured), or pass "
+        "--allow-dirty to run anyway (its row never counts); `just smoke` runs on anything"
+    )
 
 
 def outcome(

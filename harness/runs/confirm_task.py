@@ -1,0 +1,49 @@
+"""One held-out confirmation run, as a queue task: `python -m harness.runs.confirm_task ...`.
+
+`harness submit` queues one such task per side and seed when a winner's confirmation is
+missing; each runs the confirm command at its target's commit in a throwaway worktree and
+records a `confirm` row (harness.runs.confirm.run_target), which the next `harness submit`
+reads to take the decision. It exits 0 when the run gave its held-out metric.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness.config import load_config
+from harness.layout import find_layout
+from harness.runs.confirm import STATUS, Target, run_target
+
+LABEL = "confirm {slug}: "  # how the queue labels a confirmation task of idea `slug`
+
+
+def target(text: str) -> Target:
+    """`label:branch:commit` -> a Target (the branch may hold slashes, not colons)."""
+    label, branch, commit = text.split(":")
+    return Target(label, branch, commit)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.runs.confirm_task")
+    parser.add_argument("--run", type=target, required=True, help="label:branch:commit to run")
+    parser.add_argument("--candidate", type=target, required=True)
+    parser.add_argument("--reference", type=target, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    args = parser.parse_args(argv)
+    layout = find_layout()
+    config = load_config(layout.root)
+    (row,) = run_target(
+        layout,
+        config,
+        args.run,
+        (args.seed,),
+        against=(args.candidate, args.reference),
+        sinks=(sys.stdout, sys.stderr),
+    )
+    print(f"held-out {row['metric']} of {args.run.label} seed {args.seed}: {row['value']}")
+    return 0 if row["status"] == STATUS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
