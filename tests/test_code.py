@@ -94,7 +94,7 @@ def test_a_run_records_its_code_and_a_dirty_worktree_is_marked(research_repo: Pa
     root = fast_repo(research_repo)
     assert cli("eval", "--seed", "0", cwd=root).code == 0
     (root / "level.txt").write_text("1.5\n")
-    assert cli("eval", "--seed", "1", cwd=root).code == 0
+    assert cli("eval", "--seed", "1", "--allow-dirty", cwd=root).code == 0
     rows = read_results(root / "results.tsv").select("code", "dirty").rows()
     assert rows == [(code(root), False), (f"{code(root)}-dirty", True)]
 

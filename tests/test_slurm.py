@@ -32,7 +32,7 @@ from harness.queue.slurm_parse import (
     parse_sacct,
     parse_squeue,
 )
-from tests.conftest import git
+from tests.conftest import commit_files, git
 from tests.slurm_helpers import cluster_problem, require_slurm
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
@@ -545,9 +545,12 @@ def test_queue_add_on_slurm_ends_with_labelled_rows_in_the_root_record(
 ) -> None:
     git(research_repo, "worktree", "add", "--quiet", "5_worktrees/wider", "-b", "exp/wider")
     worktree = research_repo / "5_worktrees" / "wider"
-    (worktree / "quick_eval.py").write_text(
-        "import os\nprint('---')\nprint('val_bpb:', 2 + int(os.environ['HARNESS_SEED']) / 100)\n"
-    )
+    commit_files(  # committed: a run of uncommitted code is refused
+        worktree,
+        {"quick_eval.py": "import os\nprint('---')\n"
+         "print('val_bpb:', 2 + int(os.environ['HARNESS_SEED']) / 100)\n"},
+        "a quick evaluation",
+    )  # fmt: skip
     added = cli(
         "queue", "add", "--backend", "slurm", "--seeds", "3",
         "-q", "does it run on Slurm?", "-H", "as on the local queue", "--",
