@@ -46,7 +46,15 @@ from harness.record.journal import add_entry, heading_time
 from harness.record.results import read_results
 from harness.record.standing import Standing
 from harness.reports import trunk
-from harness.reports.report import Report, check_seeds, head_target, num, signed, write_report
+from harness.reports.report import (
+    Report,
+    check_seeds,
+    head_target,
+    num,
+    recorded_confirmation,
+    signed,
+    write_report,
+)
 from harness.runs import confirm as held_out
 
 if TYPE_CHECKING:
@@ -135,6 +143,7 @@ def submit(
         confirmation = run_confirmation(layout, config, frame, where, sinks=(stdout, stderr))
     elif where.is_winner and held_out.is_configured(config):
         confirmation = recorded_confirmation(layout, config, frame, where)
+        assert confirmation is not None  # configured, and a winner has a head to beat
         if confirmation.pending:
             queued = queue_confirmation(layout, config, frame, confirmation)
             if queued:
@@ -267,24 +276,6 @@ def run_confirmation(
         seeds=held_out.seeds_of(where.side, config),
         stdout=sinks[0],
         stderr=sinks[1],
-    )
-
-
-def recorded_confirmation(
-    layout: Layout, config: Config, frame: pl.DataFrame, where: Standing
-) -> held_out.Confirmation:
-    """The confirmation as the record holds it (pending while rows are missing)."""
-    assert where.best is not None  # a winner beat someone
-    candidate = held_out.target_of(layout, config, frame, where.side.label)
-    reference = head_target(where)
-    seeds = held_out.seeds_of(where.side, config)
-    return held_out.judge(
-        config,
-        seeds=seeds,
-        candidate=candidate,
-        reference=reference,
-        candidate_rows=held_out.recorded_rows(frame, config, candidate, seeds),
-        reference_rows=held_out.recorded_rows(frame, config, reference, seeds),
     )
 
 

@@ -86,19 +86,12 @@ def open_run(
     entry: bool = True,
 ) -> OpenRun:
     """Write the record of a run about to start (and its reserve); raises HarnessError."""
-    pid = os.getpid()
-    run = OpenRun(
-        run_id=row["run_id"],
-        host=socket.gethostname(),
-        pid=pid,
-        pid_started=start_time(pid),
-        boot=boot_id(),
-        worktree=str(layout.worktree),
+    run = _this_process(
+        layout,
+        row,
         command=list(command),
         log=str(log_path),
-        started_at=time.time(),
         marker=f"{row['run_id']}.{secrets.token_hex(8)}",
-        row=dict(row),
         entry=entry,
     )
     _write_reserve(layout, run.run_id)
@@ -109,22 +102,36 @@ def open_run(
 def hold_entry(layout: Layout, row: dict[str, Any]) -> None:
     """A record for a complete row about to be appended (by `harness sync`) whose journal
     entry follows: if this process dies between the two, the next sync writes the entry."""
+    _save(layout, _this_process(layout, row, command=[], log="", marker="", final=True))
+
+
+def _this_process(
+    layout: Layout,
+    row: dict[str, Any],
+    *,
+    command: list[str],
+    log: str,
+    marker: str,
+    entry: bool = True,
+    final: bool = False,
+) -> OpenRun:
+    """A run record held by this process (its pid, start time, host and boot)."""
     pid = os.getpid()
-    run = OpenRun(
+    return OpenRun(
         run_id=row["run_id"],
         host=socket.gethostname(),
         pid=pid,
         pid_started=start_time(pid),
         boot=boot_id(),
         worktree=str(layout.worktree),
-        command=[],
-        log="",
         started_at=time.time(),
-        marker="",
+        command=command,
+        log=log,
+        marker=marker,
         row=dict(row),
-        final=True,
+        entry=entry,
+        final=final,
     )
-    _save(layout, run)
 
 
 def finalise(layout: Layout, run: OpenRun, row: dict[str, Any]) -> None:
