@@ -77,7 +77,7 @@ class _Output:
         self.lines = 0
         self.problem = ""
 
-    def pump(self, pipe: IO[bytes], sink: TextIO | None, summary: SummaryCollector | None):
+    def pump(self, pipe: IO[bytes], sink: TextIO | None, summary: SummaryCollector | None) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pending = b""
         while chunk := os.read(pipe.fileno(), CHUNK):
