@@ -52,7 +52,8 @@ def eval_(
     --allow-dirty, whose rows never count. Nothing runs when the record, lock, logs or
     queue folders cannot be written; a run whose harness is killed gets its row from the
     next `harness sync`, `status` or `next`, and its processes never outlive the harness.
-    Exits 0 when the run is ok, 1 crash, 124 timeout, 130 interrupted.
+    Exits 0 when the run is ok, 1 crash, 124 timeout; stopped by a signal, 128 + N
+    (130 Ctrl-C, 143 SIGTERM).
 
     Args:
         command: The evaluation command; empty: [tool.harness] eval.
