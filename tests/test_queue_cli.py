@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,11 +25,8 @@ ECHO = (
 
 
 @pytest.fixture
-def repo(research_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The example research repository using the local queue; its worker stopped after."""
-    monkeypatch.setenv("HARNESS_QUEUE", "local")
-    yield research_repo
-    LocalBackend(research_repo / ".git" / "harness" / "queue").stop_worker()
+def repo(local_queue_repo: Path) -> Path:
+    return local_queue_repo
 
 
 @pytest.fixture
