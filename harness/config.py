@@ -152,7 +152,7 @@ def load_config(root: Path) -> Config:
 
 def parse_config(table: dict[str, Any]) -> Config:
     """Build a Config from the `[tool.harness]` table, checking every key and type."""
-    config = _build(Config, table, "tool.harness")
+    config: Config = _build(Config, table, "tool.harness")
     if config.ideas_target < 0 or config.seeds < 1 or config.gpus < 0 or config.timeout <= 0:
         raise ConfigError(
             "tool.harness: ideas_target and gpus must be >= 0, seeds >= 1, timeout > 0"

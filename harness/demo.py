@@ -208,7 +208,7 @@ def report_and_submit(demo: Demo) -> Path:
 
 
 def write_inference(report: Path) -> None:
-    from harness.reports.report import PLACEHOLDER
+    from harness.loop.inferences import PLACEHOLDER
 
     text = report.read_text(encoding="utf-8")
     report.write_text(text.replace(PLACEHOLDER, INFERENCE), encoding="utf-8")

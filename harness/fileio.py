@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from harness.errors import HarnessError, RecordError
 
@@ -68,7 +68,7 @@ def not_utf8(name: str, data: bytes, exc: UnicodeDecodeError) -> str:
     )
 
 
-def render_template(text: str, context: dict) -> str:
+def render_template(text: str, context: dict[str, Any]) -> str:
     import jinja2
 
     environment = jinja2.Environment(

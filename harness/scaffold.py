@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import harness
 from harness import gitops
@@ -179,7 +180,7 @@ def _templates() -> Path:
     return Path(str(resources.files("harness") / "templates"))
 
 
-def _planned_files(context: dict) -> list[tuple[str, str]]:
+def _planned_files(context: dict[str, Any]) -> list[tuple[str, str]]:
     """(relative path, content) of every file of the layout."""
     base = _templates()
     files = []
@@ -196,7 +197,7 @@ def _planned_files(context: dict) -> list[tuple[str, str]]:
     return files
 
 
-def _render_file(source: Path, relative: str, context: dict) -> tuple[str, str]:
+def _render_file(source: Path, relative: str, context: dict[str, Any]) -> tuple[str, str]:
     text = source.read_text(encoding="utf-8")
     if not relative.endswith(".j2"):
         return relative, text
@@ -241,7 +242,7 @@ def _unignore_global_files(root: Path, report: InitReport) -> None:
             report.skipped.remove(".gitignore")
 
 
-def _add_tool_harness(root: Path, context: dict, report: InitReport) -> None:
+def _add_tool_harness(root: Path, context: dict[str, Any], report: InitReport) -> None:
     import tomlkit
 
     snippet = render_template((_templates() / "tool_harness.toml.j2").read_text(), context)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.queue_helpers import wait_until
 
 # An evaluation that leaves processes behind: a child in its process group and a
 # grandchild in a session of its own (out of reach of the group), both sleeping a minute.
@@ -118,6 +121,27 @@ def harness_eval(repo: Path, script: Path, *, env: dict[str, str]) -> subprocess
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def start_sleeping_eval(repo: Path, account: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A `harness eval` of tree_eval.py sleeping 60 s, once its run has started: (its
+    process, its run id)."""
+    proc = harness_eval(
+        repo, account / "tree_eval.py", env={"ACCOUNT_DIR": str(account), "EVAL_SLEEP": "60"}
+    )
+    wait_until(lambda: bool(run_ids_started(account)))
+    (run_id,) = run_ids_started(account)
+    return proc, run_id
+
+
+def sigkill_leaving_nothing(proc: subprocess.Popen[bytes], run_id: str) -> None:
+    """SIGKILL a harness process; no process of its run may outlive it (none is left)."""
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert wait_for_no_processes({run_id}) == {}
+    finally:
+        kill_all({run_id})
 
 
 def journal_run_ids(repo: Path, run_ids: set[str]) -> dict[str, int]:

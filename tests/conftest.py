@@ -111,6 +111,16 @@ class CliResult:
 
 
 @pytest.fixture
+def local_queue_repo(research_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The example research repository using the local queue; its worker stopped after."""
+    from harness.queue.local import LocalBackend
+
+    monkeypatch.setenv("HARNESS_QUEUE", "local")
+    yield research_repo
+    LocalBackend(research_repo / ".git" / "harness" / "queue").stop_worker()
+
+
+@pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     """Call the harness CLI in-process: cli(*args, cwd=path) -> CliResult."""
 

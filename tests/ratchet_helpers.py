@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from harness.config import load_config
+from harness.layout import find_layout
+from harness.loop.state import Action, build_state, next_action
 from tests.conftest import commit_files, git
 
 SIGMA = 0.005
@@ -89,3 +92,10 @@ def merge_into_main(root: Path, branch: str, *, no_ff: bool = True) -> None:
     """What the human does with a winner's pull request."""
     flags = ["--no-ff", "-m", f"Merge {branch}"] if no_ff else ["--ff-only"]
     git(root, "merge", "--quiet", *flags, branch, env={"META_MODE": "1"})
+
+
+def next_of(root: Path) -> Action:
+    """What `harness next` would do in the repository at `root`."""
+    layout = find_layout(root)
+    config = load_config(layout.root)
+    return next_action(build_state(layout, config), config)

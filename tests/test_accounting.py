@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,8 @@ from tests.accounting_helpers import (
     kill_all,
     run_ids_started,
     run_processes,
+    sigkill_leaving_nothing,
+    start_sleeping_eval,
     wait_for_no_processes,
     write_tree_eval,
 )
@@ -38,10 +39,8 @@ from tests.queue_helpers import is_alive, wait_until
 
 
 @pytest.fixture
-def repo(research_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("HARNESS_QUEUE", "local")
-    yield research_repo
-    LocalBackend(research_repo / ".git" / "harness" / "queue").stop_worker()
+def repo(local_queue_repo: Path) -> Path:
+    return local_queue_repo
 
 
 @pytest.fixture
@@ -74,12 +73,7 @@ def test_a_killed_eval_leaves_no_process_and_sync_records_it_once(
     wait_until(lambda: len(list((account / "concurrency").glob("*"))) == 1)
     (run_id,) = run_ids_started(account)
     wait_until(lambda: len(run_processes({run_id}).get(run_id, [])) >= 3)  # eval + 2 sleepers
-    try:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        assert wait_for_no_processes({run_id}) == {}
-    finally:
-        kill_all({run_id})
+    sigkill_leaving_nothing(proc, run_id)
     assert rows_by_run(repo) == {}  # nothing recorded it yet: only its run record knows
     (record,) = run_records(repo)
     assert json.loads(record.read_text())["run_id"] == run_id
@@ -100,17 +94,8 @@ def test_a_killed_eval_leaves_no_process_and_sync_records_it_once(
 
 
 def test_status_and_next_account_for_a_killed_run(repo: Path, account: Path, cli) -> None:
-    proc = harness_eval(
-        repo, account / "tree_eval.py", env={"ACCOUNT_DIR": str(account), "EVAL_SLEEP": "60"}
-    )
-    wait_until(lambda: bool(run_ids_started(account)))
-    (run_id,) = run_ids_started(account)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    try:
-        assert wait_for_no_processes({run_id}) == {}
-    finally:
-        kill_all({run_id})
+    proc, run_id = start_sleeping_eval(repo, account)
+    sigkill_leaving_nothing(proc, run_id)
     assert cli("next", cwd=repo).code == 0
     assert [row["status"] for row in rows_by_run(repo)[run_id]] == ["killed"]
     assert cli("status", cwd=repo).code == 0
@@ -343,17 +328,8 @@ def test_a_run_on_another_machine_is_lost_only_once_its_record_goes_stale(
 ) -> None:
     """The repository is shared (NFS): a record from another host is judged by its
     heartbeat (the watchdog touches it while the run lives), never by a local pid."""
-    proc = harness_eval(
-        repo, account / "tree_eval.py", env={"ACCOUNT_DIR": str(account), "EVAL_SLEEP": "60"}
-    )
-    wait_until(lambda: bool(run_ids_started(account)))
-    (run_id,) = run_ids_started(account)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    try:
-        assert wait_for_no_processes({run_id}) == {}
-    finally:
-        kill_all({run_id})
+    proc, run_id = start_sleeping_eval(repo, account)
+    sigkill_leaving_nothing(proc, run_id)
     (record,) = run_records(repo)
     data = json.loads(record.read_text())
     record.write_text(json.dumps(data | {"host": "gpu-node-7", "pid": 1}))  # touched now
@@ -375,17 +351,8 @@ def test_sync_without_a_reachable_queue_still_records_a_killed_run(
 ) -> None:
     if shutil.which("pueue"):
         pytest.skip("pueue is installed here: this test needs a queue that cannot be reached")
-    proc = harness_eval(
-        repo, account / "tree_eval.py", env={"ACCOUNT_DIR": str(account), "EVAL_SLEEP": "60"}
-    )
-    wait_until(lambda: bool(run_ids_started(account)))
-    (run_id,) = run_ids_started(account)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    try:
-        assert wait_for_no_processes({run_id}) == {}
-    finally:
-        kill_all({run_id})
+    proc, run_id = start_sleeping_eval(repo, account)
+    sigkill_leaving_nothing(proc, run_id)
     monkeypatch.setenv("HARNESS_QUEUE", "pueue")
     result = cli("sync", cwd=repo)
     assert result.code == 0, result.err
@@ -451,12 +418,7 @@ def test_a_killed_submit_leaves_its_confirmation_run_on_record(
     (record,) = run_records(root)
     run_id = record.stem
     wait_until(lambda: bool(run_processes({run_id})))
-    submit.send_signal(signal.SIGKILL)
-    submit.wait()
-    try:
-        assert wait_for_no_processes({run_id}) == {}
-    finally:
-        kill_all({run_id})
+    sigkill_leaving_nothing(submit, run_id)
     assert cli("sync", cwd=root).code == 0
     (row,) = rows_by_run(root)[run_id]
     assert row["status"] == "killed" and row["metric"] == "test_bpb"

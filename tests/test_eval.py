@@ -166,8 +166,15 @@ def test_a_timeout_stops_the_whole_process_group(research_repo: Path, cli, tmp_p
     assert not is_alive(grandchild)
 
 
-def test_an_interrupted_run_is_recorded_as_killed(research_repo: Path, tmp_path: Path) -> None:
-    """Ctrl-C reaches `harness eval` as SIGINT: the run stops, and its row is written."""
+@pytest.mark.parametrize(
+    ("sig", "exit_code", "said"),
+    [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")],
+)
+def test_an_interrupted_run_is_recorded_as_killed(
+    research_repo: Path, tmp_path: Path, sig: int, exit_code: int, said: str
+) -> None:
+    """Ctrl-C (SIGINT) or a queue's kill (SIGTERM) stops `harness eval`: the run stops, its
+    row is written, and the harness exits as a shell reports that signal: 128 + N."""
     pid_file = tmp_path / "child.pid"
     code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     proc = subprocess.Popen(
@@ -178,11 +185,12 @@ def test_an_interrupted_run_is_recorded_as_killed(research_repo: Path, tmp_path:
         text=True,
     )
     child = int(wait_for_file(pid_file))
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == exit_code, err
     (row,) = rows_of(research_repo)
-    assert row["status"] == "killed" and row["description"].startswith("interrupted")
+    assert row["status"] == "killed" and row["description"].startswith(f"interrupted ({said})")
+    assert json.loads(row["extra"])["stopped_by"] == signal.Signals(sig).name
     assert f"recorded run {row['run_id']}" in out
     assert not is_alive(child)
 

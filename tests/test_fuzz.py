@@ -31,7 +31,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -360,6 +360,23 @@ def test_a_corrupted_results_tsv(fuzz_template: Path, data: st.DataObject, args)
         check_call(repo, list(args))
 
 
+def one_value_wrong(
+    data: st.DataObject,
+    text: bytes,
+    numbers: Sequence[int],
+    *,
+    key_end: bytes,
+    values: Sequence[str],
+) -> bytes:
+    """`text` with the value of the `key<key_end> value` line at one of `numbers` replaced
+    by one of `values`."""
+    lines = text.split(b"\n")
+    number = data.draw(st.sampled_from(list(numbers)))
+    value = data.draw(st.sampled_from(values)).encode()
+    lines[number] = lines[number].split(key_end)[0] + key_end + b" " + value
+    return b"\n".join(lines)
+
+
 @PROFILE
 @given(data=st.data(), args=st.sampled_from(READERS))
 def test_a_corrupted_idea_file(fuzz_template: Path, data: st.DataObject, args) -> None:
@@ -367,12 +384,8 @@ def test_a_corrupted_idea_file(fuzz_template: Path, data: st.DataObject, args) -
         (idea,) = (repo / "1_ideas").glob("*_good.md")
         text = idea.read_bytes()
         if data.draw(st.booleans()):  # a wrong value for one front matter key
-            lines = text.split(b"\n")
-            end = lines.index(b"---", 1)
-            number = data.draw(st.integers(1, end - 1))
-            value = data.draw(st.sampled_from(YAML_VALUES)).encode()
-            lines[number] = lines[number].split(b":")[0] + b": " + value
-            text = b"\n".join(lines)
+            end = text.split(b"\n").index(b"---", 1)
+            text = one_value_wrong(data, text, range(1, end), key_end=b":", values=YAML_VALUES)
         else:
             text = data.draw(corruptions(text))
         idea.write_bytes(text)
@@ -389,10 +402,7 @@ def test_a_corrupted_pyproject(fuzz_template: Path, data: st.DataObject, args) -
             lines = text.split(b"\n")
             start = lines.index(b"[tool.harness]")
             keyed = [n for n in range(start, len(lines)) if b" = " in lines[n]]
-            number = data.draw(st.sampled_from(keyed))
-            value = data.draw(st.sampled_from(TOML_VALUES)).encode()
-            lines[number] = lines[number].split(b" = ")[0] + b" = " + value
-            text = b"\n".join(lines)
+            text = one_value_wrong(data, text, keyed, key_end=b" =", values=TOML_VALUES)
         else:
             text = data.draw(corruptions(text))
         path.write_bytes(text)

@@ -217,41 +217,28 @@ def test_truncating_or_deleting_a_journal_is_refused(journal_repo: Path) -> None
     )
 
 
-def test_paths_with_spaces_and_unicode(research_repo: Path, worktree: Path) -> None:
-    pyproject = research_repo / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace(
-            'frozen = ["eval.py",', 'frozen = ["données/é val*.py", "eval.py",'
-        )
-    )
-    write(worktree, "données/é val ü.py", "x = 1\n")
-    refused(
-        worktree,
-        "données/é val ü.py is FROZEN: adding it needs META_MODE=1 (a human decision, see "
-        "program.md); leave it as it is on main",
-    )
-    git(worktree, "reset", "--quiet")
-    write(worktree, "données/notes à lire.md", "ok\n")
-    accepted(worktree)
-
-
-def test_a_frozen_range_pattern_guards_the_files_it_names(
-    research_repo: Path, worktree: Path
+@pytest.mark.parametrize(
+    ("pattern", "guarded", "free"),
+    [
+        ("données/é val*.py", "données/é val ü.py", "données/notes à lire.md"),  # spaces, unicode
+        ("data/[a-c].csv", "data/b.csv", "data/d.csv"),  # a range guards what it names
+    ],
+)
+def test_a_frozen_pattern_guards_exactly_the_files_it_names(
+    research_repo: Path, worktree: Path, pattern: str, guarded: str, free: str
 ) -> None:
     pyproject = research_repo / "pyproject.toml"
     pyproject.write_text(
-        pyproject.read_text().replace(
-            'frozen = ["eval.py",', 'frozen = ["data/[a-c].csv", "eval.py",'
-        )
+        pyproject.read_text().replace('frozen = ["eval.py",', f'frozen = ["{pattern}", "eval.py",')
     )
-    write(worktree, "data/b.csv", "x\n")
+    write(worktree, guarded, "x = 1\n")
     refused(
         worktree,
-        "data/b.csv is FROZEN: adding it needs META_MODE=1 (a human decision, see "
+        f"{guarded} is FROZEN: adding it needs META_MODE=1 (a human decision, see "
         "program.md); leave it as it is on main",
     )
     git(worktree, "reset", "--quiet")
-    write(worktree, "data/d.csv", "x\n")
+    write(worktree, free, "ok\n")
     accepted(worktree)
 
 

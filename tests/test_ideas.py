@@ -109,10 +109,10 @@ def test_a_template_that_renders_a_broken_idea_is_refused(research_repo: Path, c
     assert list((research_repo / "1_ideas").glob("*_x.md")) == []
 
 
-@pytest.mark.parametrize(
-    "slug",
-    ["Upper", "under_score", "two--dashes", "ünï", "trail-", "../escape", "a/b", "", "x" * 61],
-)
+BAD_SLUGS = ["Upper", "under_score", "two--dashes", "ünï", "trail-", "../escape", "a/b", "", "1.5"]
+
+
+@pytest.mark.parametrize("slug", [*BAD_SLUGS, "x" * 61])
 def test_bad_slugs_are_refused_in_one_line(research_repo: Path, cli, slug: str) -> None:
     before = sorted(p.name for p in (research_repo / "1_ideas").iterdir())
     result = cli("idea", "new", slug, "--title", "T", cwd=research_repo)
@@ -120,6 +120,25 @@ def test_bad_slugs_are_refused_in_one_line(research_repo: Path, cli, slug: str) 
     assert result.err.startswith(f"harness: bad idea slug {slug!r}: use lowercase letters")
     assert result.err.count("\n") == 1
     assert sorted(p.name for p in (research_repo / "1_ideas").iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("slug", "read"),
+    [("null", "None"), ("true", "True"), ("yes", "True"), ("123", "123"), ("0x1f", "31")],
+)
+def test_a_slug_yaml_reads_as_no_text_is_refused(
+    research_repo: Path, cli, slug: str, read: str
+) -> None:
+    """The template writes `slug: {{ slug }}` bare: `null` would come back as None."""
+    before = sorted(p.name for p in (research_repo / "1_ideas").iterdir())
+    result = cli("idea", "new", slug, "--title", "T", cwd=research_repo)
+    assert (result.code, result.err) == (
+        2,
+        f"harness: bad idea slug {slug!r}: an idea's YAML front matter reads it as {read}, "
+        f"not as text: add a word, e.g. {slug}-idea\n",
+    )
+    assert sorted(p.name for p in (research_repo / "1_ideas").iterdir()) == before
+    assert cli("idea", "new", f"{slug}-idea", "--title", "T", cwd=research_repo).code == 0
 
 
 def test_baseline_is_a_reserved_slug(research_repo: Path, cli) -> None:

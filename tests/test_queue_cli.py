@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from harness.config import Config
 from harness.errors import ConfigError
 from harness.queue.choice import Choice, choose_backend
 from harness.queue.local import LocalBackend
+from harness.record.results import read_results
 from tests.conftest import git
 from tests.queue_helpers import wait_until
 
@@ -24,11 +25,8 @@ ECHO = (
 
 
 @pytest.fixture
-def repo(research_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The example research repository using the local queue; its worker stopped after."""
-    monkeypatch.setenv("HARNESS_QUEUE", "local")
-    yield research_repo
-    LocalBackend(research_repo / ".git" / "harness" / "queue").stop_worker()
+def repo(local_queue_repo: Path) -> Path:
+    return local_queue_repo
 
 
 @pytest.fixture
@@ -112,6 +110,27 @@ def test_kill_a_running_task(repo: Path, cli) -> None:
     assert (killed.code, killed.out) == (0, "killing local:0\n")
     waited = cli("queue", "wait", "0", cwd=repo)
     assert (waited.code, waited.out.split("\t")[1]) == (1, "killed")
+
+
+def test_a_killed_queued_eval_stops_its_command_and_writes_its_own_row(repo: Path, cli) -> None:
+    """The queue's SIGKILL comes after eval's own grace: a command that ignores SIGTERM is
+    SIGKILLed by `harness eval`, which then records the run itself and exits 143."""
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('started', flush=True); time.sleep(60)"
+    )
+    evaluation = [sys.executable, "-m", "harness", "eval", "--", "python", "-c", stubborn]
+    cli("queue", "add", "--", *evaluation, cwd=repo)
+    backend = LocalBackend(repo / ".git" / "harness" / "queue")
+    wait_until(lambda: "started" in backend.log("0"))
+    cli("queue", "kill", "local:0", cwd=repo)
+    wait_until(lambda: backend.states(["0"])[0].is_final, timeout=60)
+    task = backend.states(["0"])[0]
+    assert (task.state, task.exit_code) == ("killed", 143)
+    (row,) = read_results(repo / "results.tsv").to_dicts()
+    extra = json.loads(row["extra"])
+    assert (row["status"], extra["stopped_by"], extra["exit_code"]) == ("killed", "SIGTERM", 137)
+    assert "synced" not in extra  # written by the evaluation, not made up later by sync
 
 
 def test_an_unknown_task_is_one_line_on_stderr(repo: Path, cli) -> None:

@@ -95,7 +95,7 @@ EXPECTED = {
     "after": ("failed", None, "DependencyFailed"),
     "stashed": ("queued", None, "Stashed"),
     "lines40": ("succeeded", 0, ""),
-    "long": ("killed", None, "killed through pueue"),
+    "long": ("killed", 137, "killed through pueue"),  # pueue's kill is a SIGKILL
     "blocker": ("running", None, ""),
     "queued": ("queued", None, ""),
     "q_raw": ("succeeded", 0, ""),

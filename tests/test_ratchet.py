@@ -13,11 +13,17 @@ from harness.config import load_config
 from harness.layout import find_layout
 from harness.loop.ideas import find_idea
 from harness.loop.ratchet import idea_standing
-from harness.loop.state import build_state, next_action
+from harness.loop.state import build_state
 from harness.record.results import read_results
 from harness.record.schema import FIRST_COLUMNS, header_line
 from tests.conftest import commit_files, git
-from tests.ratchet_helpers import evaluate_seeds, idea_with_effect, merge_into_main, truth_repo
+from tests.ratchet_helpers import (
+    evaluate_seeds,
+    idea_with_effect,
+    merge_into_main,
+    next_of,
+    truth_repo,
+)
 
 
 @pytest.fixture
@@ -25,12 +31,6 @@ def repo(research_repo: Path, cli) -> Path:
     root = truth_repo(research_repo)
     assert cli("baseline", "--seeds", "3", cwd=root).code == 0
     return root
-
-
-def next_of(root: Path):
-    layout = find_layout(root)
-    config = load_config(layout.root)
-    return next_action(build_state(layout, config), config)
 
 
 def where(root: Path, slug: str):

@@ -9,8 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from harness.loop.inferences import PLACEHOLDER
 from harness.record.results import read_results
-from harness.reports.report import PLACEHOLDER, keep_inferences
+from harness.reports.report import keep_inferences
 from tests.conftest import git
 from tests.loop_helpers import evaluate, fast_repo, report_of, run_baseline, start_idea
 

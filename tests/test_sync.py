@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from harness.queue.local import LocalBackend
 from harness.record.results import read_results
 from harness.record.schema import header_line
 from tests.conftest import git
@@ -20,10 +18,8 @@ GOOD_EVAL = "print('---'); print('val_bpb: 2.5')"
 
 
 @pytest.fixture
-def repo(research_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("HARNESS_QUEUE", "local")
-    yield research_repo
-    LocalBackend(research_repo / ".git" / "harness" / "queue").stop_worker()
+def repo(local_queue_repo: Path) -> Path:
+    return local_queue_repo
 
 
 def test_sync_records_failed_and_killed_tasks_once(repo: Path, cli) -> None:

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_config
 from harness.layout import find_layout
 from harness.loop.ideas import find_idea
-from harness.loop.state import build_state, next_action
 from tests.conftest import git
-from tests.ratchet_helpers import evaluate_seeds, idea_with_effect, truth_repo
+from tests.ratchet_helpers import evaluate_seeds, idea_with_effect, next_of, truth_repo
 
 TRUNK = "research/trunk"
 
@@ -25,12 +23,6 @@ def repo(research_repo: Path, cli) -> Path:
     root = truth_repo(research_repo, advance="trunk")
     assert cli("baseline", "--seeds", "3", cwd=root).code == 0
     return root
-
-
-def next_of(root: Path):
-    layout = find_layout(root)
-    config = load_config(layout.root)
-    return next_action(build_state(layout, config), config)
 
 
 def first_parents(root: Path) -> list[str]:

@@ -11,6 +11,10 @@ import errno
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tyro.extras import SubcommandApp
 
 DESCRIPTION = (
     "A git-native research loop: ideas, worktrees, guarded files, queued evaluations. "
@@ -18,7 +22,7 @@ DESCRIPTION = (
 )
 
 
-def build_app():
+def build_app() -> SubcommandApp:
     from tyro.extras import SubcommandApp
 
     from harness.cli import (

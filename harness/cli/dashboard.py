@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from tyro.extras import SubcommandApp
+
     from harness.config import Config
     from harness.layout import Layout
 
 
-def register(app) -> None:
+def register(app: SubcommandApp) -> None:
     app.command(dashboard)
 
 

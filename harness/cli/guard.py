@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tyro.extras import SubcommandApp
 
 RED, RESET = "\033[31m", "\033[0m"
 
 
-def register(app) -> None:
+def register(app: SubcommandApp) -> None:
     from tyro.extras import SubcommandApp
 
     app.command(guard)

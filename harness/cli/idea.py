@@ -10,6 +10,8 @@ from tyro.conf import Positional, arg
 from harness.cli.args import Slug
 
 if TYPE_CHECKING:
+    from tyro.extras import SubcommandApp
+
     from harness.config import Config
     from harness.layout import Layout
 
@@ -20,7 +22,7 @@ Status = Literal[
 ]
 
 
-def register(app) -> None:
+def register(app: SubcommandApp) -> None:
     from tyro.extras import SubcommandApp
 
     sub = SubcommandApp()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def register(app) -> None:
+if TYPE_CHECKING:
+    from tyro.extras import SubcommandApp
+
+
+def register(app: SubcommandApp) -> None:
     from tyro.extras import SubcommandApp
 
     sub = SubcommandApp()

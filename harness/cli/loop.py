@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING
 from harness.cli.idea import repository
 
 if TYPE_CHECKING:
+    from tyro.extras import SubcommandApp
+
+    from harness.layout import Layout
     from harness.loop.ratchet import RatchetState
     from harness.loop.status import Summary
 
 
-def register(app) -> None:
+def register(app: SubcommandApp) -> None:
     app.command(status)
     app.command(name="next")(next_step)
     app.command(brief)
@@ -44,7 +47,7 @@ def status(*, json: bool = False) -> int:
     return 0
 
 
-def imported_chain_line(layout) -> str | None:
+def imported_chain_line(layout: Layout) -> str | None:
     """The chain of an imported loop's kept changes, when the record holds imported rows."""
     from harness.record.importing import chain_text
     from harness.record.results import read_results

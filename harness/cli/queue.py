@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from tyro.conf import Positional, arg
 
 from harness.cli.args import Task
 
+if TYPE_CHECKING:
+    from tyro.extras import SubcommandApp
+
+    from harness.config import Config
+    from harness.layout import Layout
+    from harness.runs.sync import SyncReport
+
 BackendFlag = Literal["auto", "pueue", "local", "slurm"]
 TEXT_ROWS_DONE = 20  # finished tasks `status` shows without --all
 
 
-def register(app) -> None:
+def register(app: SubcommandApp) -> None:
     from tyro.extras import SubcommandApp
 
     sub = SubcommandApp()
@@ -93,7 +100,7 @@ def add(
     return 0
 
 
-def _idea_here(layout, config) -> str | None:
+def _idea_here(layout: Layout, config: Config) -> str | None:
     """The idea of this worktree's `exp/SLUG` branch, or None (main, another branch)."""
     from harness import gitops
 
@@ -101,14 +108,14 @@ def _idea_here(layout, config) -> str | None:
     return branch.removeprefix("exp/") if branch.startswith("exp/") else None
 
 
-def _expected(layout, slug: str | None, *, expected: str, hypothesis: str) -> str:
+def _expected(layout: Layout, slug: str | None, *, expected: str, hypothesis: str) -> str:
     from harness.loop.expectation import resolve_expected
 
     found = resolve_expected(layout, slug, expected=expected or None, hypothesis=hypothesis)
     return found.text
 
 
-def _mark_testing(layout, slug: str, ids: list[str]) -> None:
+def _mark_testing(layout: Layout, slug: str, ids: list[str]) -> None:
     """Queued runs mean the idea is under test (`harness next` then never queues it again)."""
     from loguru import logger
 
@@ -237,7 +244,7 @@ def kill(task: Task, /, *, backend: BackendFlag = "auto") -> int:
     return 0
 
 
-def _recorded_values(layout) -> dict[str, float]:
+def _recorded_values(layout: Layout) -> dict[str, float]:
     """queue task id -> the value its results.tsv row holds (an unreadable record: none)."""
     from harness.errors import RecordError
     from harness.record.results import read_results
@@ -256,11 +263,11 @@ def _flag(backend: str) -> str | None:
     return None if backend == "auto" else backend
 
 
-def row_end(row: dict) -> tuple[str, str]:
+def row_end(row: dict[str, Any]) -> tuple[str, str]:
     return row["result"], row["label"]
 
 
-def _print_table(rows: list[dict], *, show_all: bool) -> None:
+def _print_table(rows: list[dict[str, Any]], *, show_all: bool) -> None:
     from harness.queue.ops import format_runtime
 
     done = [row for row in rows if row["result"]]
@@ -268,7 +275,9 @@ def _print_table(rows: list[dict], *, show_all: bool) -> None:
     hide = {id(row) for row in done[:hidden]}
     from harness.fileio import format_table
 
-    def with_value(row: dict) -> dict:  # the metric a finished evaluation recorded
+    def with_value(
+        row: dict[str, Any],
+    ) -> dict[str, Any]:  # the metric a finished evaluation recorded
         value = row.get("value")
         return row if value is None else {**row, "result": f"{value:.6g}"}
 
@@ -341,7 +350,7 @@ def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
     return 0
 
 
-def _sync_runs_only(problem: Exception):
+def _sync_runs_only(problem: Exception) -> SyncReport:
     """No queue to read: the runs whose harness died are recorded all the same."""
     from loguru import logger
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from tyro.conf import Positional, arg
 
+if TYPE_CHECKING:
+    from tyro.extras import SubcommandApp
 
-def register(app) -> None:
+
+def register(app: SubcommandApp) -> None:
     app.command(report)
     app.command(submit)
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from tyro.conf import Positional, arg
 
 from harness.cli.args import RunOrIdea
+
+if TYPE_CHECKING:
+    import polars as pl
+    from tyro.extras import SubcommandApp
+
+    from harness.config import Config
+    from harness.layout import Layout
 
 HELP = (
     "Read results.tsv: the runs, the best valid result, comparisons; import a foreign one; "
@@ -15,7 +22,7 @@ HELP = (
 )
 
 
-def register(app) -> None:
+def register(app: SubcommandApp) -> None:
     from tyro.extras import SubcommandApp
 
     sub = SubcommandApp()
@@ -28,7 +35,7 @@ def register(app) -> None:
     app.command(sub, name="results", help=HELP)
 
 
-def _record():
+def _record() -> tuple[Layout, Config, pl.DataFrame]:
     from harness.config import load_config
     from harness.layout import find_layout
     from harness.record.results import read_results

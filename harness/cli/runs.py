@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from tyro.conf import Positional, arg
 
+if TYPE_CHECKING:
+    from tyro.extras import SubcommandApp
 
-def register(app) -> None:
+
+def register(app: SubcommandApp) -> None:
     app.command(smoke)
-    app.command(eval_, name="eval")
+    app.command(name="eval")(eval_)
     app.command(baseline)
 
 
@@ -49,7 +52,8 @@ def eval_(
     --allow-dirty, whose rows never count. Nothing runs when the record, lock, logs or
     queue folders cannot be written; a run whose harness is killed gets its row from the
     next `harness sync`, `status` or `next`, and its processes never outlive the harness.
-    Exits 0 when the run is ok, 1 crash, 124 timeout, 130 interrupted.
+    Exits 0 when the run is ok, 1 crash, 124 timeout; stopped by a signal, 128 + N
+    (130 Ctrl-C, 143 SIGTERM).
 
     Args:
         command: The evaluation command; empty: [tool.harness] eval.
@@ -92,9 +96,8 @@ def expected_change(*, expected: str | None, hypothesis: str | None) -> str | No
 
     from harness import gitops
     from harness.config import load_config
-    from harness.layout import find_layout
+    from harness.layout import find_layout, idea_of
     from harness.loop.expectation import resolve_expected
-    from harness.runs.evaluation import idea_of
 
     layout = find_layout()
     config = load_config(layout.root)
@@ -109,7 +112,7 @@ def expected_change(*, expected: str | None, hypothesis: str | None) -> str | No
     return found.text or None
 
 
-def summary_line(row: dict, *, log_path: str) -> str:
+def summary_line(row: dict[str, Any], *, log_path: str) -> str:
     value = "no value" if row.get("value") is None else f"{row['metric']} {row['value']:.6g}"
     line = f"recorded run {row['run_id']} ({row['idea']}, seed {row['seed']}): {value}, "
     line += f"{row['status']}, {row['duration_s']:.1f} s"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from tyro.conf import Positional, arg
 
+if TYPE_CHECKING:
+    from tyro.extras import SubcommandApp
 
-def register(app) -> None:
+
+def register(app: SubcommandApp) -> None:
     app.command(init)
     app.command(doctor)
 

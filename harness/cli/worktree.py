@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from tyro.conf import arg
 
 from harness.cli.args import Slug
 from harness.cli.idea import repository
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
-def register(app) -> None:
+    from tyro.extras import SubcommandApp
+
+    from harness.loop.worktrees import Worktree
+
+
+def register(app: SubcommandApp) -> None:
     from tyro.extras import SubcommandApp
 
     sub = SubcommandApp()
@@ -123,7 +130,7 @@ def list_worktrees(*, json: bool = False) -> int:
     return 0
 
 
-def worktree_lines(worktrees, status: dict[str, str]) -> list[str]:
+def worktree_lines(worktrees: Iterable[Worktree], status: dict[str, str]) -> list[str]:
     """One aligned line per worktree (shared with `harness status`)."""
     from harness.fileio import format_table
 

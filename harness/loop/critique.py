@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from harness.errors import HarnessError, UsageError
 from harness.layout import Layout
@@ -64,7 +65,7 @@ def add_critique(layout: Layout, slug: str, text: str) -> Idea:
         idea = find_idea(layout, slug)
         stamp = now_stamp()
         body = append_to_section(idea.body, SECTION, f"### {stamp}\n\n{text.strip()}")
-        changes: dict = {key: value for key, value in scores.items() if value is not None}
+        changes: dict[str, Any] = {key: value for key, value in scores.items() if value is not None}
         if idea.status == "proposed":
             changes["status"] = "critiqued"
             body = log_change(body, f"proposed -> critiqued (rating {scores['rating']:g}/10)")

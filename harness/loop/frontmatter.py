@@ -44,6 +44,15 @@ def split(text: str, *, name: str) -> tuple[dict[str, Any], str]:
     return meta, text[end + len(DELIMITER) + 2 :]
 
 
+def read_bare(value: str) -> Any:
+    """What YAML reads `value` as when it is written bare: `null` None, `yes` True, `123` a
+    number, `2024-01-01` a date, `lr-warmup` the string itself."""
+    try:
+        return yaml.load(value, Loader=_Loader)
+    except yaml.YAMLError:
+        return None
+
+
 def join(meta: dict[str, Any], body: str) -> str:
     """The document with `meta` as its front matter (keys kept in their order) and `body`."""
     block = yaml.dump(

@@ -119,6 +119,12 @@ def validate_slug(slug: str) -> str:
         )
     if slug in RESERVED_SLUGS:
         raise UsageError(f"{slug!r} is reserved for runs of the main branch: choose another slug")
+    read = frontmatter.read_bare(slug)  # templates write `slug: {{ slug }}` unquoted
+    if read != slug:
+        raise UsageError(
+            f"bad idea slug {slug!r}: an idea's YAML front matter reads it as {read!r}, not "
+            f"as text: add a word, e.g. {slug}-idea"
+        )
     return slug
 
 

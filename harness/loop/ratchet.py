@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from harness import gitops
 from harness.config import Config
 from harness.errors import ConfigError, GitError, UsageError, WorktreeError
-from harness.layout import Layout
+from harness.layout import Layout, branch_of
 from harness.loop.ideas import PARENT, Idea, find_idea, ideas_lock, log_change, rewrite_idea
-from harness.loop.worktrees import Worktree, branch_of, create_worktree, find_worktree
+from harness.loop.worktrees import Worktree, create_worktree, find_worktree
 from harness.record.code import code_of, fill_codes, record_paths
 from harness.record.compare import Side
 from harness.record.reference import Head, head_of, line_head, seeds_measured, side_of_code

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from harness.queue.base import deadline_env
 from harness.queue.local_store import LOST_DETAIL, GroupSettings, QueueStore, Record
-from harness.queue.procs import GRACE_S, TIMEOUT_EXIT, exit_code_of, signal_group, signal_name
+from harness.queue.procs import QUEUE_GRACE_S, TIMEOUT_EXIT, exit_code_of, signal_group, signal_name
 from harness.queue.proctree import kill_marked
 from harness.queue.times import utc_now
 
@@ -192,7 +192,7 @@ class Worker:
                 if child.reason:
                     child.term_at = now
                     signal_group(child.popen.pid, signal.SIGTERM)
-            elif child.term_at and now - child.term_at >= GRACE_S and not child.kill_sent:
+            elif child.term_at and now - child.term_at >= QUEUE_GRACE_S and not child.kill_sent:
                 child.kill_sent = True
                 signal_group(child.popen.pid, signal.SIGKILL)
 
@@ -211,7 +211,7 @@ class Worker:
             if child.deadline is not None and not child.reason:
                 moments.append(child.deadline)
             if child.term_at is not None and not child.kill_sent:
-                moments.append(child.term_at + GRACE_S)
+                moments.append(child.term_at + QUEUE_GRACE_S)
         return max(0.0, min([now + MAX_SLEEP, *moments]) - now)
 
     def _sleep(self, fds: list[int], timeout: float) -> None:

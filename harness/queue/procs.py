@@ -7,8 +7,12 @@ import signal
 import subprocess
 from pathlib import Path
 
-GRACE_S = 5.0  # seconds between SIGTERM and SIGKILL when a process group is stopped
+GRACE_S = 5.0  # seconds between SIGTERM and SIGKILL when `harness eval` stops its command
+# A queue stopping a task (a `harness eval`) waits longer: the evaluation first stops its own
+# command (GRACE_S) and then writes its row, which an earlier SIGKILL would lose.
+QUEUE_GRACE_S = 3 * GRACE_S
 TIMEOUT_EXIT = 124  # the exit code of a task stopped by its timeout (as coreutils `timeout`)
+SIGKILL_EXIT = 128 + signal.SIGKILL  # 137: a death by SIGKILL, as a shell reports it
 
 
 def signal_group(pgid: int | None, sig: int) -> bool:

@@ -42,7 +42,7 @@ from harness.queue.base import (
     tail_lines,
     with_token,
 )
-from harness.queue.procs import TIMEOUT_EXIT
+from harness.queue.procs import SIGKILL_EXIT, TIMEOUT_EXIT
 from harness.queue.times import normalise_time
 
 WRAPPER = "harness.queue.wrap"
@@ -264,8 +264,8 @@ def _interpret(name: str, body: Any, *, has_timeout: bool) -> tuple[str, int | N
     result = body.get("result") if isinstance(body, dict) and "result" in body else body
     if result == "Success":
         return "succeeded", 0, ""
-    if result == "Killed":
-        return "killed", None, "killed through pueue"
+    if result == "Killed":  # `pueue kill` without --signal: SIGKILL to the task's group
+        return "killed", SIGKILL_EXIT, "killed through pueue"
     if isinstance(result, dict) and "Failed" in result:
         code = int(result["Failed"])
         if has_timeout and code == TIMEOUT_EXIT:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 
 from harness.errors import HarnessError
 from harness.queue.base import TASK_ENV, TOKEN_ENV, deadline_env
-from harness.queue.procs import GRACE_S, TIMEOUT_EXIT, exit_code_of
+from harness.queue.procs import QUEUE_GRACE_S, TIMEOUT_EXIT, exit_code_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +115,7 @@ def stop_task(child: subprocess.Popen[bytes]) -> None:
 
     _signal_all(members(), signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        child.wait(timeout=GRACE_S)
+        child.wait(timeout=QUEUE_GRACE_S)
     _signal_all(members(), signal.SIGKILL)
     child.wait()
 

@@ -279,7 +279,7 @@ def _typed(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     return typed
 
 
-def _check_cast(path: Path, raw: pl.DataFrame, typed: pl.DataFrame, name: str, kind: str):
+def _check_cast(path: Path, raw: pl.DataFrame, typed: pl.DataFrame, name: str, kind: str) -> None:
     import polars as pl
 
     bad = raw.select(

@@ -285,7 +285,9 @@ def _shown(where: Standing) -> list[Comparison]:
     return list({id(c): c for c in shown}.values())
 
 
-def _table_row(label: str, mean: float, std: float | None, n: int, difference: str) -> dict:
+def _table_row(
+    label: str, mean: float, std: float | None, n: int, difference: str
+) -> dict[str, str | int]:
     return {"label": label, "mean": num(mean), "std": num(std), "n": n, "difference": difference}
 
 

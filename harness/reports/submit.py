@@ -60,6 +60,8 @@ from harness.runs import confirm as held_out
 if TYPE_CHECKING:
     import polars as pl
 
+    from harness.queue.base import TaskSpec
+
 MAX_LISTED = 5
 
 
@@ -302,7 +304,7 @@ def queue_confirmation(
         return ()
     _, backend = open_configured(layout, config)
 
-    def spec_of(target: held_out.Target, seed: int):
+    def spec_of(target: held_out.Target, seed: int) -> TaskSpec:
         pair = (confirmation.candidate, confirmation.reference)
         argv = [
             "python", "-m", "harness.runs.confirm_task",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
 
@@ -29,7 +29,7 @@ def matches(path: str, patterns: Iterable[str]) -> bool:
 
 
 @lru_cache(maxsize=256)
-def compile_globs(patterns: tuple[str, ...]) -> PathSpec:
+def compile_globs(patterns: tuple[str, ...]) -> PathSpec[Any]:
     """One matcher for a rule's patterns (pathspec is imported only once a rule is used)."""
     import pathspec
 

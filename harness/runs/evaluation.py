@@ -26,6 +26,7 @@ from __future__ import annotations
 import getpass
 import os
 import secrets
+import signal
 import socket
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -65,7 +66,7 @@ ENV_FIELDS = {
     "queue_task": "HARNESS_QUEUE_TASK",
     "task_token": "HARNESS_TASK_TOKEN",
 }
-EXIT_CODES = {"ok": 0, "crash": 1, "timeout": 124, "killed": 130}
+EXIT_CODES = {"ok": 0, "crash": 1, "timeout": 124}  # "killed": 128 + the signal's number
 MAX_DESCRIPTION = 1500
 ALLOW_DIRTY = "HARNESS_ALLOW_DIRTY"
 MAX_LISTED = 5
@@ -96,6 +97,10 @@ class RecordedRun:
 
     @property
     def exit_code(self) -> int:
+        """As a shell reports a death by signal N: 128 + N (Ctrl-C 130, SIGTERM 143)."""
+        if self.row["status"] == "killed":
+            stopped_by = self.row["extra"].get("stopped_by", "SIGINT")
+            return 128 + int(signal.Signals[stopped_by])
         return EXIT_CODES.get(self.row["status"], 1)
 
 
@@ -329,6 +334,8 @@ def outcome(
     extra = {k: v for k, v in metrics.items() if k != config.metric}
     extra["exit_code"] = execution.exit_code
     extra["log"] = str(log_path)
+    if execution.stopped_by is not None:
+        extra["stopped_by"] = signal.Signals(execution.stopped_by).name
     description = ""
     if status != "ok":
         description = _join(reason, "log tail: " + " | ".join(execution.tail[-8:]))
@@ -350,12 +357,16 @@ def _status(execution: Execution, value: float | None, problem: str) -> tuple[st
     if execution.ending == "interrupted" and is_past_deadline(os.environ):
         return "timeout", "stopped by the queue's timeout"
     if execution.ending == "interrupted":
-        return "killed", "interrupted (Ctrl-C or SIGTERM)"
+        return "killed", f"interrupted ({_stop_name(execution.stopped_by)})"
     if execution.exit_code != 0:
         return "crash", f"exit code {execution.exit_code}"
     if value is None:
         return "crash", problem or "no metrics: neither HARNESS_METRICS_FILE nor `---` lines"
     return "ok", ""
+
+
+def _stop_name(signum: int | None) -> str:
+    return "Ctrl-C" if signum in (None, signal.SIGINT) else signal.Signals(signum).name
 
 
 def _join(*parts: str) -> str:

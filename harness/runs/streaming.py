@@ -48,6 +48,10 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 class Interrupted(Exception):
     """The harness itself was asked to stop (SIGTERM) while the command ran."""
 
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
 
 @dataclass
 class Execution:
@@ -58,6 +62,7 @@ class Execution:
     duration_s: float
     tail: list[str] = field(default_factory=list)
     summary: SummaryCollector = field(default_factory=SummaryCollector)
+    stopped_by: int | None = None  # the signal that interrupted the harness (SIGINT, SIGTERM)
     log_problem: str = ""  # why the log is incomplete ('' when it is whole)
 
 
@@ -77,7 +82,7 @@ class _Output:
         self.lines = 0
         self.problem = ""
 
-    def pump(self, pipe: IO[bytes], sink: TextIO | None, summary: SummaryCollector | None):
+    def pump(self, pipe: IO[bytes], sink: TextIO | None, summary: SummaryCollector | None) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pending = b""
         while chunk := os.read(pipe.fileno(), CHUNK):
@@ -174,7 +179,7 @@ def run_logged(
             _thread(output.pump, proc.stderr, stderr, None),
         ]
         try:
-            execution.ending = _wait(proc, timeout=timeout, grace=grace)
+            execution.ending, execution.stopped_by = _wait(proc, timeout=timeout, grace=grace)
         finally:
             end_tree(proc, marker=marker)
             if watchdog is not None:
@@ -264,17 +269,23 @@ def _thread(target: Any, *args: Any) -> threading.Thread:
     return thread
 
 
-def _wait(proc: subprocess.Popen[bytes], *, timeout: float | None, grace: float) -> Ending:
+def _wait(
+    proc: subprocess.Popen[bytes], *, timeout: float | None, grace: float
+) -> tuple[Ending, int | None]:
+    """How the command ended, and the signal that stopped the harness meanwhile, if any."""
     try:
         with _sigterm_raises():
             proc.wait(timeout=timeout)
-        return "exited"
+        return "exited", None
     except subprocess.TimeoutExpired:
         stop_group(proc, grace=grace)
-        return "timeout"
-    except (KeyboardInterrupt, Interrupted):
+        return "timeout", None
+    except KeyboardInterrupt:
         stop_group(proc, grace=grace)
-        return "interrupted"
+        return "interrupted", signal.SIGINT
+    except Interrupted as stop:
+        stop_group(proc, grace=grace)
+        return "interrupted", stop.signum
 
 
 def stop_group(proc: subprocess.Popen[bytes], *, grace: float) -> None:
@@ -297,7 +308,7 @@ def _sigterm_raises() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        raise Interrupted(f"signal {signum}")
+        raise Interrupted(signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:

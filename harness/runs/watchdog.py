@@ -41,7 +41,7 @@ _LAUNCH = (
 class Watchdog:
     """The harness's side: start the watchdog, tell it the group, release it at the end."""
 
-    def __init__(self, marker: tuple[str, str], *, heartbeat: os.PathLike | None) -> None:
+    def __init__(self, marker: tuple[str, str], *, heartbeat: os.PathLike[str] | None) -> None:
         import subprocess
 
         read_fd, self.write_fd = os.pipe()
