@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from harness import gitops
 from harness.errors import UsageError
 from harness.layout import Layout
 from harness.rules.appendonly import ENTRY_MARK, prepend_entry, split_header
@@ -132,6 +133,25 @@ def revoke(layout: Layout, *, reason: str = "", now: datetime | None = None) -> 
     if MENTION.search(reason) or re.search(r"(?m)^## ", reason):
         raise UsageError("the reason must not mention META_MODE or hold `## ` heading lines")
     return _write(layout, "META_MODE=0 (meta off)", reason, now)
+
+
+def commit_journal(layout: Layout, *, message: str) -> str:
+    """Commit human_journal.md in the root when it is on the main branch (a grant counts
+    only once committed there); a line for people saying what was done."""
+    from harness.config import load_config
+    from harness.errors import HarnessError
+
+    main = load_config(layout.root).main_branch
+    if gitops.current_branch(layout.root) != main:
+        return (
+            f"note: {layout.root} is not on {main}: commit {layout.human_journal.name} on "
+            f"{main} yourself (a grant counts only once committed there, before the change)"
+        )
+    try:
+        sha = gitops.commit_only(layout.root, [layout.human_journal.name], message=message)
+    except HarnessError as exc:
+        return f"note: {layout.human_journal.name} not committed ({exc}): commit it on {main}"
+    return f"committed {layout.human_journal.name} on {main} ({sha[:10]})"
 
 
 def _write(layout: Layout, title: str, reason: str, now: datetime | None) -> str:
