@@ -55,7 +55,7 @@ HEAD = """#!/bin/sh
 # {what}
 {python_line}{python}
 export GIT_NO_REPLACE_OBJECTS=1
-chained="$(dirname "$0")/{chained}"
+chained="${{0%/*}}/{chained}"
 if [ -x "$chained" ]; then
     "$chained" "$@" || exit $?
 fi
@@ -68,11 +68,11 @@ HARNESS_TRUNK={trunk}
 {config_line}{config}
 harness_fast_path() {{
     set -f
-    set -- $(git rev-parse --git-path MERGE_HEAD --symbolic-full-name HEAD \\
-        "refs/heads/$HARNESS_MAIN:{config_file}" 2>/dev/null)
-    [ "$#" = 3 ] && [ "$3" = "$HARNESS_CONFIG" ] && [ ! -e "$1" ] || return 1
-    case "$2" in refs/heads/*) ;; *) return 1 ;; esac
-    [ "$2" != "refs/heads/$HARNESS_MAIN" ] && [ "$2" != "refs/heads/$HARNESS_TRUNK" ] || return 1
+    set -- $(git rev-parse "refs/heads/$HARNESS_MAIN:{config_file}" --git-path MERGE_HEAD \\
+        --symbolic-full-name HEAD 2>/dev/null)
+    [ "$#" = 3 ] && [ "$1" = "$HARNESS_CONFIG" ] && [ ! -e "$2" ] || return 1
+    case "$3" in refs/heads/*) ;; *) return 1 ;; esac
+    [ "$3" != "refs/heads/$HARNESS_MAIN" ] && [ "$3" != "refs/heads/$HARNESS_TRUNK" ] || return 1
     staged=$(git diff-index --cached --name-only --no-renames HEAD) || return 1
     IFS='
 '
