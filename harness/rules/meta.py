@@ -1,10 +1,11 @@
 """META_MODE: the human's permission to change the FROZEN files (docs/architecture.md §2).
 
-META_MODE is active when the environment has `META_MODE=1`, or when the newest entry of
-`human_journal.md` that mentions META_MODE says `META_MODE=1` (an entry that also says
+An entry of `human_journal.md` that says `META_MODE=1` grants it (one that also says
 `META_MODE=0` is read as a revocation: an unclear grant grants nothing). `harness meta
-on|off` write such entries, with a UTC timestamp in the heading that `harness audit` reads
-to tell which grant allowed a commit.
+on|off` write such entries, dated, and commit them on main (`commit_journal`): the range
+check and the audit count only grants committed history holds (harness.rules.grants).
+`meta_state` (what `harness meta status` shows) also reads `META_MODE=1` from the
+environment, which the local hooks honour as the human's shortcut.
 """
 
 from __future__ import annotations
