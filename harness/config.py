@@ -147,8 +147,17 @@ def load_config(root: Path) -> Config:
     the research repository. Cached per process on what was read (main's blob, the root
     copy's stat), so calling it again costs one git call.
     """
-    main = main_branch_name(root)
+    main, pinned = main_branch_name(root)
     blob = _committed_blob(root, main)
+    if (
+        blob is None
+        and pinned
+        and not _git_out(root, "rev-parse", "-q", "--verify", f"refs/heads/{main}")
+    ):
+        raise ConfigError(
+            f"the main branch {main!r} does not exist (it is pinned as {MAIN_PIN} in git "
+            "config): create it, or pin the main branch again with `harness hooks install`"
+        )
     working = _working_stat(root / CONFIG_FILE)
     key = (str(root), main, blob, working)
     if key not in _CACHE:
@@ -175,21 +184,26 @@ def _read_config(root: Path, main: str, blob: str | None) -> Config:
         raise ConfigError(not_utf8(label, data, exc)) from None
     table = harness_table(text, label=label)
     config = parse_config(table)
-    if config.main_branch != main:
-        raise ConfigError(
-            f"{label} says main_branch = {config.main_branch!r} but {MAIN_PIN} is {main!r}: "
-            "run `harness hooks install` in the main worktree to pin the main branch again"
+    if config.main_branch != main:  # a main branch renamed: the pin decides, until re-pinned
+        _warn(
+            f"warning: {label} says main_branch = {config.main_branch!r}, but the main branch "
+            f"is pinned as {main!r} ({MAIN_PIN}): run `harness hooks install` in the main "
+            "worktree to pin it again"
         )
+        config = dataclasses.replace(config, main_branch=main)
     _warn_if_working_copy_differs(path, table, main=main)
     return config
 
 
-def main_branch_name(root: Path) -> str:
+def main_branch_name(root: Path) -> tuple[str, bool]:
     """The main branch: pinned in git config (`harness.mainBranch`, by `harness init` and
     `harness hooks install`), else the root copy's `main_branch`, else `main`. The pin
-    keeps an edit of the working copy from redirecting where the configuration is read."""
+    keeps an edit of the working copy from redirecting where the configuration is read.
+    Returns (the name, whether it is pinned)."""
     pinned = _git_out(root, "config", "--get", MAIN_PIN)
-    return pinned.strip() if pinned and pinned.strip() else working_main_branch(root)
+    if pinned and pinned.strip():
+        return pinned.strip(), True
+    return working_main_branch(root), False
 
 
 def working_main_branch(root: Path) -> str:

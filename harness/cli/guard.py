@@ -147,7 +147,8 @@ def meta_on(*, reason: str) -> int:
 
 
 def _say_committed(where: str) -> None:
-    print(where) if where.startswith("committed") else print(where, file=sys.stderr)
+    """The line of `commit_journal`: a note (not committed) goes to stderr."""
+    print(where, file=sys.stdout if where.startswith("committed") else sys.stderr)
 
 
 def meta_off(*, reason: str = "") -> int:

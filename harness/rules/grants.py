@@ -123,8 +123,12 @@ def is_human(author: str, humans: tuple[str, ...]) -> bool:
 
 def is_signing_configured(cwd: Path) -> bool:
     """Grant commits must verify when git is set up to check signatures here."""
-    keys = ("gpg.ssh.allowedSignersFile", "user.signingkey", "commit.gpgsign")
-    return any(gitops.git("config", "--get", key, cwd=cwd, check=False).strip() for key in keys)
+    pattern = r"^(gpg\.ssh\.allowedsignersfile|user\.signingkey|commit\.gpgsign)$"
+    listed = gitops.git("config", "--get-regexp", pattern, cwd=cwd, check=False).splitlines()
+    values = dict(line.partition(" ")[::2] for line in listed)
+    return any(
+        v.strip() and (k != "commit.gpgsign" or v.strip() == "true") for k, v in values.items()
+    )
 
 
 def is_ancestor(ancestor: str, commit: str, *, cwd: Path) -> bool:

@@ -13,7 +13,8 @@ configuration from main's commit (or BASE's, for a range); the grant from commit
 history (`harness.rules.grants`), so a pull request cannot loosen its own check and
 `META_MODE=1` in an agent's environment passes no range check. The hooks alone also take
 `META_MODE=1` from the environment: they are the human's local tool, and what they let
-through is checked again by the range check and the audit.
+through is checked again by the range check and the audit. History is read for a grant
+only when a change needs one.
 """
 
 from __future__ import annotations
@@ -136,21 +137,29 @@ def check_staged(
     layout = find_layout(start)
     config = load_config(layout.root)
     cwd = layout.worktree
-    meta = hook_meta(cwd, config, environ=os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
     branch, merging = head_state(cwd)
-    merging = merging or merge_heads_of(os.environ if environ is None else environ)
+    merging = merging or merge_heads_of(environ)
     changes = parse_raw(index_diff(cwd))
     for merge_head in merging:
         others = changed_paths(["diff-index", "--cached", merge_head], cwd=cwd)
         changes = [c for c in changes if others.intersection(c.paths)]
     changes = load_contents(changes, config, cwd=cwd)
+    meta = environ.get("META_MODE", "").strip() == "1"
     context = Context(config.rules, branch, config.main_branch, meta, trunk_of(config))
-    violations, commits = rules.check(changes, context), 1
-    if merging and context.is_protected:
-        more, brought, counted = brought_in(merging, config, meta=meta, cwd=cwd)
-        violations, commits = violations + more, commits + brought
-        return GuardReport(violations, commits, len(changes) + counted, branch, meta)
-    return GuardReport(violations, commits, len(changes), branch, meta)
+
+    def violations_of(context: Context) -> tuple[list[Violation], int, int]:
+        found = rules.check(changes, context)
+        if not (merging and context.is_protected):
+            return found, 1, len(changes)
+        more, brought, counted = brought_in(merging, config, meta=context.meta, cwd=cwd)
+        return found + more, 1 + brought, len(changes) + counted
+
+    violations, commits, counted = violations_of(context)
+    if violations and not meta and is_granted(cwd, config):  # read history only when needed
+        meta = True
+        violations, commits, counted = violations_of(replace(context, meta=True))
+    return GuardReport(violations, commits, counted, branch, meta)
 
 
 def brought_in(
@@ -175,11 +184,9 @@ def brought_in(
 BROUGHT_RULES = ("FROZEN", "APPEND-ONLY")
 
 
-def hook_meta(cwd: Path, config: Config, *, environ: Mapping[str, str]) -> bool:
-    """META_MODE for a hook: `META_MODE=1` in the environment, or a grant committed on main
-    (see harness.rules.grants) that the commit being made descends from."""
-    if environ.get("META_MODE", "").strip() == "1":
-        return True
+def is_granted(cwd: Path, config: Config) -> bool:
+    """Whether a grant committed on main (see harness.rules.grants) covers a commit made on
+    top of HEAD: in force at main's head, and written by an ancestor of HEAD."""
     main = gitops.resolve_commit(cwd, f"refs/heads/{config.main_branch}")
     head = gitops.resolve_commit(cwd, "HEAD")
     if main is None or head is None:

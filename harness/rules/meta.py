@@ -89,14 +89,6 @@ def journal_grant(text: str) -> JournalEntry | None:
     return None
 
 
-def grant_at(text: str, moment: datetime) -> JournalEntry | None:
-    """The timestamped entry that granted META_MODE at `moment`, if one did."""
-    for entry in journal_entries(text):
-        if entry.mentions_meta and entry.time is not None and entry.time <= moment:
-            return entry if entry.grants else None
-    return None
-
-
 def meta_state(*, environ: Mapping[str, str], journal_text: str) -> MetaState:
     """META_MODE from the environment, then from the human journal's newest META entry."""
     if environ.get("META_MODE", "").strip() == "1":
