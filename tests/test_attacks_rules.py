@@ -197,6 +197,27 @@ def test_a_plain_local_merge_of_an_unfreezing_into_main(research_repo: Path) -> 
     ) in checked.stderr
 
 
+def test_a_plain_local_merge_of_an_eval_change_into_the_trunk(research_repo: Path) -> None:
+    """In trunk mode (winners merged unattended), the agent merges its own branch with an
+    eval.py edit made with --no-verify into the research trunk by hand."""
+    commit_config(
+        research_repo, lambda text: text.replace('advance = "review"', 'advance = "trunk"')
+    )
+    git(research_repo, "branch", "research/trunk")
+    worktree = exp_worktree(research_repo)
+    sha = no_verify(worktree, {"eval.py": "print('val_bpb: 0.0')\n"}, "faster eval")
+    trunk = research_repo / "5_worktrees" / "trunk"
+    git(research_repo, "worktree", "add", "--quiet", str(trunk), "research/trunk")
+    commit_files(trunk, {"1_ideas/note.md": "the trunk moved on\n"}, "a note")
+    proc = run(trunk, "git", "merge", "--no-edit", "exp/idea")
+    # layer: the pre-merge-commit hook (the trunk is protected like main)
+    assert proc.returncode != 0
+    assert harness_lines(proc.stderr) == [
+        f"harness: {sha[:10]}: {FROZEN_EDIT}",
+        "harness: commit refused: 1 rule violation(s)",
+    ]
+
+
 def test_git_replace_refs_to_hide_an_eval_change(research_repo: Path, cli) -> None:
     """The agent commits an eval.py edit with --no-verify, then `git replace`s that commit
     with an innocent-looking one, so plain git (and a check using it) sees no eval.py
