@@ -11,8 +11,13 @@ fails on:
   `--no-verify`, say);
 - a rewritten history: the head of main it last audited (kept in `refs/harness/audited`)
   is no longer an ancestor of main (a `rebase -i --root` that folds a FROZEN change into
-  the first commit, a reset, a force-push pulled). A human who rewrote it on purpose
-  moves the ref: `git update-ref refs/harness/audited <main>`.
+  the first commit, a reset, a force-push pulled).
+
+The ref moves to main's head only when an audit passes, so a problem is reported until a
+human accepts it by moving the ref (`git update-ref refs/harness/audited <main>`): commits
+below the ref are listed but not checked again (which also keeps a long history's audit
+cheap: the journals' old versions are not read again). `harness init` sets the ref at the
+first commit; a fresh clone (CI) has none, and checks the whole history.
 
 Every git call ignores replace refs (harness.gitops).
 """
@@ -87,8 +92,9 @@ def audit(layout: Layout, *, config: Config) -> AuditReport:
         return AuditReport([], [], None)
     history = main_history(layout, config=config)
     line = grant_line(cwd, head, humans=config.humans)
-    checked = content_checks(history, config, cwd=cwd)
-    entries, problems = [], []
+    problems, accepted = accepted_commits(cwd, head, main=config.main_branch)
+    checked = content_checks(history, config, accepted=accepted, cwd=cwd)
+    entries = []
     for sha, parents, time, author, subject, paths in history:
         frozen = tuple(p for p in paths if matches(p, config.rules.frozen))
         keys, broken = checked.get(sha, ((), []))
@@ -98,10 +104,11 @@ def audit(layout: Layout, *, config: Config) -> AuditReport:
         grant = FIRST_COMMIT if not parents else grant_of(sha, head, line, cwd=cwd)
         shown = frozen + ((CONFIG_FILE,) if keys else ())
         entries.append(AuditEntry(sha, time, author, subject, shown, grant, keys))
-        if grant is None:
+        if grant is None and sha not in accepted:
             what = ", ".join(frozen + tuple(f"[tool.harness] {k}" for k in keys))
             problems.append(f"{sha[:10]}: {what} changed on {config.main_branch} without a grant")
-    problems += rewritten(cwd, head, main=config.main_branch)
+    if not problems:
+        mark_audited(cwd, head)
     return AuditReport(entries, problems, head)
 
 
@@ -122,28 +129,43 @@ def entry_point(sha: str, head: str, *, cwd: Path) -> str | None:
     return listed[-1] if listed else None
 
 
+CHUNK = 32  # commits whose contents are read in one batch (a journal's versions add up)
+
+
 def content_checks(
     history: list[tuple[str, list[str], datetime, str, str, list[str]]],
     config: Config,
     *,
+    accepted: set[str],
     cwd: Path,
 ) -> dict[str, tuple[tuple[str, ...], list[str]]]:
     """{commit: ([tool.harness] keys it changed, APPEND-ONLY violations)} for the commits
-    that touched pyproject.toml or an APPEND-ONLY file (contents read in one batch)."""
-    wanted = [
+    that touched pyproject.toml, or an APPEND-ONLY file when not yet accepted."""
+
+    def wanted(sha: str, path: str) -> bool:
+        return path == CONFIG_FILE or (
+            sha not in accepted and matches(path, config.rules.append_only)
+        )
+
+    commits = [
         (sha, parents)
         for sha, parents, _, _, _, paths in history
-        if parents and any(p == CONFIG_FILE or matches(p, config.rules.append_only) for p in paths)
+        if parents and any(wanted(sha, p) for p in paths)
     ]
-    per_commit = [commit_changes([sha, *parents], cwd=cwd) for sha, parents in wanted]
-    everything = load_contents([c for _, cs in per_commit for c in cs], config, cwd=cwd)
     context = Context(config.rules, None, config.main_branch)
-    results, position = {}, 0
-    for sha, changes in per_commit:
-        filled = everything[position : position + len(changes)]
-        position += len(changes)
-        keys = tuple(key for change in filled for key in policy.config_keys(change))
-        results[sha] = (keys, append_only_problems(filled, context))
+    results = {}
+    for start in range(0, len(commits), CHUNK):
+        per_commit = []
+        for sha, parents in commits[start : start + CHUNK]:
+            _, changes = commit_changes([sha, *parents], cwd=cwd)
+            per_commit.append((sha, [c for c in changes if any(wanted(sha, p) for p in c.paths)]))
+        everything = load_contents([c for _, cs in per_commit for c in cs], config, cwd=cwd)
+        position = 0
+        for sha, changes in per_commit:
+            filled = everything[position : position + len(changes)]
+            position += len(changes)
+            keys = tuple(key for change in filled for key in policy.config_keys(change))
+            results[sha] = (keys, append_only_problems(filled, context))
     return results
 
 
@@ -151,21 +173,23 @@ def append_only_problems(changes: list[Change], context: Context) -> list[str]:
     return [v.message for c in changes for v in policy.check_append_only(c, context)]
 
 
-def rewritten(cwd: Path, head: str, *, main: str) -> list[str]:
-    """The rewritten-history problem, if any; else records `head` as audited."""
+def accepted_commits(cwd: Path, head: str, *, main: str) -> tuple[list[str], set[str]]:
+    """(the rewritten-history problem, if any; the commits below the audited head)."""
     audited = gitops.resolve_commit(cwd, AUDITED_REF)
-    if audited is not None and not is_ancestor(audited, head, cwd=cwd):
+    if audited is None:
+        return [], set()
+    if not is_ancestor(audited, head, cwd=cwd):
         return [
             f"{main}'s history was rewritten: {audited[:10]}, the head last audited "
             f"({AUDITED_REF}), is no longer an ancestor of {main}; if a human rewrote it on "
             f"purpose, audit the new history and run `git update-ref {AUDITED_REF} {main}`"
-        ]
-    mark_audited(cwd, head)
-    return []
+        ], set()
+    return [], set(gitops.git("rev-list", audited, cwd=cwd).split())
 
 
 def mark_audited(cwd: Path, head: str) -> None:
-    """Record `head` as the head of main last audited (also done by `harness init`)."""
+    """Record `head` as the head of main last audited (passed, or accepted by `harness
+    init` for the first commit)."""
     gitops.git("update-ref", AUDITED_REF, head, cwd=cwd)
 
 
