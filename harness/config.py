@@ -145,7 +145,7 @@ def load_config(root: Path) -> Config:
 
     This is the one reader of the configuration: every command calls it with the root of
     the research repository. Cached per process on what was read (main's blob, the root
-    copy's stat), so calling it again costs one git call.
+    copy's stat), so calling it again costs two git calls (the pin, main's blob id).
     """
     main, pinned = main_branch_name(root)
     blob = _committed_blob(root, main)
