@@ -175,7 +175,13 @@ def _read_config(root: Path, main: str, blob: str | None) -> Config:
     if text is None or not _has_table(text):
         # nothing committed to read (no repository, no commit on main, a main without the
         # table yet while a repository is adopted): the working copy is all there is
-        return parse_config(harness_table(_read_working(path, root), label=str(path), root=root))
+        table = harness_table(_read_working(path, root), label=str(path), root=root)
+        if text is not None:
+            _warn(
+                f"warning: {main}:{CONFIG_FILE} has no [tool.harness] table: it is read from "
+                f"{path} until you commit it on {main}"
+            )
+        return parse_config(table)
     label = f"{main}:{CONFIG_FILE}"
     data = text.encode("utf-8", "surrogateescape")
     try:
