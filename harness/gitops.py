@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import GitError, NotARepository
 
 FALLBACK_IDENTITY = ("-c", "user.name=harness", "-c", "user.email=harness@localhost")
+# Every git call of the harness ignores replace refs: `git replace` (which rewrites what a
+# commit or blob id reads as) must not fool a guard, the audit or a recorded identity.
+NO_REPLACE = ("--no-replace-objects",)
 
 
 def git(*args: str, cwd: Path, input: str | None = None, check: bool = True) -> str:
@@ -24,7 +28,12 @@ def git(*args: str, cwd: Path, input: str | None = None, check: bool = True) -> 
     argv = ["git", *args]
     try:
         proc = subprocess.run(
-            argv, cwd=cwd, input=input, capture_output=True, text=True, check=False
+            ["git", *NO_REPLACE, *args],
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except FileNotFoundError:
         raise GitError("git is not installed: install it (e.g. apt-get install git)") from None
@@ -40,7 +49,9 @@ def git_bytes(*args: str, cwd: Path, input: bytes | None = None) -> bytes:
     """`git()` for output that is not text: paths as git stores them, blob contents."""
     argv = ["git", *args]
     try:
-        proc = subprocess.run(argv, cwd=cwd, input=input, capture_output=True, check=False)
+        proc = subprocess.run(
+            ["git", *NO_REPLACE, *args], cwd=cwd, input=input, capture_output=True, check=False
+        )
     except FileNotFoundError:
         raise GitError("git is not installed: install it (e.g. apt-get install git)") from None
     except NotADirectoryError:
@@ -51,9 +62,27 @@ def git_bytes(*args: str, cwd: Path, input: bytes | None = None) -> bytes:
     return proc.stdout
 
 
+def read_blobs(blob_ids: Iterable[str], *, cwd: Path) -> dict[str, str]:
+    """{blob id: text} in one `git cat-file --batch`; bytes kept exactly (surrogateescape)."""
+    ids = sorted(blob_ids)
+    if not ids:
+        return {}
+    output = git_bytes(
+        "cat-file", "--batch", cwd=cwd, input="".join(f"{b}\n" for b in ids).encode()
+    )
+    texts, position = {}, 0
+    for blob in ids:
+        end = output.index(b"\n", position)
+        header = output[position:end].split()
+        size = int(header[2])
+        texts[blob] = output[end + 1 : end + 1 + size].decode("utf-8", "surrogateescape")
+        position = end + 1 + size + 1
+    return texts
+
+
 def is_repository(path: Path) -> bool:
     proc = subprocess.run(
-        ["git", "rev-parse", "--git-dir"], cwd=path, capture_output=True, check=False
+        ["git", *NO_REPLACE, "rev-parse", "--git-dir"], cwd=path, capture_output=True, check=False
     )
     return proc.returncode == 0
 
@@ -64,7 +93,9 @@ def init_repository(path: Path, *, branch: str) -> None:
 
 def has_commits(path: Path) -> bool:
     proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=path, capture_output=True
+        ["git", *NO_REPLACE, "rev-parse", "--verify", "--quiet", "HEAD"],
+        cwd=path,
+        capture_output=True,
     )
     return proc.returncode == 0
 
@@ -179,7 +210,9 @@ def delete_branch(root: Path, name: str, *, force: bool = False) -> None:
 def is_merged(root: Path, branch: str, *, into: str) -> bool:
     """True when every commit of `branch` is on `into`."""
     proc = subprocess.run(
-        ["git", "merge-base", "--is-ancestor", branch, into], cwd=root, capture_output=True
+        ["git", *NO_REPLACE, "merge-base", "--is-ancestor", branch, into],
+        cwd=root,
+        capture_output=True,
     )
     return proc.returncode == 0
 
@@ -235,7 +268,18 @@ def commit_only(path: Path, paths: list[str], *, message: str) -> str:
     present = [name for name in paths if (path / name).exists() or (path / name).is_symlink()]
     if present:  # new files must be known to git; deletions need no staging
         git("add", "--all", "--", *present, cwd=path)
-    argv = ["git", *identity, "commit", "--quiet", "--only", "-m", message, "--", *paths]
+    argv = [
+        "git",
+        *NO_REPLACE,
+        *identity,
+        "commit",
+        "--quiet",
+        "--only",
+        "-m",
+        message,
+        "--",
+        *paths,
+    ]
     proc = subprocess.run(argv, cwd=path, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         refusals = [line for line in proc.stderr.splitlines() if line.startswith("harness: ")]
@@ -252,7 +296,10 @@ def commit_only(path: Path, paths: list[str], *, message: str) -> str:
 def file_at(path: Path, revision: str, name: str) -> str | None:
     """The text of `name` in `revision`, or None when it has no such file."""
     proc = subprocess.run(
-        ["git", "show", f"{revision}:{name}"], cwd=path, capture_output=True, check=False
+        ["git", *NO_REPLACE, "show", f"{revision}:{name}"],
+        cwd=path,
+        capture_output=True,
+        check=False,
     )
     return proc.stdout.decode("utf-8", "surrogateescape") if proc.returncode == 0 else None
 
@@ -273,7 +320,7 @@ def ignored_paths(root: Path, paths: list[str]) -> list[str]:
     if not paths:
         return []
     result = subprocess.run(
-        ["git", "check-ignore", "-z", "--stdin"],
+        ["git", *NO_REPLACE, "check-ignore", "-z", "--stdin"],
         cwd=root,
         input="\0".join(paths) + "\0",
         capture_output=True,
@@ -287,7 +334,7 @@ def ignored_paths(root: Path, paths: list[str]) -> list[str]:
 
 def is_tracked(root: Path, path: str) -> bool:
     result = subprocess.run(
-        ["git", "ls-files", "--error-unmatch", "--", path],
+        ["git", *NO_REPLACE, "ls-files", "--error-unmatch", "--", path],
         cwd=root,
         capture_output=True,
         check=False,

@@ -121,6 +121,10 @@ def init_research_repo(
             root, report.created, message="Start the research repository (harness init)"
         )
     report.hook = _install_guard(root)  # after the first commit, which adds FROZEN files
+    if report.committed:  # the audit reports a history rewritten from here on
+        from harness.rules.audit import mark_audited
+
+        mark_audited(root, report.committed)
     return report
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +87,15 @@ def commit_files(
     return git(repo, "rev-parse", "HEAD").strip()
 
 
+def commit_config(repo: Path, edit: Callable[[str], str], message: str = "configure") -> str:
+    """Change pyproject.toml with `edit` and commit it on main as the human would (META_MODE).
+
+    The configuration is read from main's commit, never from the working copy, so a test
+    that configures the harness commits the change (`repo` must be on main)."""
+    text = edit((repo / "pyproject.toml").read_text(encoding="utf-8"))
+    return commit_files(repo, {"pyproject.toml": text}, message, meta=True)
+
+
 @pytest.fixture(scope="session")
 def example_template(tmp_path_factory: pytest.TempPathFactory, isolated_git: None) -> Path:
     """One research repository with the bundled example, built once per session."""
@@ -101,6 +110,18 @@ def research_repo(example_template: Path, tmp_path: Path) -> Path:
     root = tmp_path / "research"
     shutil.copytree(example_template, root, symlinks=True)
     return root
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """stdin is a real terminal (a pty), as for a human typing `harness meta on`."""
+    import pty
+
+    main_fd, secondary_fd = pty.openpty()
+    with open(secondary_fd, encoding="utf-8") as stdin:
+        monkeypatch.setattr("sys.stdin", stdin)
+        yield
+    os.close(main_fd)
 
 
 @dataclass

@@ -40,12 +40,14 @@ def history(research_repo: Path) -> dict[str, str]:
     layout = find_layout(research_repo)
     grant(layout, reason="the split leaked", now=datetime(2030, 1, 1, 10, tzinfo=UTC))
     journal = (research_repo / "human_journal.md").read_text()
-    granted = commit_at(
-        research_repo,
-        "2030-01-01T11:00:00Z",
-        {"eval.py": "print(1)\n", "human_journal.md": journal},
-    )
+    grant_commit = commit_at(research_repo, "2030-01-01T10:00:00Z", {"human_journal.md": journal})
+    granted = commit_at(research_repo, "2030-01-01T11:00:00Z", {"eval.py": "print(1)\n"})
     revoke(layout, now=datetime(2030, 1, 1, 12, tzinfo=UTC))
+    commit_at(
+        research_repo,
+        "2030-01-01T12:00:00Z",
+        {"human_journal.md": (research_repo / "human_journal.md").read_text()},
+    )
     sneaky = commit_at(
         research_repo, "2030-01-01T13:00:00Z", {"eval.py": "print(2)\n"}, verify=False
     )
@@ -56,16 +58,16 @@ def history(research_repo: Path) -> dict[str, str]:
     git(research_repo, "checkout", "--quiet", "main")
     git(research_repo, "merge", "--quiet", "--no-ff", "--no-verify", "-m", "merge", "exp/idea")
     commit_at(research_repo, "2030-01-01T15:00:00Z", {"train.py": "x = 1\n"}, verify=False)
-    return {"granted": granted, "sneaky": sneaky, "merged": merged}
+    return {"granted": granted, "sneaky": sneaky, "merged": merged, "grant": grant_commit}
 
 
 def test_audit_lists_frozen_changes_with_their_grants(
     research_repo: Path, history: dict[str, str], cli
 ) -> None:
     result = cli("audit", "--json", cwd=research_repo)
-    assert result.code == 0, result.err
-    entries = json.loads(result.out)
-    summary = [(e["commit"], e["paths"], e["grant"]) for e in entries]
+    assert result.code == 3, result.err
+    report = json.loads(result.out)
+    summary = [(e["commit"], e["paths"], e["grant"]) for e in report["changes"]]
     first = git(research_repo, "rev-list", "--max-parents=0", "HEAD").strip()
     assert summary == [
         (history["merged"], ["program.md"], None),
@@ -73,7 +75,8 @@ def test_audit_lists_frozen_changes_with_their_grants(
         (
             history["granted"],
             ["eval.py"],
-            "human_journal.md: ## 2030-01-01T10:00:00Z META_MODE=1 (meta on)",
+            f"human_journal.md: ## 2030-01-01T10:00:00Z META_MODE=1 (meta on) "
+            f"(commit {history['grant'][:10]})",
         ),
         (
             first,
@@ -114,7 +117,7 @@ def test_audit_colours_no_grant_red_on_a_terminal(
             break
         chunks.append(chunk)
     os.close(main)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 3, proc.stderr
     assert b"grant: \x1b[31mno grant\x1b[0m" in b"".join(chunks)
 
 

@@ -118,3 +118,17 @@ def test_the_pre_commit_framework_hook_runs_the_guard(research_repo: Path) -> No
     )
     assert proc.returncode == 3
     assert proc.stderr.startswith("harness: eval.py is FROZEN: editing it needs META_MODE=1")
+
+
+def test_the_workflow_audits_the_base_branch(pull_request: tuple[Path, Path]) -> None:
+    """The audit step fails the job on a FROZEN change of the base branch without a grant
+    (pushed to main with --no-verify, past the hooks and any pull request)."""
+    checkout = pull_request[1]
+    audit = workflow_steps(checkout)["Audit the base branch's history"]
+    assert run_step(audit, checkout).returncode == 0
+    (checkout / "eval.py").write_text("print('val_bpb: 0.0')\n")
+    git(checkout, "commit", "--quiet", "--no-verify", "-am", "sneaky")
+    sha = git(checkout, "rev-parse", "HEAD").strip()
+    result = run_step(audit, checkout)
+    assert result.returncode == 3
+    assert f"harness: audit: {sha[:10]}: eval.py changed on main without a grant" in result.stderr

@@ -8,6 +8,7 @@ import pytest
 
 from harness.config import Config, load_config, parse_config
 from harness.errors import ConfigError
+from tests.conftest import commit_config
 
 
 def test_empty_table_gives_the_defaults() -> None:
@@ -89,8 +90,9 @@ def test_missing_file_table_or_bad_toml(tmp_path: Path) -> None:
 
 
 def test_the_cli_reports_a_config_error_in_one_line(research_repo: Path, cli) -> None:
-    path = research_repo / "pyproject.toml"
-    path.write_text(path.read_text().replace('direction = "min"', 'direction = "down"'))
+    commit_config(
+        research_repo, lambda text: text.replace('direction = "min"', 'direction = "down"')
+    )
     result = cli("smoke", cwd=research_repo)
     assert result.code == 2
     assert result.err == (

@@ -20,6 +20,7 @@ from harness.loop.ideas import new_idea, set_status
 from harness.record.results import append_rows, new_run_id, read_results
 from harness.reports.dashboard import collect, render
 from harness.reports.webserver import DashboardServer
+from tests.conftest import commit_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -120,8 +121,7 @@ def test_crashes_and_flags_are_shown_apart_and_escaped(record: Path, cli) -> Non
 
 def test_warnings_for_noise_slots_and_budget(research_repo: Path, cli) -> None:
     layout = find_layout(research_repo)
-    pyproject = research_repo / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("# max_runs = 200", "max_runs = 4"))
+    commit_config(research_repo, lambda text: text.replace("# max_runs = 200", "max_runs = 4"))
     program = research_repo / "program.md"
     program.write_text(program.read_text() + "\n{FILL_IN: the stopping rule}\n")
     append_rows(layout, [row("baseline", s, v) for s, v in enumerate((2.0, 2.3, 2.6, 2.1))])

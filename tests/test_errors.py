@@ -166,6 +166,7 @@ def test_a_non_utf8_critique_on_stdin_is_one_line(research_repo: Path, bad_idea)
 def test_a_non_utf8_pyproject_is_a_config_error(research_repo: Path, cli) -> None:
     path = research_repo / "pyproject.toml"
     path.write_bytes(path.read_bytes().replace(b"# the number", b"# the \xe9 number", 1))
+    git(research_repo, "commit", "--quiet", "--no-verify", "-m", "config", "--", "pyproject.toml")
     result = cli("status", cwd=research_repo)
     assert result.code == 2
     assert "pyproject.toml is not valid UTF-8: byte 0xe9 at offset" in one_line(result.err)
@@ -178,6 +179,7 @@ def test_a_non_utf8_pyproject_is_a_config_error(research_repo: Path, cli) -> Non
         ("human_journal.md", ("meta", "on", "--reason", "fix the evaluation")),
     ],
 )
+@pytest.mark.usefixtures("terminal")
 def test_a_non_utf8_journal_is_named(research_repo: Path, cli, journal: str, args) -> None:
     path = research_repo / journal
     before = path.read_bytes() + b"\xff\n"

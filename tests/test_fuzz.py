@@ -42,6 +42,7 @@ from hypothesis import strategies as st
 from harness.cli import main
 from harness.queue.local import LocalBackend
 from harness.record.results import format_row
+from tests.conftest import git
 
 FUZZING = "HARNESS_FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "2000")) if FUZZING else 40
@@ -406,6 +407,18 @@ def test_a_corrupted_pyproject(fuzz_template: Path, data: st.DataObject, args) -
         else:
             text = data.draw(corruptions(text))
         path.write_bytes(text)
+        if data.draw(st.booleans()):  # committed on main (read), or only in the root copy
+            git(
+                repo,
+                "commit",
+                "-q",
+                "--no-verify",
+                "--allow-empty",
+                "-m",
+                "c",
+                "--",
+                "pyproject.toml",
+            )
         check_call(repo, list(args))
 
 

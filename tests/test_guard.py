@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import commit_files, git
+from tests.conftest import commit_config, commit_files, git
 
 FROZEN_EDIT = (
     "eval.py is FROZEN: editing it needs META_MODE=1 (a human decision, see program.md); "
@@ -106,9 +106,9 @@ def test_moving_another_file_onto_a_frozen_file_is_refused(worktree: Path) -> No
 
 
 def test_renaming_onto_a_new_frozen_path_is_refused(research_repo: Path, worktree: Path) -> None:
-    pyproject = research_repo / "pyproject.toml"  # the rules come from the main worktree
-    pyproject.write_text(
-        pyproject.read_text().replace('frozen = ["eval.py",', 'frozen = ["checks/*.py", "eval.py",')
+    commit_config(
+        research_repo,
+        lambda text: text.replace('frozen = ["eval.py",', 'frozen = ["checks/*.py", "eval.py",'),
     )
     write(worktree, "helper.py", "def check():\n    return True\n" * 5)
     accepted(worktree)
@@ -227,9 +227,9 @@ def test_truncating_or_deleting_a_journal_is_refused(journal_repo: Path) -> None
 def test_a_frozen_pattern_guards_exactly_the_files_it_names(
     research_repo: Path, worktree: Path, pattern: str, guarded: str, free: str
 ) -> None:
-    pyproject = research_repo / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace('frozen = ["eval.py",', f'frozen = ["{pattern}", "eval.py",')
+    commit_config(
+        research_repo,
+        lambda text: text.replace('frozen = ["eval.py",', f'frozen = ["{pattern}", "eval.py",'),
     )
     write(worktree, guarded, "x = 1\n")
     refused(
@@ -245,8 +245,7 @@ def test_a_frozen_pattern_guards_exactly_the_files_it_names(
 def test_a_malformed_rules_table_stops_the_commit_with_one_clear_line(
     research_repo: Path, worktree: Path, cli
 ) -> None:
-    pyproject = research_repo / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('frozen = ["eval.py",', "frozen = [1,"))
+    commit_config(research_repo, lambda text: text.replace('frozen = ["eval.py",', "frozen = [1,"))
     write(worktree, "train.py", "x = 1\n")
     proc = run_git(worktree, "commit", "--quiet", "-m", "x")
     expected = (
@@ -261,9 +260,8 @@ def test_a_malformed_rules_table_stops_the_commit_with_one_clear_line(
 def test_a_rules_glob_that_matches_nothing_guards_nothing_and_the_doctor_says_so(
     research_repo: Path, worktree: Path, cli
 ) -> None:
-    pyproject = research_repo / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace('frozen = ["eval.py",', 'frozen = ["evals.py",')
+    commit_config(
+        research_repo, lambda text: text.replace('frozen = ["eval.py",', 'frozen = ["evals.py",')
     )
     write(worktree, "eval.py", "print('val_bpb: 0.0')\n")
     accepted(worktree)  # eval.py is no longer FROZEN: the typo unguarded it
@@ -341,7 +339,7 @@ def test_the_range_check_reads_rules_and_grants_from_base(
         "frozen = []",
     )
     assert loosened != pyproject
-    no_verify(worktree, {"pyproject.toml": loosened}, "loosen the rules")
+    loosen = no_verify(worktree, {"pyproject.toml": loosened}, "loosen the rules")
     journal = (worktree / "human_journal.md").read_text()
     from harness.rules.appendonly import prepend_text
 
@@ -354,7 +352,8 @@ def test_the_range_check_reads_rules_and_grants_from_base(
     report = json.loads(result.out)
     assert (report["commits"], report["meta_mode"], report["branch"]) == (3, False, "exp/idea")
     assert [(v["commit"], v["path"], v["rule"]) for v in report["violations"]] == [
-        (sha, "eval.py", "FROZEN")
+        (loosen, "pyproject.toml", "FROZEN"),  # the [tool.harness] table is FROZEN too
+        (sha, "eval.py", "FROZEN"),
     ]
 
 
@@ -371,14 +370,18 @@ def test_a_pull_request_that_merged_main_is_not_blamed_for_mains_records(
     assert json.loads(result.out)["commits"] == 2
 
 
-def test_the_range_check_with_meta_mode_granted_on_base(
+@pytest.mark.usefixtures("terminal")
+def test_the_range_check_grants_only_the_commits_made_after_the_grant(
     research_repo: Path, worktree: Path, cli
 ) -> None:
-    no_verify(worktree, {"eval.py": "print('val_bpb: 0.0')\n"}, "edit eval")
+    before = no_verify(worktree, {"eval.py": "print('val_bpb: 0.0')\n"}, "edit eval")
     assert cli("meta", "on", "--reason", "the split leaked", cwd=research_repo).code == 0
-    git(research_repo, "add", "human_journal.md")
-    accepted(research_repo)
-    assert cli("guard", "--range", "main..exp/idea", cwd=research_repo).code == 0
+    git(worktree, "merge", "--quiet", "--no-edit", "main")  # the grant is now below exp/idea
+    no_verify(worktree, {"eval.py": "print('val_bpb: 0.1')\n"}, "edit eval again")
+    result = cli("guard", "--range", "main..exp/idea", "--json", cwd=research_repo)
+    report = json.loads(result.out)
+    assert (result.code, report["meta_mode"]) == (3, True)
+    assert [(v["commit"], v["path"]) for v in report["violations"]] == [(before, "eval.py")]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.rules.hooks import CHAINED_NAME, hook_state, hooks_dir, install_hook
-from tests.conftest import git
+from tests.conftest import commit_files, git
 
 
 def commit(repo: Path, *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -136,3 +136,58 @@ def test_core_hooks_path_is_respected(research_repo: Path) -> None:
     assert done.path == research_repo / ".githooks" / "pre-commit"
     stage_frozen_edit(research_repo)
     assert "eval.py is FROZEN" in commit(research_repo).stderr
+
+
+def test_the_fast_path_decides_an_unguarded_commit_without_python(research_repo: Path) -> None:
+    """The hook's shell decides a commit on an exp/ branch that touches no guarded path: a
+    hook whose Python is gone still lets it through, and sends everything else to Python."""
+    install_hook(research_repo, python="/nowhere/venv/bin/python")
+    worktree = research_repo / "5_worktrees" / "idea"
+    git(research_repo, "worktree", "add", "--quiet", "-b", "exp/idea", str(worktree))
+    (worktree / "train.py").write_text("x = 1\n")
+    (worktree / "src").mkdir()
+    (worktree / "src" / "eval.py").write_text("y = 2\n")  # not the root's eval.py
+    git(worktree, "add", "train.py", "src/eval.py")
+    assert commit(worktree).returncode == 0  # no Python started: the fast path
+    stage_frozen_edit(worktree)
+    proc = commit(worktree)
+    assert proc.returncode == 1 and "/nowhere/venv/bin/python is gone" in proc.stderr
+
+
+def test_the_fast_path_is_off_once_mains_config_changed(research_repo: Path) -> None:
+    """The globs are baked in at install: after a change of main's pyproject.toml the hook
+    sends every commit to Python (which bakes the new globs in again)."""
+    hook = research_repo / ".git" / "hooks" / "pre-commit"
+    worktree = research_repo / "5_worktrees" / "idea"
+    git(research_repo, "worktree", "add", "--quiet", "-b", "exp/idea", str(worktree))
+    text = (research_repo / "pyproject.toml").read_text()
+    commit_files(
+        research_repo,
+        {
+            "pyproject.toml": text.replace(
+                'frozen = ["eval.py",', 'frozen = ["train.py", "eval.py",'
+            )
+        },
+        "train.py is FROZEN now",
+        meta=True,
+    )
+    (worktree / "train.py").write_text("x = 1\n")
+    git(worktree, "add", "train.py")
+    proc = commit(worktree)
+    assert proc.returncode == 1 and "train.py is FROZEN" in proc.stderr
+    assert "|train.py|" in hook.read_text(), "the Python guard baked the new globs in"
+    (worktree / "notes.txt").write_text("x\n")
+    git(worktree, "add", "notes.txt")
+    git(worktree, "reset", "--quiet", "train.py")
+    install_hook(research_repo, python="/nowhere/venv/bin/python")
+    assert commit(worktree).returncode == 0  # the fast path again, with the new globs
+
+
+def test_both_hooks_are_installed_and_ignore_replace_refs(research_repo: Path) -> None:
+    directory = hooks_dir(research_repo)
+    for name in ("pre-commit", "pre-merge-commit"):
+        script = (directory / name).read_text()
+        assert "export GIT_NO_REPLACE_OBJECTS=1\n" in script
+        assert script.endswith('exec "$HARNESS_PYTHON" -P -m harness guard --staged\n')
+    pin = git(research_repo, "config", "--get", "harness.mainBranch").strip()
+    assert pin == "main"

@@ -31,7 +31,7 @@ from harness.loop.state import (
 from harness.loop.status import summarise
 from harness.loop.worktrees import Worktree
 from harness.queue.base import TaskState
-from tests.conftest import git
+from tests.conftest import commit_config, git
 
 ROOT = Path("/research")
 CONFIG = Config(ideas_target=2, min_effect=0.01, seeds=3)
@@ -327,9 +327,7 @@ def test_abandoned_ideas_do_not_count_toward_the_target() -> None:
 @pytest.fixture
 def small_target(research_repo: Path) -> Path:
     """The example repository with ideas_target = 2."""
-    pyproject = research_repo / "pyproject.toml"
-    text = pyproject.read_text()
-    pyproject.write_text(text.replace("ideas_target = 30", "ideas_target = 2"))
+    commit_config(research_repo, lambda text: text.replace("ideas_target = 30", "ideas_target = 2"))
     return research_repo
 
 

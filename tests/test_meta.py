@@ -61,6 +61,7 @@ def test_entry_timestamps(heading: str, moment: datetime | None) -> None:
     assert parse_time(heading) == moment
 
 
+@pytest.mark.usefixtures("terminal")
 def test_meta_on_off_status_from_a_linked_worktree(research_repo: Path, cli) -> None:
     worktree = research_repo / "5_worktrees" / "idea"
     git(research_repo, "worktree", "add", "--quiet", "-b", "exp/idea", str(worktree))
@@ -100,6 +101,7 @@ def test_meta_on_off_status_from_a_linked_worktree(research_repo: Path, cli) -> 
         ),
     ],
 )
+@pytest.mark.usefixtures("terminal")
 def test_meta_on_refuses_an_empty_or_confusing_reason(
     research_repo: Path, cli, reason: str, message: str
 ) -> None:
@@ -109,6 +111,7 @@ def test_meta_on_refuses_an_empty_or_confusing_reason(
     assert (research_repo / "human_journal.md").read_text() == before
 
 
+@pytest.mark.usefixtures("terminal")
 def test_meta_mode_granted_then_revoked_in_the_human_journal(research_repo: Path, cli) -> None:
     def commit_eval(text: str) -> subprocess.CompletedProcess[str]:
         (research_repo / "eval.py").write_text(text)

@@ -9,7 +9,7 @@ import pytest
 
 from harness.record.results import read_results
 from harness.record.schema import header_line
-from tests.conftest import git
+from tests.conftest import commit_config, git
 from tests.pueue_replay import FIXTURES, SCRIPT_ENV, install
 from tests.queue_helpers import wait_until
 
@@ -185,15 +185,12 @@ def test_rows_without_a_token_match_by_id_but_never_an_earlier_row() -> None:
 
 
 def test_a_task_the_queue_timed_out_is_recorded_as_timeout(repo: Path, cli) -> None:
-    pyproject = repo / "pyproject.toml"
-    text = pyproject.read_text()
-    assert "timeout = 1800" in text
-    pyproject.write_text(text.replace("timeout = 1800", "timeout = 3"))  # the queue's timeout
+    assert "timeout = 1800" in (repo / "pyproject.toml").read_text()
+    commit_config(repo, lambda text: text.replace("timeout = 1800", "timeout = 3"))  # the queue's
     slow = "import time; print('started', flush=True); time.sleep(60)"
     # the evaluation's own timeout is longer: the queue's stops it
-    # (pyproject.toml is edited and not committed: --allow-dirty)
     evaluation = ("harness", "eval", "--timeout", "120", "--", "python", "-c", slow)
-    assert cli("queue", "add", "--allow-dirty", "--", *evaluation, cwd=repo).code == 0
+    assert cli("queue", "add", "--", *evaluation, cwd=repo).code == 0
     assert cli("queue", "wait", "local:0", cwd=repo).code == 1
     (task,) = json.loads(cli("queue", "status", "--json", cwd=repo).out)
     assert task["state"] == "timed_out"

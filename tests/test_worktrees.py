@@ -66,6 +66,7 @@ def test_create_uses_the_configured_main_branch(research_repo: Path, cli) -> Non
     (research_repo / "pyproject.toml").write_text(
         text.replace('main_branch = "main"', 'main_branch = "trunk"')
     )
+    assert cli("hooks", "install", cwd=research_repo).code == 0  # pins the renamed branch
     assert create(cli, research_repo, "wide").is_dir()
 
 

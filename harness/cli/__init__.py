@@ -57,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         fast = fast_guard(args)  # the pre-commit hook's path: no tyro, no loguru
         if fast is not None:
+            # loguru, if a rare warning imports it, then logs as configure_logging would
+            os.environ.setdefault("LOGURU_FORMAT", "<level>{message}</level>")
             return fast()
         configure_logging()
         from harness.cli.usage import check_text_arguments, one_line_errors

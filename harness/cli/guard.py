@@ -7,8 +7,10 @@ building the tyro app.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,6 +68,10 @@ def guard(
 
     if staged:
         report = core.check_staged()
+        if os.environ.get("HARNESS_HOOK"):
+            from harness.rules.hooks import refresh_if_stale
+
+            refresh_if_stale(Path.cwd())  # main's config changed: bake the fast path again
     else:
         assert range is not None
         report = core.check_range(range, branch=branch)
@@ -116,22 +122,36 @@ def install(*, chain: bool = False) -> int:
 
 
 def meta_on(*, reason: str) -> int:
-    """Grant META_MODE: write a dated META_MODE=1 entry on top of human_journal.md.
+    """Grant META_MODE: write a dated META_MODE=1 entry on top of human_journal.md and
+    commit it on the main branch.
 
-    A human decision: while it holds, the FROZEN files may change and main takes any
-    commit. End it with `harness meta off`. The entry is what `harness audit` shows as the
-    grant of each FROZEN change.
+    A human decision, taken at a terminal (the command refuses when stdin is not one):
+    while it holds, the FROZEN files and [tool.harness] may change and main takes any
+    commit. End it with `harness meta off`. Only changes committed after the grant's
+    commit count as granted (`harness audit`, `harness guard --range`).
 
     Args:
         reason: Why the FROZEN files need to change (written into the entry).
     """
+    from harness.errors import UsageError
     from harness.layout import find_layout
-    from harness.rules.meta import grant
+    from harness.rules.meta import commit_journal, grant
 
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "harness meta on needs an interactive terminal (stdin is not a tty): META_MODE "
+            "is granted by a human at a terminal, not by a script or an agent"
+        )
     layout = find_layout()
     heading = grant(layout, reason=reason)
     print(f"META_MODE on: wrote `## {heading}` to {layout.human_journal}")
+    _say_committed(commit_journal(layout, message=f"META_MODE on: {reason.strip()}"))
     return 0
+
+
+def _say_committed(where: str) -> None:
+    """The line of `commit_journal`: a note (not committed) goes to stderr."""
+    print(where, file=sys.stdout if where.startswith("committed") else sys.stderr)
 
 
 def meta_off(*, reason: str = "") -> int:
@@ -140,10 +160,8 @@ def meta_off(*, reason: str = "") -> int:
     Args:
         reason: An optional note for the entry.
     """
-    import os
-
     from harness.layout import find_layout
-    from harness.rules.meta import revoke
+    from harness.rules.meta import commit_journal, revoke
 
     layout = find_layout()
     heading = revoke(layout, reason=reason)
@@ -151,6 +169,7 @@ def meta_off(*, reason: str = "") -> int:
         print("META_MODE is not granted in human_journal.md: nothing written")
     else:
         print(f"META_MODE off: wrote `## {heading}` to {layout.human_journal}")
+        _say_committed(commit_journal(layout, message="META_MODE off"))
     if os.environ.get("META_MODE", "").strip() == "1":
         print("note: META_MODE=1 is still set in this environment: unset it", file=sys.stderr)
     return 0
@@ -174,31 +193,44 @@ def meta_status(*, json: bool = False) -> int:
 
 
 def audit(*, json: bool = False) -> int:
-    """List every commit of the main branch that changed a FROZEN file, with its grant.
+    """Check main's whole history: FROZEN and [tool.harness] changes with their grants,
+    APPEND-ONLY violations, and a rewritten history. Exits 3 on any problem (CI runs it).
 
-    The grant is the META_MODE entry of human_journal.md in force when the commit was
-    made; a change without one shows "no grant".
+    Each FROZEN or config change is shown with the grant that allowed it: the META_MODE
+    entry committed on main before it and in force where it entered main; a change
+    without one shows "no grant". The head audited is kept in refs/harness/audited, and a
+    later audit fails when that commit is no longer an ancestor of main.
 
     Args:
-        json: Print the list as JSON on stdout.
+        json: Print {"ok", "head", "changes", "problems"} as JSON on stdout.
     """
     from harness.config import load_config
     from harness.layout import find_layout
     from harness.rules.audit import audit as run_audit
 
     layout = find_layout()
-    entries = run_audit(layout, config=load_config(layout.root))
+    report = run_audit(layout, config=load_config(layout.root))
     if json:
-        _print_json([e.to_json() for e in entries])
-        return 0
-    color = sys.stdout.isatty()
-    for e in entries:
-        grant = e.grant or (f"{RED}no grant{RESET}" if color else "no grant")
-        print(f"{e.commit[:10]}  {e.time:%Y-%m-%d %H:%M}  {', '.join(e.paths)}  {e.subject}")
-        print(f"            grant: {grant}")
-    if not entries:
-        print("no commit of the main branch changed a FROZEN file")
+        _print_json(report.to_json())
+    else:
+        _print_audit(report)
+    for problem in report.problems:
+        print(f"harness: audit: {problem}", file=sys.stderr)
+    if report.problems:
+        print(f"harness: audit failed: {len(report.problems)} problem(s)", file=sys.stderr)
+        return 3
     return 0
+
+
+def _print_audit(report: Any) -> None:
+    color = sys.stdout.isatty()
+    for e in report.entries:
+        grant = e.grant or (f"{RED}no grant{RESET}" if color else "no grant")
+        keys = f" ({', '.join(e.config_keys)})" if e.config_keys else ""
+        print(f"{e.commit[:10]}  {e.time:%Y-%m-%d %H:%M}  {', '.join(e.paths)}{keys}  {e.subject}")
+        print(f"            grant: {grant}")
+    if not report.entries:
+        print("no commit of the main branch changed a FROZEN file")
 
 
 def _print_json(data: Any) -> None:

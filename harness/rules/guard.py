@@ -1,30 +1,35 @@
 """The guard: collect the changes of the index or of a range of commits, check the rules.
 
-One function (`harness.rules.policy.check`), three callers: the pre-commit hook and
-`harness guard --staged` (the index against HEAD), and `harness guard --range BASE..HEAD`
-(every commit of a pull request, so a commit made with `--no-verify` is still caught).
+One function (`harness.rules.policy.check`), four callers: the pre-commit hook and
+`harness guard --staged` (the index against HEAD), the pre-merge-commit hook (`harness
+guard --merge`: the merge itself, and into main or the trunk every commit it brings), and
+`harness guard --range BASE..HEAD` (every commit of a pull request, so a commit made with
+`--no-verify` is still caught).
 
 It runs on every commit, so it stays cheap: one `git diff-index` for the paths, and the
-contents only of APPEND-ONLY files, read in one `git cat-file --batch`. The configuration
-and the META_MODE grant come from a place the change cannot touch: for the index, the
-main worktree's pyproject.toml and human_journal.md; for a range, those files as they are
-in BASE, so a pull request cannot loosen its own check.
+contents only of APPEND-ONLY files and pyproject.toml, read in one `git cat-file --batch`.
+The configuration and the META_MODE grant come from a place the change cannot touch: the
+configuration from main's commit (or BASE's, for a range); the grant from committed
+history (`harness.rules.grants`), so a pull request cannot loosen its own check and
+`META_MODE=1` in an agent's environment passes no range check. The hooks alone also take
+`META_MODE=1` from the environment: they are the human's local tool, and what they let
+through is checked again by the range check and the audit. History is read for a grant
+only when a change needs one.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import gitops
-from harness.config import Config, load_config, parse_config
+from harness.config import CONFIG_FILE, Config, harness_table, load_config, parse_config
 from harness.errors import ConfigError, GitError, UsageError
 from harness.layout import find_layout
 from harness.rules import policy as rules
-from harness.rules.meta import meta_state, read_journal
+from harness.rules.grants import Grant, descendants, grant_line, is_ancestor
 from harness.rules.policy import Change, Context, Violation
 
 RAW_KINDS: dict[str, rules.ChangeKind] = {
@@ -37,6 +42,7 @@ RAW_KINDS: dict[str, rules.ChangeKind] = {
     "U": "modify",
 }
 SYMLINK_MODE = "120000"
+NULL_BLOB = "0" * 40  # the side of an addition or a deletion that has no file
 DIFF_ARGS = ("--raw", "-z", "-M", "--no-abbrev")
 
 
@@ -109,46 +115,108 @@ def load_contents(changes: list[Change], config: Config, *, cwd: Path) -> list[C
     wanted = [c for c in changes if rules.needs_content(c, config.rules)]
     if not wanted:
         return changes
-    texts = read_blobs({b for c in wanted for b in (c.old_blob, c.new_blob)}, cwd=cwd)
+    blobs = {b for c in wanted for b in (c.old_blob, c.new_blob)} - {NULL_BLOB}
+    texts = gitops.read_blobs(blobs, cwd=cwd)
     return [
-        replace(c, old_text=texts[c.old_blob], new_text=texts[c.new_blob]) if c in wanted else c
+        replace(c, old_text=texts.get(c.old_blob), new_text=texts.get(c.new_blob))
+        if c in wanted
+        else c
         for c in changes
     ]
-
-
-def read_blobs(blob_ids: Iterable[str], *, cwd: Path) -> dict[str, str]:
-    """{blob id: text} in one `git cat-file --batch`; bytes kept exactly (surrogateescape)."""
-    ids = sorted(blob_ids)
-    output = gitops.git_bytes(
-        "cat-file", "--batch", cwd=cwd, input="".join(f"{b}\n" for b in ids).encode()
-    )
-    texts, position = {}, 0
-    for blob in ids:
-        end = output.index(b"\n", position)
-        header = output[position:end].split()
-        size = int(header[2])
-        texts[blob] = output[end + 1 : end + 1 + size].decode("utf-8", "surrogateescape")
-        position = end + 1 + size + 1
-    return texts
 
 
 def check_staged(
     start: Path | None = None, *, environ: Mapping[str, str] | None = None
 ) -> GuardReport:
-    """Check what is staged in the worktree containing `start` (what the hook runs)."""
+    """Check what is staged in the worktree containing `start` (what both hooks run).
+
+    During a merge (MERGE_HEAD, or in the pre-merge-commit hook the GITHEAD_<sha> variables
+    git sets) the index is checked for what the merge itself decided, and a merge into main
+    or the trunk also has every commit it brings checked (`brought_in`).
+    """
     layout = find_layout(start)
     config = load_config(layout.root)
-    environ = os.environ if environ is None else environ
-    meta = meta_state(environ=environ, journal_text=read_journal(layout)).active
     cwd = layout.worktree
+    environ = os.environ if environ is None else environ
     branch, merging = head_state(cwd)
+    merging = merging or merge_heads_of(environ)
     changes = parse_raw(index_diff(cwd))
     for merge_head in merging:
         others = changed_paths(["diff-index", "--cached", merge_head], cwd=cwd)
         changes = [c for c in changes if others.intersection(c.paths)]
     changes = load_contents(changes, config, cwd=cwd)
+    meta = environ.get("META_MODE", "").strip() == "1"
     context = Context(config.rules, branch, config.main_branch, meta, trunk_of(config))
-    return GuardReport(rules.check(changes, context), 1, len(changes), branch, meta)
+
+    def violations_of(context: Context) -> tuple[list[Violation], int, int]:
+        found = rules.check(changes, context)
+        if not (merging and context.is_protected):
+            return found, 1, len(changes)
+        more, brought, counted = brought_in(merging, config, meta=context.meta, cwd=cwd)
+        return found + more, 1 + brought, len(changes) + counted
+
+    violations, commits, counted = violations_of(context)
+    if violations and not meta and is_granted(cwd, config):  # read history only when needed
+        meta = True
+        violations, commits, counted = violations_of(replace(context, meta=True))
+    return GuardReport(violations, commits, counted, branch, meta)
+
+
+def brought_in(
+    merging: list[str], config: Config, *, meta: bool, cwd: Path
+) -> tuple[list[Violation], int, int]:
+    """(violations, commits, changes) of every commit a merge into main or the trunk brings:
+    its FROZEN (the [tool.harness] table included) and APPEND-ONLY violations, so a plain
+    local `git merge` is no way around the rules. (Where a commit was made, which the GLOBAL
+    rule is about, a merge cannot tell: a pulled main brings record commits.)"""
+    context = Context(config.rules, None, config.main_branch, meta, trunk_of(config))
+    violations, commits, changes = [], 0, 0
+    for merge_head in merging:
+        listed = gitops.git("rev-list", "--reverse", "--parents", f"HEAD..{merge_head}", cwd=cwd)
+        per_commit = [commit_changes(line.split(), cwd=cwd) for line in listed.splitlines()]
+        everything = load_contents([c for _, cs in per_commit for c in cs], config, cwd=cwd)
+        found = check_commits(per_commit, everything, lambda _sha: context)
+        violations += [v for v in found if v.rule in BROUGHT_RULES]
+        commits, changes = commits + len(per_commit), changes + len(everything)
+    return violations, commits, changes
+
+
+BROUGHT_RULES = ("FROZEN", "APPEND-ONLY")
+
+
+def is_granted(cwd: Path, config: Config) -> bool:
+    """Whether a grant committed on main (see harness.rules.grants) covers a commit made on
+    top of HEAD: in force at main's head, and written by an ancestor of HEAD."""
+    main = gitops.resolve_commit(cwd, f"refs/heads/{config.main_branch}")
+    head = gitops.resolve_commit(cwd, "HEAD")
+    if main is None or head is None:
+        return False
+    grant = grant_line(cwd, main, humans=config.humans).at(main)
+    return grant is not None and is_ancestor(grant.commit, head, cwd=cwd)
+
+
+def check_commits(
+    per_commit: list[tuple[str, list[Change]]],
+    everything: list[Change],
+    context_of: Callable[[str], Context],
+) -> list[Violation]:
+    """The violations of each commit (its changes a slice of `everything`, in order)."""
+    violations, position = [], 0
+    for sha, changes in per_commit:
+        filled = everything[position : position + len(changes)]
+        position += len(changes)
+        violations += [replace(v, commit=sha) for v in rules.check(filled, context_of(sha))]
+    return violations
+
+
+def merge_heads_of(environ: Mapping[str, str]) -> list[str]:
+    """The commits being merged, as git names them to the pre-merge-commit hook (it runs
+    before MERGE_HEAD is written): one `GITHEAD_<sha>` variable per merged head."""
+    heads = [name.removeprefix("GITHEAD_") for name in environ if name.startswith("GITHEAD_")]
+    return sorted(h for h in heads if len(h) in (40, 64) and all(c in HEX for c in h))
+
+
+HEX = frozenset("0123456789abcdef")
 
 
 def index_diff(cwd: Path) -> bytes:
@@ -181,25 +249,21 @@ def changed_paths(args: list[str], *, cwd: Path) -> set[str]:
     return {os.fsdecode(name) for name in output.split(b"\0") if name}
 
 
-def check_range(
-    spec: str,
-    *,
-    start: Path | None = None,
-    branch: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> GuardReport:
-    """Check every commit of `BASE..HEAD` with the rules and the META_MODE grant of BASE.
+def check_range(spec: str, *, start: Path | None = None, branch: str | None = None) -> GuardReport:
+    """Check every commit of `BASE..HEAD` with the rules of BASE and the grant in force there.
 
     `branch` is the branch the commits are on; by default the branch HEAD names (`main..exp/x`
     means exp/x; `HEAD` the checked-out branch). Commits on no branch count as not on main.
+    The grant is the one committed history has in force at BASE (never the environment),
+    and it covers only the commits that descend from it.
     """
     base, head = parse_range(spec)
     cwd = find_layout(start).worktree
     base_sha, head_sha = resolve(base, cwd=cwd), resolve(head, cwd=cwd)
     config = config_at(base_sha, cwd=cwd, label=base)
-    environ = os.environ if environ is None else environ
-    journal = show_file(base_sha, "human_journal.md", cwd=cwd) or ""
-    meta = meta_state(environ=environ, journal_text=journal).active
+    grant: Grant | None = grant_line(cwd, base_sha, humans=config.humans).at(base_sha)
+    granted = descendants(grant.commit, head_sha, cwd=cwd) if grant else set()
+    meta = grant is not None
     if branch is None:
         branch = branch_named(head, cwd=cwd)
     listed = gitops.git("rev-list", "--reverse", "--parents", f"{base_sha}..{head_sha}", cwd=cwd)
@@ -207,12 +271,12 @@ def check_range(
     everything = load_contents([c for _, changes in per_commit for c in changes], config, cwd=cwd)
     context = Context(config.rules, branch, config.main_branch, meta, trunk_of(config))
     merged_in = merged_commits(base_sha, head_sha, cwd=cwd) if context.is_protected else set()
-    violations, position = [], 0
-    for sha, changes in per_commit:
-        filled = everything[position : position + len(changes)]
-        position += len(changes)
+
+    def context_of(sha: str) -> Context:
         here = replace(context, branch=None) if sha in merged_in else context
-        violations += [replace(v, commit=sha) for v in rules.check(filled, here)]
+        return replace(here, meta=sha in granted)
+
+    violations = check_commits(per_commit, everything, context_of)
     return GuardReport(violations, len(per_commit), len(everything), branch, meta)
 
 
@@ -261,21 +325,12 @@ def show_file(commit: str, path: str, *, cwd: Path) -> str | None:
 
 def config_at(commit: str, *, cwd: Path, label: str) -> Config:
     """`[tool.harness]` as the pyproject.toml of `commit` has it."""
-    text = show_file(commit, "pyproject.toml", cwd=cwd)
+    text = show_file(commit, CONFIG_FILE, cwd=cwd)
     if text is None:
         raise ConfigError(
             f"{label} has no pyproject.toml: the range check reads [tool.harness] from BASE"
         )
-    try:
-        tool = tomllib.loads(text).get("tool", {})
-        table = tool.get("harness") if isinstance(tool, dict) else None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"pyproject.toml of {label} is not valid TOML ({exc})") from None
-    if table is None:
-        raise ConfigError(
-            f"pyproject.toml of {label} has no [tool.harness] table: run `harness init`"
-        )
-    return parse_config(table)
+    return parse_config(harness_table(text, label=f"pyproject.toml of {label}"))
 
 
 def commit_changes(line: list[str], *, cwd: Path) -> tuple[str, list[Change]]:

@@ -1,10 +1,11 @@
 """META_MODE: the human's permission to change the FROZEN files (docs/architecture.md §2).
 
-META_MODE is active when the environment has `META_MODE=1`, or when the newest entry of
-`human_journal.md` that mentions META_MODE says `META_MODE=1` (an entry that also says
+An entry of `human_journal.md` that says `META_MODE=1` grants it (one that also says
 `META_MODE=0` is read as a revocation: an unclear grant grants nothing). `harness meta
-on|off` write such entries, with a UTC timestamp in the heading that `harness audit` reads
-to tell which grant allowed a commit.
+on|off` write such entries, dated, and commit them on main (`commit_journal`): the range
+check and the audit count only grants committed history holds (harness.rules.grants).
+`meta_state` (what `harness meta status` shows) also reads `META_MODE=1` from the
+environment, which the local hooks honour as the human's shortcut.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from harness import gitops
 from harness.errors import UsageError
 from harness.layout import Layout
 from harness.rules.appendonly import ENTRY_MARK, prepend_entry, split_header
@@ -87,14 +89,6 @@ def journal_grant(text: str) -> JournalEntry | None:
     return None
 
 
-def grant_at(text: str, moment: datetime) -> JournalEntry | None:
-    """The timestamped entry that granted META_MODE at `moment`, if one did."""
-    for entry in journal_entries(text):
-        if entry.mentions_meta and entry.time is not None and entry.time <= moment:
-            return entry if entry.grants else None
-    return None
-
-
 def meta_state(*, environ: Mapping[str, str], journal_text: str) -> MetaState:
     """META_MODE from the environment, then from the human journal's newest META entry."""
     if environ.get("META_MODE", "").strip() == "1":
@@ -132,6 +126,25 @@ def revoke(layout: Layout, *, reason: str = "", now: datetime | None = None) -> 
     if MENTION.search(reason) or re.search(r"(?m)^## ", reason):
         raise UsageError("the reason must not mention META_MODE or hold `## ` heading lines")
     return _write(layout, "META_MODE=0 (meta off)", reason, now)
+
+
+def commit_journal(layout: Layout, *, message: str) -> str:
+    """Commit human_journal.md in the root when it is on the main branch (a grant counts
+    only once committed there); a line for people saying what was done."""
+    from harness.config import load_config
+    from harness.errors import HarnessError
+
+    main = load_config(layout.root).main_branch
+    if gitops.current_branch(layout.root) != main:
+        return (
+            f"note: {layout.root} is not on {main}: commit {layout.human_journal.name} on "
+            f"{main} yourself (a grant counts only once committed there, before the change)"
+        )
+    try:
+        sha = gitops.commit_only(layout.root, [layout.human_journal.name], message=message)
+    except HarnessError as exc:
+        return f"note: {layout.human_journal.name} not committed ({exc}): commit it on {main}"
+    return f"committed {layout.human_journal.name} on {main} ({sha[:10]})"
 
 
 def _write(layout: Layout, title: str, reason: str, now: datetime | None) -> str:

@@ -7,6 +7,8 @@
   deleting, truncating or replacing the file is refused. This holds in META_MODE too.
 - protected main: on the main branch without META_MODE only GLOBAL, APPEND-ONLY and record
   files may change; code reaches main through an `exp/` branch and a reviewed merge.
+- the `[tool.harness]` table of the root pyproject.toml is FROZEN too (the rest of the file
+  is regular): any change of its values, on any branch, needs META_MODE.
 
 Nothing here touches git or the disk: `harness.rules.guard` collects the changes (and the
 contents of APPEND-ONLY files, see `needs_content`) and calls `check`.
@@ -18,7 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.config import Rules
+from harness.config import CONFIG_FILE, Rules, changed_keys, harness_table
+from harness.errors import ConfigError
 from harness.rules.appendonly import ENTRY_MARK, is_valid_append, split_header
 from harness.rules.globs import matches
 
@@ -80,7 +83,10 @@ class Context:
 
 
 def needs_content(change: Change, rules: Rules) -> bool:
-    """True when checking `change` needs the old and new contents (an APPEND-ONLY edit)."""
+    """True when checking `change` needs the old and new contents (an APPEND-ONLY edit, or
+    any change of pyproject.toml, whose [tool.harness] table is FROZEN)."""
+    if CONFIG_FILE in change.paths:
+        return True
     return change.kind in ("modify", "mode") and matches(change.path, rules.append_only)
 
 
@@ -88,11 +94,62 @@ def check(changes: Iterable[Change], context: Context) -> list[Violation]:
     """Every rule violation of `changes`, in order (a path may break more than one rule)."""
     found: list[Violation] = []
     for change in changes:
+        config = check_config(change, context)
         found += check_frozen(change, context)
+        found += config
         found += check_global(change, context)
         found += check_append_only(change, context)
-        found += check_protected_main(change, context)
+        if not config:  # a config change on main is reported once, as the FROZEN table
+            found += check_protected_main(change, context)
     return found
+
+
+def check_config(change: Change, context: Context) -> list[Violation]:
+    """The `[tool.harness]` table of the root pyproject.toml is FROZEN (needs_content)."""
+    if context.meta or CONFIG_FILE not in change.paths:
+        return []
+    existed = change.kind != "add" and (change.old_path or change.path) == CONFIG_FILE
+    remains = change.kind != "delete" and change.path == CONFIG_FILE
+    keys = config_change(change.old_text if existed else None, change.new_text if remains else None)
+    if not keys:
+        return []
+    message = (
+        f"{CONFIG_FILE}: [tool.harness] is FROZEN: changing {', '.join(keys)} {META_HINT}; "
+        f"leave the table as it is on {context.main_branch} (the rest of the file is free)"
+    )
+    return [Violation(CONFIG_FILE, "FROZEN", message)]
+
+
+def config_keys(change: Change) -> list[str]:
+    """The [tool.harness] keys `change` changes (none when it is not pyproject.toml's)."""
+    if CONFIG_FILE not in change.paths:
+        return []
+    existed = change.kind != "add" and (change.old_path or change.path) == CONFIG_FILE
+    remains = change.kind != "delete" and change.path == CONFIG_FILE
+    return config_change(change.old_text if existed else None, change.new_text if remains else None)
+
+
+def config_change(old: str | None, new: str | None) -> list[str]:
+    """The keys of [tool.harness] that differ between two texts of pyproject.toml
+    (None: no file). A text that does not parse, or a table gone, is a change of it all."""
+    before, after = table_or_none(old), table_or_none(new)
+    if before == after:
+        return []
+    if before is None or after is None or before is UNREADABLE or after is UNREADABLE:
+        return ["[tool.harness]"]
+    return changed_keys(before, after)
+
+
+UNREADABLE: dict[str, object] = {"<unreadable>": True}
+
+
+def table_or_none(text: str | None) -> dict[str, object] | None:
+    if text is None:
+        return None
+    try:
+        return harness_table(text, label=CONFIG_FILE)
+    except ConfigError as exc:
+        return None if "no [tool.harness] table" in str(exc) else UNREADABLE
 
 
 FROZEN_ACTIONS: dict[str, str] = {
