@@ -31,10 +31,16 @@ def register(app) -> None:
 def _record():
     from harness.config import load_config
     from harness.layout import find_layout
-    from harness.record.results import read_results
+    from harness.record.results import read_record
 
     layout = find_layout()
-    return layout, load_config(layout.root), read_results(layout.results_tsv)
+    frame, chain = read_record(layout.results_tsv)
+    warning = chain.warning(layout.results_tsv.name)
+    if warning:  # on stderr: stdout stays data
+        from loguru import logger
+
+        logger.warning(warning)
+    return layout, load_config(layout.root), frame.head(chain.trusted)
 
 
 def show(*, idea: str | None = None, json: bool = False, csv: bool = False) -> int:
@@ -186,10 +192,13 @@ def commit(*, json: bool = False) -> int:
 
 
 def upgrade() -> int:
-    """Give an older results.tsv today's header (its rows padded with the new, empty columns)."""
+    """Give an older results.tsv today's header (its rows padded with the new, empty columns)
+    and seal the rows written before the chain existed into it, once (see `harness verify`)."""
     from harness.layout import find_layout
     from harness.record.results import upgrade_header
 
-    added = upgrade_header(find_layout())
-    print(f"added {added} columns to the header" if added else "the header is current already")
+    added, sealed = upgrade_header(find_layout())
+    done = [f"added {added} columns to the header"] if added else []
+    done += [f"sealed {sealed} rows into the chain"] if sealed else []
+    print("; ".join(done) if done else "the header is current and every row sealed already")
     return 0
