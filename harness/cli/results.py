@@ -26,6 +26,7 @@ def register(app) -> None:
     sub.command(name="commit")(commit)
     sub.command(upgrade)
     app.command(sub, name="results", help=HELP)
+    app.command(verify)
 
 
 def _record():
@@ -201,4 +202,25 @@ def upgrade() -> int:
     done = [f"added {added} columns to the header"] if added else []
     done += [f"sealed {sealed} rows into the chain"] if sealed else []
     print("; ".join(done) if done else "the header is current and every row sealed already")
+    return 0
+
+
+def verify() -> int:
+    """Check that the record is what the harness wrote: the chain of results.tsv (the first
+    edited, deleted or inserted line), that it starts with the record committed on the main
+    branch, and that every row written by an evaluation has its run record
+    (.git/harness/runs/closed/) and its log. Prints one line per problem and exits 3, or
+    one summary line and exits 0.
+    """
+    from harness.config import load_config
+    from harness.layout import find_layout
+    from harness.runs.verification import verify_record
+
+    layout = find_layout()
+    found = verify_record(layout, load_config(layout.root))
+    for problem in found.problems:
+        print(problem)
+    if not found.ok:
+        return 3
+    print(found.summary(layout.results_tsv.name))
     return 0
