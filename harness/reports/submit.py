@@ -138,6 +138,7 @@ def submit(
     frame = read_results(layout.results_tsv)
     check_integrity_of_runs(frame, config, idea)
     where = idea_standing(layout, config, frame, slug)
+    check_run_records(layout, frame, idea, where)
     check_fresh(layout, config, idea, where)
     check_seeds(where, config, command="submit", force=force)
     pushed = push(layout, config, idea)
@@ -240,6 +241,23 @@ def check_integrity_of_runs(frame: pl.DataFrame, config: Config, idea: Idea) -> 
         f"{len(ids)} run(s) of {idea.slug} ran with FROZEN files that differ from "
         f"{config.main_branch} ({listed}): its results cannot be trusted, so it is not "
         "submitted; start a new idea from a clean branch to test the change again"
+    )
+
+
+def check_run_records(layout: Layout, frame: pl.DataFrame, idea: Idea, where: Standing) -> None:
+    """Refuse a decision on rows no harness run wrote: the idea's, and the head's."""
+    import polars as pl
+
+    from harness.runs.verification import unrecorded
+
+    mask = (pl.col("idea") == idea.slug) | (pl.col("code") == where.head.code)
+    problems = unrecorded(layout, frame, mask=mask)
+    if not problems:
+        return
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    raise RuleViolation(
+        f"{problems[0]}{more}: the decision would rest on rows no harness run wrote, so "
+        f"{idea.slug} is not submitted; `harness verify` lists every problem"
     )
 
 

@@ -17,12 +17,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import gitops
 from harness.config import Config
 from harness.layout import Layout
 from harness.record.results import read_record
 from harness.runs.records import closed_dir
+
+if TYPE_CHECKING:
+    import polars as pl
 
 IMPORTED = "import-"
 CHECKED_COLUMNS = ("idea", "commit", "seed", "status", "value", "metric", "task_token")
@@ -76,6 +80,31 @@ def verify_record(layout: Layout, config: Config) -> Verification:
         else:
             found.checked += 1
     return found
+
+
+def unrecorded(layout: Layout, frame: pl.DataFrame, *, mask: pl.Expr) -> list[str]:
+    """The run-record problems of the counting rows `mask` selects (a decision's rows),
+    from the first row the harness kept a record of on, as `verify_record` asks them."""
+    import polars as pl
+
+    records = closed_dir(layout)
+    numbered = frame.with_row_index("line", offset=2)
+    first = None
+    for line, run_id in numbered.select("line", "run_id").iter_rows():
+        if (records / f"{run_id}.json").exists():
+            first = line
+            break
+    if first is None:
+        return []
+    chosen = numbered.filter(
+        mask & (pl.col("line") >= first) & ~pl.col("run_id").str.starts_with(IMPORTED)
+    )
+    problems = []
+    for found in chosen.iter_rows(named=True):
+        record = _load(records / f"{found['run_id']}.json")
+        problem = run_problem(layout.results_tsv.name, found["line"], found, record)
+        problems += [problem] if problem else []
+    return problems
 
 
 def run_problem(name: str, line: int, row: dict, record: dict | None) -> str | None:
