@@ -122,7 +122,7 @@ def check_chain(data: bytes, index: int | None) -> ChainCheck:
     for number in range(unsealed, len(rows)):
         value = values[number]
         if sha256(previous + b"\t" + contents[number]).hexdigest()[:DIGITS].encode() != value:
-            how = _how(previous, number, contents, values, started=number > unsealed)
+            how = _how(previous, number, contents, values)
             return ChainCheck(len(rows), number, unsealed, number + 2, how)
         previous = value
     return ChainCheck(len(rows), len(rows), unsealed)
@@ -137,19 +137,15 @@ def _unsealed(values: list[bytes]) -> int:
     return count
 
 
-def _how(
-    previous: bytes, number: int, contents: list[bytes], values: list[bytes], *, started: bool
-) -> str:
-    """Guess from the next row what happened at row `number` (0-based among the rows)."""
+def _how(previous: bytes, number: int, contents: list[bytes], values: list[bytes]) -> str:
+    """What the break at row `number` (0-based among the rows) looks like, from the next row:
+    one that builds on the row before shows an insertion; an edited row and a deleted one
+    before it look alike (the row's own value is kept, its predecessor's is not)."""
     if not values[number]:
         return "a row without a chain value after the chain started: written by hand"
     following = number + 1
-    if following < len(values):
-        if values[following] == chain_value(previous, contents[following]):
-            return "a row inserted"
-        if values[following] == chain_value(values[number], contents[following]):
-            return "the row was edited"
-        return "a row before it deleted, or the row edited"
-    if not started:
-        return "the first chained row was edited, or rows before it deleted"
+    if following < len(values) and values[following] == chain_value(
+        previous, contents[following]
+    ):
+        return "a row inserted"
     return "the row was edited, or a row before it deleted"

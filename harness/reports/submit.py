@@ -245,12 +245,14 @@ def check_integrity_of_runs(frame: pl.DataFrame, config: Config, idea: Idea) -> 
 
 
 def check_run_records(layout: Layout, frame: pl.DataFrame, idea: Idea, where: Standing) -> None:
-    """Refuse a decision on rows no harness run wrote: the idea's, and the head's."""
+    """Refuse a decision on rows no harness run wrote: the idea's valid runs and the head's
+    (confirm rows are the confirmation's business: `harness.reports.confirming`)."""
     import polars as pl
 
     from harness.runs.verification import unrecorded
 
-    mask = (pl.col("idea") == idea.slug) | (pl.col("code") == where.head.code)
+    sides = (pl.col("idea") == idea.slug) | (pl.col("code") == where.head.code)
+    mask = sides & (pl.col("status") == "ok")
     problems = unrecorded(layout, frame, mask=mask)
     if not problems:
         return
