@@ -291,3 +291,20 @@ def test_a_reader_in_another_process_names_the_break(repo: Path) -> None:
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["value"] != 1.0  # the edited value never counts
     assert "results.tsv line 3 breaks the record's chain (the row was edited, " in proc.stderr
+
+
+def test_chain_values_blanked_turn_no_row_into_an_old_one(repo: Path, cli) -> None:
+    """Attack: blank every chain value, so that the file looks as if it predated the chain
+    (its rows then count, with a warning only). Stopped by: harness verify: those rows'
+    runs kept records, and a harness that keeps them seals every row it writes."""
+    lines = lines_of(repo)
+    write_lines(repo, [lines[0], *(line.rsplit("\t", 1)[0] + "\t\n" for line in lines[1:])])
+    first = lines[1].split("\t", 1)[0]
+
+    verify = cli("verify", cwd=repo)
+
+    assert verify.code == 3
+    assert verify.out.splitlines()[0] == (
+        f"results.tsv line 2 (run {first}) has no chain value, though its run was recorded by "
+        "a harness that seals every row: the chain was removed"
+    )

@@ -76,7 +76,7 @@ class ChainCheck:
     trusted: int  # the rows before the first break (all of them when unbroken)
     unsealed: int  # rows without a chain value before the chain starts
     broken_line: int | None = None  # the file line (1 = header) where it breaks
-    how: str = ""  # what the break looks like: edited / inserted / deleted
+    how: str = ""  # what the break looks like (an edit or deletion, an insertion, ...)
 
     @property
     def is_broken(self) -> bool:
@@ -144,8 +144,6 @@ def _how(previous: bytes, number: int, contents: list[bytes], values: list[bytes
     if not values[number]:
         return "a row without a chain value after the chain started: written by hand"
     following = number + 1
-    if following < len(values) and values[following] == chain_value(
-        previous, contents[following]
-    ):
+    if following < len(values) and values[following] == chain_value(previous, contents[following]):
         return "a row inserted"
     return "the row was edited, or a row before it deleted"

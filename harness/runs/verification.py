@@ -75,6 +75,11 @@ def verify_record(layout: Layout, config: Config) -> Verification:
             found.unchecked += 1
             continue
         problem = run_problem(path.name, line, row, record)
+        if record is not None and line - 2 < chain.unsealed:
+            problem = (
+                f"{path.name} line {line} (run {run_id}) has no chain value, though its run "
+                "was recorded by a harness that seals every row: the chain was removed"
+            )
         if problem:
             found.problems.append(problem)
         else:
