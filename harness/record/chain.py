@@ -108,42 +108,32 @@ def check_chain(data: bytes, index: int | None) -> ChainCheck:
     rows = lines[1:]
     if index is None:
         return ChainCheck(rows=len(rows), trusted=len(rows), unsealed=len(rows))
-    if index == lines[0].count(b"\t"):  # the usual layout, chain last: no split needed
-        cuts = [line.rstrip(b"\r").rpartition(b"\t") for line in rows]
-        contents = [cut[0] for cut in cuts]
-        values = [cut[2] for cut in cuts]
-    else:
-        pairs = [split_chain(line, index) for line in rows]
-        contents = [pair[0] for pair in pairs]
-        values = [pair[1] for pair in pairs]
-    unsealed = _unsealed(values)
-    previous = b""  # the chain starts at the first row with a value, on the empty string
-    sha256 = hashlib.sha256  # the loop below is chain_value inlined: 100,000 rows read fast
-    for number in range(unsealed, len(rows)):
-        value = values[number]
-        if sha256(previous + b"\t" + contents[number]).hexdigest()[:DIGITS].encode() != value:
-            how = _how(previous, number, contents, values)
+    if index != lines[0].count(b"\t") or b"\r" in data:  # not the usual layout: split
+        rows = [b"\t".join(split_chain(line, index)) for line in rows]
+    # the loop is chain_value inlined over the raw lines: 100,000 rows are read fast
+    sha256, previous, unsealed = hashlib.sha256, b"", None
+    for number, line in enumerate(rows):
+        cut = line.rfind(b"\t")
+        value = line[cut + 1 :]
+        if unsealed is None:
+            if not value:
+                continue  # from before the chain: it starts at the first row with a value
+            unsealed = number
+        if sha256(previous + b"\t" + line[:cut]).hexdigest()[:DIGITS].encode() != value:
+            how = _how(previous, rows, number)
             return ChainCheck(len(rows), number, unsealed, number + 2, how)
         previous = value
-    return ChainCheck(len(rows), len(rows), unsealed)
+    return ChainCheck(len(rows), len(rows), len(rows) if unsealed is None else unsealed)
 
 
-def _unsealed(values: list[bytes]) -> int:
-    count = 0
-    for value in values:
-        if value:
-            break
-        count += 1
-    return count
-
-
-def _how(previous: bytes, number: int, contents: list[bytes], values: list[bytes]) -> str:
+def _how(previous: bytes, rows: list[bytes], number: int) -> str:
     """What the break at row `number` (0-based among the rows) looks like, from the next row:
     one that builds on the row before shows an insertion; an edited row and a deleted one
     before it look alike (the row's own value is kept, its predecessor's is not)."""
-    if not values[number]:
+    if not rows[number].rpartition(b"\t")[2]:
         return "a row without a chain value after the chain started: written by hand"
-    following = number + 1
-    if following < len(values) and values[following] == chain_value(previous, contents[following]):
-        return "a row inserted"
+    if number + 1 < len(rows):
+        content, _, value = rows[number + 1].rpartition(b"\t")
+        if value == chain_value(previous, content):
+            return "a row inserted"
     return "the row was edited, or a row before it deleted"
