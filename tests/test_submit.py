@@ -138,10 +138,13 @@ def test_a_win_that_does_not_hold_on_held_out_data_is_not_submitted(repo: Path, 
     confirm_rows = rows(repo).filter(pl.col("status") == "confirm").height
     assert confirm_rows == 6
 
-    again = cli("submit", "overfit", "--wait", cwd=repo)  # nothing is run twice
+    # confirm rows on record are never reused (they could have been appended by hand):
+    # a second decision runs its own confirmation, and decides the same
+    again = cli("submit", "overfit", "--wait", cwd=repo)
 
     assert again.code == 1
-    assert rows(repo).filter(pl.col("status") == "confirm").height == confirm_rows
+    assert again.out.startswith("not submitted: the win does not hold on held-out data")
+    assert rows(repo).filter(pl.col("status") == "confirm").height == 2 * confirm_rows
 
 
 def test_uncommitted_changes_are_refused_with_what_to_commit(repo: Path, cli) -> None:

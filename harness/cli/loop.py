@@ -63,7 +63,8 @@ def status_lines(summary: Summary, *, metric: str) -> list[str]:
 
     counts = ", ".join(f"{name} {n}" for name, n in summary.ideas_by_status.items() if n)
     needed = f"{summary.ideas_needed} more needed" if summary.ideas_needed else "enough"
-    lines = [f"ideas      {summary.ideas_live} of {summary.ideas_target} ({needed})"]
+    lines = [f"record     {summary.record_warning}"] if summary.record_warning else []
+    lines.append(f"ideas      {summary.ideas_live} of {summary.ideas_target} ({needed})")
     lines += [f"           {counts}"] if counts else []
     lines.append(f"worktrees  {len(summary.worktrees) or 'none'}")
     lines += [
@@ -157,6 +158,10 @@ def next_step(*, json: bool = False) -> int:
     layout, config = repository()
     state = build_state(layout, config)
     action = next_action(state, config)
+    if state.record_warning:  # on stderr: the --json contract on stdout stays as it is
+        from loguru import logger
+
+        logger.warning(state.record_warning)
     for need in action.needs:  # the agent writes its drafts here
         if need.file is not None:
             need.file.parent.mkdir(parents=True, exist_ok=True)

@@ -33,15 +33,22 @@ def register(app: SubcommandApp) -> None:
     sub.command(name="commit")(commit)
     sub.command(upgrade)
     app.command(sub, name="results", help=HELP)
+    app.command(verify)
 
 
 def _record() -> tuple[Layout, Config, pl.DataFrame]:
     from harness.config import load_config
     from harness.layout import find_layout
-    from harness.record.results import read_results
+    from harness.record.results import read_record
 
     layout = find_layout()
-    return layout, load_config(layout.root), read_results(layout.results_tsv)
+    frame, chain = read_record(layout.results_tsv)
+    warning = chain.warning(layout.results_tsv.name)
+    if warning:  # on stderr: stdout stays data
+        from loguru import logger
+
+        logger.warning(warning)
+    return layout, load_config(layout.root), frame.head(chain.trusted)
 
 
 def show(*, idea: str | None = None, json: bool = False, csv: bool = False) -> int:
@@ -193,10 +200,34 @@ def commit(*, json: bool = False) -> int:
 
 
 def upgrade() -> int:
-    """Give an older results.tsv today's header (its rows padded with the new, empty columns)."""
+    """Give an older results.tsv today's header (its rows padded with the new, empty columns)
+    and seal the rows written before the chain existed into it, once (see `harness verify`)."""
     from harness.layout import find_layout
     from harness.record.results import upgrade_header
 
-    added = upgrade_header(find_layout())
-    print(f"added {added} columns to the header" if added else "the header is current already")
+    added, sealed = upgrade_header(find_layout())
+    done = [f"added {added} columns to the header"] if added else []
+    done += [f"sealed {sealed} rows into the chain"] if sealed else []
+    print("; ".join(done) if done else "the header is current and every row sealed already")
+    return 0
+
+
+def verify() -> int:
+    """Check that the record is what the harness wrote: the chain of results.tsv (the first
+    edited, deleted or inserted line), that it starts with the record committed on the main
+    branch, and that every row written by an evaluation has its run record
+    (.git/harness/runs/closed/) and its log. Prints one line per problem and exits 3, or
+    one summary line and exits 0.
+    """
+    from harness.config import load_config
+    from harness.layout import find_layout
+    from harness.runs.verification import verify_record
+
+    layout = find_layout()
+    found = verify_record(layout, load_config(layout.root))
+    for problem in found.problems:
+        print(problem)
+    if not found.ok:
+        return 3
+    print(found.summary(layout.results_tsv.name))
     return 0

@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from harness import gitops
 from harness.config import Config
@@ -33,6 +33,9 @@ from harness.loop.ratchet import RatchetState, read_ratchet
 from harness.loop.worktrees import Worktree, list_worktrees
 from harness.queue.base import TaskState
 from harness.record.compare import mean_of as finite_mean
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Kind = Literal[
     "ideate",
@@ -98,6 +101,7 @@ class LoopState:
     heads: tuple[tuple[str, str], ...] = ()  # (branch, commit) of the local branches
     drafts: Path | None = None  # where the agent writes the texts `needs` asks for
     finished_tasks: tuple[tuple[str, int], ...] = ()  # (final state, how many) of the queue
+    record_warning: str | None = None  # what the chain of results.tsv says is wrong, if anything
 
     def runs_of(self, slug: str) -> list[RunRecord]:
         return [run for run in self.runs if run.idea == slug]
@@ -197,13 +201,21 @@ class Rule:
 # -- the loaders -------------------------------------------------------------------------
 
 
-def load_runs(layout: Layout, config: Config) -> list[RunRecord]:
-    """The rows of the root results.tsv as RunRecords (an unreadable file is a RecordError)."""
-    from harness.record.results import read_results
+def load_record(layout: Layout) -> tuple[pl.DataFrame | None, str | None]:
+    """The trusted rows of the root results.tsv (None without one) and the chain's warning
+    (an unreadable file is a RecordError)."""
+    from harness.record.results import read_record
 
     if not layout.results_tsv.exists():
+        return None, None
+    frame, chain = read_record(layout.results_tsv)
+    return frame.head(chain.trusted), chain.warning(layout.results_tsv.name)
+
+
+def load_runs(frame: pl.DataFrame | None) -> list[RunRecord]:
+    """The rows of the root results.tsv as RunRecords."""
+    if frame is None:
         return []
-    frame = read_results(layout.results_tsv)
     columns = ("idea", "status", "value", "integrity", "seed", "timestamp", "duration_s")
     return [
         RunRecord(
@@ -323,13 +335,15 @@ def build_state(layout: Layout, config: Config) -> LoopState:
     account_for_runs(layout, config)
     ideas = tuple(load_ideas(layout))
     tasks = load_tasks(layout, config)
+    frame, warning = load_record(layout)
     return LoopState(
         root=layout.root,
         ideas=ideas,
         worktrees=tuple(list_worktrees(layout, config)),
         reports=report_slugs(layout),
-        runs=tuple(load_runs(layout, config)),
-        ratchet=load_ratchet(layout, config, ideas),
+        runs=tuple(load_runs(frame)),
+        ratchet=read_ratchet(layout, config, ideas, frame),
+        record_warning=warning,
         active_tasks=tuple(task for task in tasks if not task.is_final),
         finished_tasks=count_finished(tasks),
         uninferred=uninferred_reports(layout),
@@ -337,13 +351,6 @@ def build_state(layout: Layout, config: Config) -> LoopState:
         heads=branch_heads(layout),
         drafts=layout.state_dir / DRAFTS,
     )
-
-
-def load_ratchet(layout: Layout, config: Config, ideas: tuple[Idea, ...]) -> RatchetState:
-    from harness.record.results import read_results
-
-    frame = read_results(layout.results_tsv) if layout.results_tsv.exists() else None
-    return read_ratchet(layout, config, ideas, frame)
 
 
 # -- measures the rules share --------------------------------------------------------------

@@ -40,6 +40,7 @@ class Summary:
     ratchet: RatchetState | None = None  # the head of the line: the one notion of best
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (slug, why)
     finished_tasks: dict[str, int] = field(default_factory=dict)  # final state -> count
+    record_warning: str | None = None  # the chain of results.tsv is broken or unsealed
 
     @property
     def ideas_needed(self) -> int:
@@ -67,6 +68,7 @@ class Summary:
             "baseline": self.baseline.to_json() if self.baseline else None,
             "next": self.action.to_json(),
             "head": head_json(self.ratchet),
+            "record_warning": self.record_warning,
         }
 
 
@@ -131,4 +133,5 @@ def summarise(state: LoopState, config: Config) -> Summary:
         ratchet=state.ratchet,
         rejected=rejected,
         finished_tasks=dict(state.finished_tasks),
+        record_warning=state.record_warning,
     )

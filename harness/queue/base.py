@@ -91,8 +91,10 @@ def check_spec(spec: TaskSpec) -> None:
 
 
 def with_token(spec: TaskSpec) -> TaskSpec:
-    """The spec with a new token of its own, in its environment and at the end of its label."""
-    token = secrets.token_hex(8)
+    """The spec with its token in its environment and at the end of its label: a new one,
+    or the one the caller made (`harness submit` keeps the tokens of its confirmation runs)."""
+    given = spec.env.get(TOKEN_ENV, "")
+    token = given if re.fullmatch(r"[0-9a-f]{16}", given) else secrets.token_hex(8)
     label = f"{spec.label} [task {token}]" if spec.label else f"[task {token}]"
     return replace(spec, env={**spec.env, TOKEN_ENV: token}, label=label)
 

@@ -2,7 +2,8 @@
 
 `schema` declares the columns; `metrics` reads the values a run reports (its JSON
 file or its `---` summary lines); `results` appends rows under the lock and reads them with
-polars; `views` shapes them for the command line; `journal` writes the journal's entries;
+polars, checking `chain` (each row seals the ones before it); `views` shapes them for the
+command line; `journal` writes the journal's entries;
 `compare` measures noise and compares two sides; `standing` decides whether an idea wins;
 `importing` adopts a results table of another layout; `commit` commits the record on main.
 

@@ -35,8 +35,8 @@ from harness.errors import RecordError, UsageError
 from harness.fileio import exclusive_lock, not_utf8, write_atomic
 from harness.layout import Layout
 from harness.record.metrics import parse_value
-from harness.record.results import append_locked, format_row, record_lock, utc_now
-from harness.record.schema import RESULTS_COLUMNS, RUN_STATUSES, header_line, known_header
+from harness.record.results import append_locked, record_lock, sealed_text, utc_now
+from harness.record.schema import RESULTS_COLUMNS, RUN_STATUSES, known_header
 
 if TYPE_CHECKING:
     import polars as pl
@@ -91,7 +91,7 @@ def import_results(
         new = [row for row in rows if row["run_id"] not in known]
         copy = _keep_copy(layout, source, digest)
         if replacing:
-            write_atomic(layout.results_tsv, header_line() + "".join(map(format_row, new)))
+            write_atomic(layout.results_tsv, sealed_text(new))
         elif new:
             append_locked(layout.results_tsv, new)
     valid = sum(1 for row in new if row["status"] == "ok" and row["value"] is not None)

@@ -28,6 +28,8 @@ from harness.errors import RecordError, UnknownRun, UsageError
 from harness.fileio import exclusive_lock, write_atomic
 from harness.fileio import utc_now as utc_now  # the one clock of every record
 from harness.layout import Layout
+from harness.record.chain import COLUMN as CHAIN
+from harness.record.chain import ChainCheck, check_chain, last_chain, seal_lines
 from harness.record.schema import FIRST_COLUMNS, RESULTS_COLUMNS, header_line, known_header
 
 if TYPE_CHECKING:
@@ -90,11 +92,18 @@ def append_rows(layout: Layout, rows: Iterable[Mapping[str, Any]]) -> None:
 
 
 def append_locked(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Append whole rows in the file's own columns; the caller holds the record lock."""
+    """Append whole rows in the file's own columns, each sealed by the chain (see
+    `harness.record.chain`); the caller holds the record lock."""
     rows = list(rows)
-    refuse_known_run_ids(path, rows)
+    data = _read_regular(path)
+    refuse_known_run_ids(path, rows, data=data)
     prefix, columns = _prefix_for(path)
-    payload = "".join(format_row(row, columns) for row in rows).encode("utf-8")
+    lines = [format_row({**row, CHAIN: None}, columns).encode("utf-8") for row in rows]
+    if CHAIN in columns:
+        index = columns.index(CHAIN)
+        unsealed = [line[:-1] for line in lines]
+        lines = [line + b"\n" for line in seal_lines(last_chain(data, index), unsealed, index)]
+    payload = b"".join(lines)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -108,7 +117,17 @@ def append_locked(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
         os.close(fd)
 
 
-def refuse_known_run_ids(path: Path, rows: list[Mapping[str, Any]]) -> None:
+def sealed_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    """A whole new results.tsv of `rows` in today's layout, header first, chained."""
+    index = tuple(RESULTS_COLUMNS).index(CHAIN)
+    lines = [format_row({**row, CHAIN: None}).rstrip("\n").encode("utf-8") for row in rows]
+    body = b"".join(line + b"\n" for line in seal_lines(b"", lines, index))
+    return header_line() + body.decode("utf-8")
+
+
+def refuse_known_run_ids(
+    path: Path, rows: list[Mapping[str, Any]], *, data: bytes | None = None
+) -> None:
     """Raise RecordError when a row's run id is in `path` already, or twice among `rows`.
 
     A run id names one row: `harness results compare ID`, the run's log and its journal
@@ -116,7 +135,7 @@ def refuse_known_run_ids(path: Path, rows: list[Mapping[str, Any]]) -> None:
     in between this check and the append.
     """
     ids = [format_value(row.get("run_id")) for row in rows]
-    data = _read_regular(path)
+    data = _read_regular(path) if data is None else data
     for index, run_id in enumerate(ids):
         if not run_id:
             continue
@@ -137,24 +156,34 @@ def _read_regular(path: Path) -> bytes:
         return b""
 
 
-def upgrade_header(layout: Layout) -> int:
-    """Give an older results.tsv today's header, every row padded with empty new columns.
+def upgrade_header(layout: Layout) -> tuple[int, int]:
+    """Give an older results.tsv today's header, every row padded with empty new columns,
+    and seal its unsealed rows into the chain (once: a sealed file has none left).
 
-    Returns the number of columns added (0: already current). Values are never changed;
-    the file is replaced atomically under the record lock.
+    Returns (columns added, rows sealed); (0, 0): already current. Values are never
+    changed; a file whose chain breaks is refused (sealing would bless the break); the file
+    is replaced atomically under the record lock.
     """
     with exclusive_lock(record_lock(layout)):
         path = layout.results_tsv
         data = _read_bytes(path)
         _, columns = _prefix_for(path)
         added = len(RESULTS_COLUMNS) - len(columns)
-        if added == 0:
-            return 0
         _check_lines(path, data, len(columns))
-        lines = data.decode("utf-8").splitlines()
-        padded = [header_line().rstrip("\n")] + [line + "\t" * added for line in lines[1:]]
-        write_atomic(path, "\n".join(padded) + "\n")
-        return added
+        lines = data.split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()
+        rows = [line.rstrip(b"\r") + b"\t" * added for line in lines[1:]]
+        index = tuple(RESULTS_COLUMNS).index(CHAIN)
+        chain = check_chain(b"\n".join([b"", *rows]), index)
+        if chain.is_broken:
+            raise RecordError(f"{chain.warning(path.name)}; nothing was sealed")
+        if added == 0 and chain.unsealed == 0:
+            return 0, 0
+        sealed = seal_lines(b"", rows, index) if chain.unsealed else rows
+        body = b"".join(line + b"\n" for line in sealed).decode("utf-8")
+        write_atomic(path, header_line() + body)
+        return added, len(rows) if chain.unsealed else 0
 
 
 def check_appendable(path: Path) -> None:
@@ -187,8 +216,18 @@ def _prefix_for(path: Path) -> tuple[bytes, tuple[str, ...]]:
     return (b"" if last == b"\n" else b"\n"), columns
 
 
-def read_results(path: Path) -> pl.DataFrame:
-    """Every row, typed; a RecordError names the first line that cannot be read.
+def read_results(path: Path, *, untrusted: bool = False) -> pl.DataFrame:
+    """Every trusted row, typed: the rows from the first break of the chain on are left
+    out (`untrusted` keeps them, for bookkeeping that must see every row written).
+    A RecordError names the first line that cannot be read."""
+    frame, chain = read_record(path)
+    if untrusted or not chain.is_broken:
+        return frame
+    return frame.head(chain.trusted)
+
+
+def read_record(path: Path) -> tuple[pl.DataFrame, ChainCheck]:
+    """Every row, typed, and what the chain says of them (`harness.record.chain`).
 
     Fast path: when the file holds exactly as many tabs as its lines need, polars parses
     it (polars refuses a line with too many fields, so equal totals mean every line has
@@ -197,7 +236,8 @@ def read_results(path: Path) -> pl.DataFrame:
     import polars as pl
 
     data = _read_bytes(path)
-    width = len(_header(path, data))
+    header = _header(path, data)
+    width = len(header)
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     problem = "the tab count does not match"
     if data.count(b"\t") == (width - 1) * lines:
@@ -207,11 +247,21 @@ def read_results(path: Path) -> pl.DataFrame:
             )
             missing = [name for name in RESULTS_COLUMNS if name not in frame.columns]
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in missing)
-            return _typed(path, frame)
+            chain = check_chain(data, header.index(CHAIN) if CHAIN in header else None)
+            return _typed(path, frame), chain
         except pl.exceptions.ComputeError as exc:
             problem = str(exc).splitlines()[0]
     _check_lines(path, data, width)
     raise RecordError(f"{path} cannot be read ({problem}): repair it by hand")
+
+
+def chain_warning(path: Path) -> str | None:
+    """The chain's warning for the file at `path` (None when it holds, or cannot be read:
+    the reader that reads it says why)."""
+    try:
+        return read_record(path)[1].warning(path.name)
+    except RecordError:
+        return None
 
 
 def _read_bytes(path: Path) -> bytes:

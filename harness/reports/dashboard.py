@@ -32,7 +32,7 @@ from harness.record.compare import (
     judge_expected,
     side_from_valid,
 )
-from harness.record.results import read_results, valid_runs
+from harness.record.results import read_record, valid_runs
 from harness.record.views import shown_values
 from harness.reports.svgplot import points_from_rows, progression_svg
 from harness.rules.appendonly import ENTRY_MARK, split_header
@@ -158,10 +158,14 @@ def _results(layout: Layout, data: DashboardData) -> pl.DataFrame | None:
     if not layout.results_tsv.exists():
         return None
     try:
-        return read_results(layout.results_tsv)
+        frame, chain = read_record(layout.results_tsv)
     except HarnessError as exc:
         data.warnings.append(Warning(f"results.tsv not read: {exc}", "bad"))
         return None
+    warning = chain.warning(layout.results_tsv.name)
+    if warning:
+        data.warnings.append(Warning(warning, "bad" if chain.is_broken else "warn"))
+    return frame.head(chain.trusted)  # rows from a break of the chain on never count
 
 
 def _fill_record(

@@ -6,7 +6,9 @@ FROZEN files that differ from main. Otherwise the branch is pushed to the config
 remote (when the repository has it), and the decision is taken: the idea's runs at its
 code must beat the runs of the head of its line by more than `min_effect` and the noise
 (`harness.record.standing`; a stale idea is refused), and, when `[tool.harness] confirm` is
-set, the win must hold on the held-out data against the head too (`harness.runs.confirm`).
+set, the win must hold on the held-out data against the head too (`harness.runs.confirm`),
+judged only from confirmation runs this decision queued or ran itself (their task tokens,
+`harness.reports.confirming`): confirm rows on record are not trusted from the file alone.
 With `advance = "trunk"` a winner is merged into the trunk (`harness.reports.trunk`) and
 the one pull request trunk -> main is opened or updated; otherwise a winner's pull request
 is opened with `gh pr create` when gh is installed and authenticated and the remote is not
@@ -22,7 +24,7 @@ import re
 import shlex
 import shutil
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -46,12 +48,12 @@ from harness.record.journal import add_entry, heading_time
 from harness.record.results import read_results
 from harness.record.standing import Standing
 from harness.reports import trunk
+from harness.reports.confirming import confirmation_progress
 from harness.reports.report import (
     Report,
     check_seeds,
     head_target,
     num,
-    recorded_confirmation,
     signed,
     write_report,
 )
@@ -60,7 +62,6 @@ from harness.runs import confirm as held_out
 if TYPE_CHECKING:
     import polars as pl
 
-    from harness.queue.base import TaskSpec
 
 MAX_LISTED = 5
 
@@ -126,9 +127,10 @@ def submit(
 ) -> Submission:
     """Check, push, decide, confirm, open (or prepare) the pull request, and record it.
 
-    A winner's held-out confirmation runs through the queue: its missing runs are queued
-    and the Submission comes back `queued`, undecided; the next call decides from the
-    recorded rows. `wait` runs them here instead, as before.
+    A winner's held-out confirmation runs through the queue: its runs are queued and the
+    Submission comes back `queued`, undecided; the next call decides from the rows of
+    exactly those runs (`harness.reports.confirming`), never from other confirm rows on
+    record. `wait` runs them all here instead.
     """
     idea = find_idea(layout, slug)
     check_submittable(idea, layout, config)
@@ -137,6 +139,7 @@ def submit(
     frame = read_results(layout.results_tsv)
     check_integrity_of_runs(frame, config, idea)
     where = idea_standing(layout, config, frame, slug)
+    check_run_records(layout, frame, idea, where)
     check_fresh(layout, config, idea, where)
     check_seeds(where, config, command="submit", force=force)
     pushed = push(layout, config, idea)
@@ -144,21 +147,15 @@ def submit(
     if where.is_winner and held_out.is_configured(config) and wait:
         confirmation = run_confirmation(layout, config, frame, where, sinks=(stdout, stderr))
     elif where.is_winner and held_out.is_configured(config):
-        confirmation = recorded_confirmation(layout, config, frame, where)
-        assert confirmation is not None  # configured, and a winner has a head to beat
-        if confirmation.pending:
-            queued = queue_confirmation(layout, config, frame, confirmation)
-            if queued:
-                reason = f"held-out confirmation queued ({len(queued)} run(s)): {where.reason}"
-                report = write_report(layout, config, slug, journal=False, force=True)
-                return Submission(
-                    idea, False, reason, report, pushed, None, None, "", queued=queued
-                )
-            confirmation = replace(
-                confirmation,
-                holds=False,
-                reason=f"confirmation runs failed ({confirmation.reason})",
+        progress = confirmation_progress(layout, config, frame, where)
+        if progress.confirmation is None:
+            what = "queued" if progress.queued_now else "still running"
+            reason = f"held-out confirmation {what} ({len(progress.tasks)} run(s)): {where.reason}"
+            report = write_report(layout, config, slug, journal=False, force=True)
+            return Submission(
+                idea, False, reason, report, pushed, None, None, "", queued=progress.tasks
             )
+        confirmation = progress.confirmation
         add_entry(layout, held_out.confirm_entry(confirmation))
     submitted, reason = decide(where, confirmation)
     status = "submitted" if submitted else None
@@ -248,6 +245,25 @@ def check_integrity_of_runs(frame: pl.DataFrame, config: Config, idea: Idea) -> 
     )
 
 
+def check_run_records(layout: Layout, frame: pl.DataFrame, idea: Idea, where: Standing) -> None:
+    """Refuse a decision on rows no harness run wrote: the idea's valid runs and the head's
+    (confirm rows are the confirmation's business: `harness.reports.confirming`)."""
+    import polars as pl
+
+    from harness.runs.verification import unrecorded
+
+    sides = (pl.col("idea") == idea.slug) | (pl.col("code") == where.head.code)
+    mask = sides & (pl.col("status") == "ok")
+    problems = unrecorded(layout, frame, mask=mask)
+    if not problems:
+        return
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    raise RuleViolation(
+        f"{problems[0]}{more}: the decision would rest on rows no harness run wrote, so "
+        f"{idea.slug} is not submitted; `harness verify` lists every problem"
+    )
+
+
 # -- pushing, deciding, confirming ---------------------------------------------------------
 
 
@@ -279,68 +295,6 @@ def run_confirmation(
         stdout=sinks[0],
         stderr=sinks[1],
     )
-
-
-def queue_confirmation(
-    layout: Layout, config: Config, frame: pl.DataFrame, confirmation: held_out.Confirmation
-) -> tuple[str, ...]:
-    """Queue the missing confirmation runs, labelled as such; () when every missing seed
-    already failed at its commit (queueing it again would fail again)."""
-    from harness.queue.choice import open_configured
-    from harness.queue.ops import make_specs
-    from harness.runs.confirm_task import LABEL
-
-    sides = (
-        (confirmation.candidate, confirmation.candidate_rows),
-        (confirmation.reference, confirmation.reference_rows),
-    )
-    todo = []
-    for target, rows in sides:
-        have = {row["seed"] for row in rows}
-        for seed in confirmation.seeds:
-            if seed not in have and not failed_before(frame, target, seed):
-                todo.append((target, seed))
-    if not todo:
-        return ()
-    _, backend = open_configured(layout, config)
-
-    def spec_of(target: held_out.Target, seed: int) -> TaskSpec:
-        pair = (confirmation.candidate, confirmation.reference)
-        argv = [
-            "python", "-m", "harness.runs.confirm_task",
-            "--run", _target_text(target), "--seed", str(seed),
-            "--candidate", _target_text(pair[0]), "--reference", _target_text(pair[1]),
-        ]  # fmt: skip
-        question = (
-            LABEL.format(slug=confirmation.candidate.label)
-            + f"held-out {confirmation.metric} of {target.label} at {target.commit[:10]}, "
-            f"seed {seed}"
-        )
-        (spec,) = make_specs(
-            argv, cwd=layout.root, question=question, group=config.pueue.group,
-            timeout=config.timeout,
-        )  # fmt: skip
-        return spec
-
-    return tuple(f"{backend.name}:{backend.submit(spec_of(t, s))}" for t, s in todo)
-
-
-def _target_text(target: held_out.Target) -> str:
-    return f"{target.label}:{target.branch}:{target.commit}"
-
-
-def failed_before(frame: pl.DataFrame, target: held_out.Target, seed: int) -> bool:
-    """A confirmation run of `target` at its commit and `seed` recorded as failed."""
-    import polars as pl
-
-    failed = frame.filter(
-        (pl.col("idea") == target.label)
-        & (pl.col("commit") == target.commit)
-        & (pl.col("seed") == seed)
-        & pl.col("question").cast(str).str.starts_with("held-out confirmation")
-        & ~pl.col("status").is_in([held_out.STATUS, "ok"])
-    )
-    return not failed.is_empty()
 
 
 def decide(where: Standing, confirmation: held_out.Confirmation | None) -> tuple[bool, str]:

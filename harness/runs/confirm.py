@@ -5,8 +5,10 @@ names a command (an evaluation on data the agent never looks at while iterating)
 `harness submit` runs it for the candidate and for the current best with the same seeds,
 each at the exact commit its results came from, in a throwaway worktree under
 `5_worktrees/`. The rows are recorded with status `confirm` and the metric
-`confirm_metric`, so they never count as validation results. Rows already recorded for
-the same idea, commit and seed are reused, so a second `submit` runs nothing twice.
+`confirm_metric`, so they never count as validation results. A decision uses only the runs
+made for it: `confirm` (submit --wait) runs every seed of both sides here, and the queued
+flow counts only the rows of the tasks it queued (`harness.reports.confirming`). Confirm
+rows on record are never reused: they are text that could have been appended by hand.
 
 The win holds when the candidate beats the current best on the held-out metric by more
 than `min_effect` and by more than the spread of the confirmation runs themselves (the
@@ -29,8 +31,8 @@ from harness.record.compare import Comparison, Noise, Side, beats, compare_sides
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import append_rows, is_finite, new_run_id, valid_runs
 from harness.rules.integrity import check_integrity
-from harness.runs.evaluation import EvalRequest, describe_worktree, execute
-from harness.runs.records import close_run, open_run
+from harness.runs.evaluation import EvalRequest, describe_worktree, execute, with_environment
+from harness.runs.records import close_run, finalise, open_run
 
 if TYPE_CHECKING:
     import polars as pl
@@ -184,22 +186,17 @@ def confirm(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> Confirmation:
-    """Run what is missing of the confirmation, record it, judge it, add a journal entry."""
+    """Run the confirmation (every seed of both sides), record it, judge it from those
+    runs alone, add a journal entry."""
     ran: list[dict[str, Any]] = []
     sides = []
     for target in (candidate, reference):
-        have = recorded_rows(frame, config, target, seeds)
-        todo = tuple(seed for seed in seeds if seed not in {row["seed"] for row in have})
-        new = (
-            run_target(
-                layout, config, target, todo, against=(candidate, reference), sinks=(stdout, stderr)
-            )
-            if todo
-            else []
+        new = run_target(
+            layout, config, target, seeds, against=(candidate, reference), sinks=(stdout, stderr)
         )
         ran += new
         valid = [row for row in new if row["status"] == STATUS and row["integrity"] == "ok"]
-        sides.append(tuple(sorted((*have, *valid), key=lambda row: seeds.index(row["seed"]))))
+        sides.append(tuple(row for row in valid if is_finite(row["value"])))
     result = judge(
         config,
         seeds=seeds,
@@ -268,7 +265,8 @@ def run_seed(
         f"held-out confirmation: does {candidate.label} beat {reference.label} "
         f"on {held_out.metric}?"
     )
-    request = EvalRequest(seed=seed, question=question, idea=target.label)
+    # the queue task's token and id (a queued confirmation): the next submit finds it by them
+    request = with_environment(EvalRequest(seed=seed, question=question, idea=target.label))
     row = describe_worktree(here, held_out, request=request, seed=seed, run_id=new_run_id())
     integrity = check_integrity(place, root=layout.root, config=config)
     row.update(branch=target.branch, frozen_sha=integrity.frozen_sha, integrity=integrity.status)
@@ -289,6 +287,7 @@ def run_seed(
     )
     if row["status"] == "ok":
         row["status"] = STATUS
+    finalise(layout, run, row)  # the closed record holds the row as appended (harness verify)
     append_rows(layout, [row])
     close_run(layout, run.run_id)  # the confirmation's own entry follows, for all its runs
     return row

@@ -6,12 +6,14 @@ Before the evaluation starts, `harness eval` writes `<git dir>/harness/runs/<run
 commit, integrity) and the marker its processes carry. Next to it sits a small reserve
 file, so that a disk filled during the run still has room for the row and the entry.
 When the evaluation has ended, the record is rewritten with the complete row (`final`),
-then the row is appended, the journal entry written, and the record removed.
+then the row is appended, the journal entry written, and the record moved into
+`runs/closed/`.
 
-Removed rather than marked done: the folder then holds only the runs not yet wholly on
+Moved rather than marked done: the folder then holds only the runs not yet wholly on
 record, so the check `harness status` and `harness next` make each time is a listing of
-a folder that is empty but for the runs in flight; results.tsv and the journal are the
-lasting record, and the run id in both says the run was closed.
+a folder that is empty but for the runs in flight. The closed record stays as the proof
+that a row came from a run of the harness: `harness verify` asks every evaluation row for
+its closed record and its log (a row appended by hand has neither).
 
 `settle_runs` (from `harness sync`, and cheaply from every `status` and `next`) takes the
 records whose process is gone: it kills what is left of the run, appends the row (the
@@ -154,10 +156,22 @@ def hand_over(layout: Layout, run: OpenRun) -> None:
         _save(layout, run)
 
 
+def closed_dir(layout: Layout) -> Path:
+    """Where the records of runs wholly on record stay (`harness verify` reads them)."""
+    return runs_dir(layout) / "closed"
+
+
 def close_run(layout: Layout, run_id: str) -> None:
-    """The row and the entry are written: the run needs its record no more."""
+    """The row and the entry are written: the record moves out of the runs in flight."""
     _reserve_path(layout, run_id).unlink(missing_ok=True)
-    (runs_dir(layout) / f"{run_id}.json").unlink(missing_ok=True)
+    path = runs_dir(layout) / f"{run_id}.json"
+    try:
+        closed_dir(layout).mkdir(parents=True, exist_ok=True)
+        os.replace(path, closed_dir(layout) / path.name)
+    except FileNotFoundError:
+        return  # closed already (by another sync)
+    except OSError:
+        path.unlink(missing_ok=True)  # never leave a closed run looking open
 
 
 def open_runs(layout: Layout) -> list[OpenRun]:
@@ -236,7 +250,8 @@ def settle_runs(
 def _recorded_ids(layout: Layout) -> set[str]:
     if not layout.results_tsv.exists():
         return set()
-    return set(read_results(layout.results_tsv).get_column("run_id").to_list())
+    every = read_results(layout.results_tsv, untrusted=True)  # a row after a break too
+    return set(every.get_column("run_id").to_list())
 
 
 def _write_missing_entries(layout: Layout, config: Config, runs: list[OpenRun]) -> int:
@@ -254,7 +269,7 @@ def _write_missing_entries(layout: Layout, config: Config, runs: list[OpenRun]) 
     missing = [run.run_id for run in runs if not has_run_entry(journal, run.run_id)]
     if not missing:
         return 0
-    frame = read_results(layout.results_tsv)
+    frame = read_results(layout.results_tsv, untrusted=True)  # the rows, not a decision
     written = 0
     for run_id in missing:
         rows = frame.filter(pl.col("run_id") == run_id).rows(named=True)
