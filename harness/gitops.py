@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import GitError, NotARepository
+from harness.errors import GitError, HarnessError, NotARepository
 
 FALLBACK_IDENTITY = ("-c", "user.name=harness", "-c", "user.email=harness@localhost")
 
@@ -27,7 +27,7 @@ def git(*args: str, cwd: Path, input: str | None = None, check: bool = True) -> 
             argv, cwd=cwd, input=input, capture_output=True, text=True, check=False
         )
     except FileNotFoundError:
-        raise GitError("git is not installed: install it (e.g. apt-get install git)") from None
+        raise _not_found(cwd) from None
     except NotADirectoryError:
         raise NotARepository(f"{cwd} is not a directory") from None
     if check and proc.returncode != 0:
@@ -36,13 +36,20 @@ def git(*args: str, cwd: Path, input: str | None = None, check: bool = True) -> 
     return proc.stdout
 
 
+def _not_found(cwd: Path) -> HarnessError:
+    """What a FileNotFoundError of subprocess means: the folder is gone, or git is."""
+    if not Path(cwd).exists():
+        return NotARepository(f"{cwd} does not exist (removed while git ran in it): run again")
+    return GitError("git is not installed: install it (e.g. apt-get install git)")
+
+
 def git_bytes(*args: str, cwd: Path, input: bytes | None = None) -> bytes:
     """`git()` for output that is not text: paths as git stores them, blob contents."""
     argv = ["git", *args]
     try:
         proc = subprocess.run(argv, cwd=cwd, input=input, capture_output=True, check=False)
     except FileNotFoundError:
-        raise GitError("git is not installed: install it (e.g. apt-get install git)") from None
+        raise _not_found(cwd) from None
     except NotADirectoryError:
         raise NotARepository(f"{cwd} is not a directory") from None
     if proc.returncode != 0:
