@@ -65,11 +65,11 @@ def test_a_winner_merged_into_main_keeps_its_runs_as_the_heads(repo: Path, cli) 
     # one notion of best: the head and its mean over seeds, with the chain
     status = cli("status", cwd=repo).out.splitlines()
     (line,) = [line for line in status if line.startswith("head       ")]
-    assert line.startswith(f"head       {head(repo)} 1.9") and "(mean of 3 seed(s))" in line
+    assert line.startswith(f"head       {head(repo)} 1.9") and "(mean of 3 seed(s), se 0.0" in line
     assert "           accepted: exp/lower" in status
     best = cli("results", "best", cwd=repo).out.splitlines()
     assert best[0] == line.replace("head       ", "head ")
-    assert best[2].startswith("best val_bpb: ")
+    assert best[2].startswith("best single run val_bpb: ")
     data = json.loads(cli("status", "--json", cwd=repo).out)["head"]
     assert (data["seeds"], data["chain"]) == (3, ["exp/lower"])
     assert cli("dashboard", cwd=repo).code == 0

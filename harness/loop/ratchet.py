@@ -13,7 +13,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness import gitops
 from harness.config import Config
@@ -148,6 +148,45 @@ class RatchetState:
     chain: tuple[str, ...] = ()  # the exp/ branches merged into the line, oldest first
     outdated: tuple[str, ...] = ()  # open ideas with valid runs only of older code than now
     waiting: tuple[str, ...] = ()  # stacked ideas whose parent idea has not joined the line
+
+    def best_json(self) -> dict[str, Any] | None:
+        """The one notion of best: the head of the line, its mean over seeds (std, the
+        standard error of the mean, n seeds) and the chain of accepted changes."""
+        if self.head is None:
+            return None
+        side = self.head_side
+        return {
+            "branch": self.head.branch,
+            "commit": self.head.commit,
+            "code": self.head.code,
+            "mean": side.mean if side else None,
+            "std": side.std if side else None,
+            "se": standard_error(side),
+            "seeds": self.head_seeds,
+            "runs": side.runs if side else 0,
+            "chain": list(self.chain),
+        }
+
+    def lines(self, metric: str) -> list[str]:
+        """The head in words: its mean ± se over seeds, its chain, the stale ideas."""
+        side = self.head_side
+        if self.head is None or side is None:
+            return []  # not measured yet: `harness next` says baseline
+        se = standard_error(side)
+        spread = f", se {se:.2g}" if se is not None else ""
+        lines = [f"{self.head.label} {side.mean:.4f} {metric} (mean of {side.n} seed(s){spread})"]
+        if self.chain:
+            lines.append(f"accepted: {' -> '.join(self.chain)}")
+        if self.stale:
+            lines.append(f"stale: {', '.join(self.stale)} (`harness rebase SLUG`)")
+        return lines
+
+
+def standard_error(side: Side | None) -> float | None:
+    """The standard error of a side's mean over seeds (None below two seeds)."""
+    if side is None or side.std is None or side.n < 2:
+        return None
+    return side.std / side.n**0.5
 
 
 def read_ratchet(
