@@ -279,7 +279,8 @@ def test_the_record_files_do_not_make_the_root_dirty(research_repo: Path, cli) -
     assert rows_of(research_repo)[-1]["dirty"] is True
     best = cli("results", "best", "--json", cwd=research_repo)
     assert best.code == 0, best.err
-    assert json.loads(best.out)["best_run"]["run_id"] != rows_of(research_repo)[-1]["run_id"], "never counts"
+    last = rows_of(research_repo)[-1]["run_id"]
+    assert json.loads(best.out)["best_run"]["run_id"] != last, "never counts"
 
 
 def test_a_staged_rename_is_code_only_when_either_path_is_code(research_repo: Path) -> None:

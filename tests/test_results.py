@@ -159,7 +159,8 @@ def test_the_results_commands(research_repo: Path, cli) -> None:
     csv = cli("results", "show", "--csv", cwd=research_repo).out.splitlines()
     assert csv[0] == ",".join(RESULTS_COLUMNS) and len(csv) == 3
     best = cli("results", "best", cwd=research_repo).out
-    assert best.startswith("best single run val_bpb: 1.25 (lowest valid), run r2, idea wider, seed 3")
+    single = "best single run val_bpb: 1.25 (lowest valid), run r2, idea wider, seed 3"
+    assert best.startswith(single)
     best_json = json.loads(cli("results", "best", "--json", cwd=research_repo).out)
     assert best_json["best_run"]["run_id"] == "r2"
 

@@ -241,6 +241,31 @@ def accepted_chain(root: Path, branch: str) -> tuple[str, ...]:
     return tuple(match.group(1) for match in found if match)
 
 
+def line_history(layout: Layout, config: Config) -> list[Head]:
+    """The heads the line has had, oldest first: the commit its chain of accepted changes
+    starts from, each accepted merge, and the head now (a human's commit may follow the
+    last merge). Commits of one code are one head, the first of them kept."""
+    head = line_head(layout.root, config)
+    if head is None:
+        return []
+    out = gitops.git(
+        "log", "--first-parent", "--merges", "--reverse", "--format=%H %P%x1f%s", head.branch,
+        cwd=layout.root,
+    )  # fmt: skip
+    merges = [
+        commits.split()
+        for commits, _, subject in (line.partition("\x1f") for line in out.splitlines())
+        if MERGED.search(subject)
+    ]
+    commits = ([merges[0][1]] if merges else []) + [m[0] for m in merges] + [head.commit]
+    found: dict[str, Head] = {}
+    for commit in commits:
+        code = code_of(layout.root, commit, record=record_paths(config))
+        if code is not None and code not in found:
+            found[code] = Head(head.branch, commit, code)
+    return list(found.values())
+
+
 def is_stale(
     layout: Layout, config: Config, idea: Idea, head: Head, by_slug: dict[str, Idea]
 ) -> bool:

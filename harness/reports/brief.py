@@ -18,8 +18,8 @@ from harness.layout import Layout
 from harness.loop.ideas import Idea
 from harness.loop.inferences import SECTION, inferences_of, is_unfilled, written_text
 from harness.loop.state import BASELINE, LoopState, mean_of, next_action
-from harness.reports.dashboard import newest_entries
 from harness.reports import trunk
+from harness.reports.dashboard import newest_entries
 from harness.reports.report import find_report
 
 MAX_IDEAS = 60  # idea lines shown; the rest are counted
@@ -56,7 +56,7 @@ class Brief:
         out = ["# Brief (`harness brief`): read program.md for the full program", ""]
         sections = (
             ("Program", self.program),
-            ("Head (the best: the head of the line, mean over seeds; its accepted changes)", self.best),
+            ("Head (the best: the head of the line, mean over seeds; its changes)", self.best),
             (f"Ideas ({len(self.ideas)} shown)", self.ideas),
             ("Learned (the latest Inferences)", self.learned),
             ("Journal (the latest lessons)", self.lessons),
@@ -113,7 +113,8 @@ def best_lines(layout: Layout, state: LoopState, config: Config) -> list[str]:
         effect = facts.get(branch, {}).get("Effect")
         lines.append(f"  {number}. {branch}" + (f": {effect}" if effect else ""))
     if not ratchet.chain:
-        lines.append(f"  no change accepted into {ratchet.head.branch if ratchet.head else 'it'} yet")
+        line = ratchet.head.branch if ratchet.head else "the line"
+        lines.append(f"  no change accepted into {line} yet")
     if ratchet.stale:
         lines.append(f"stale (re-test on the head): {', '.join(ratchet.stale)}")
     submitted = [i.slug for i in state.ideas if i.status == "submitted"]
