@@ -19,7 +19,7 @@ from harness.demo import Demo
 
 TRUNK = "research/trunk"
 SIGMA = 0.003
-TRUTH_EVAL = f'''"""A stand-in evaluation of known truth: 2.0, the effect files, noise(code, seed)."""
+TRUTH_EVAL = f'''"""An evaluation of known truth: 2.0, the effect files, noise(code, seed)."""
 import argparse
 import hashlib
 import pathlib
