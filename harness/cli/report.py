@@ -7,6 +7,8 @@ from typing import Annotated
 
 from tyro.conf import Positional, arg
 
+from harness.cli.args import FileOrDash
+
 
 def register(app) -> None:
     app.command(report)
@@ -17,7 +19,7 @@ def report(
     slug: Positional[Annotated[str, arg(metavar="SLUG")]],
     /,
     *,
-    inferences: str = "",
+    inferences: FileOrDash = "",
     force: bool = False,
     json: bool = False,
 ) -> int:

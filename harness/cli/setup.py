@@ -14,7 +14,7 @@ def register(app) -> None:
 
 
 def init(
-    path: Positional[Path] = Path("."),
+    path: Positional[Annotated[Path, arg(metavar="[PATH]")]] = Path("."),
     /,
     *,
     metric: str = "val_bpb",
