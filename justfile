@@ -38,6 +38,10 @@ status:
 demo *args:
     @python -m harness.demo "$@"
 
+# the ratchet unattended: two stacked winners advancing the research trunk (about a minute)
+demo-trunk *args:
+    @python -m harness.demo --trunk "$@"
+
 # the harness's test suite
 test *args:
     @python -m pytest -q -n auto "$@"

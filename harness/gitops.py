@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import GitError, NotARepository
+from harness.errors import GitError, HarnessError, NotARepository
 
 FALLBACK_IDENTITY = ("-c", "user.name=harness", "-c", "user.email=harness@localhost")
 # Every git call of the harness ignores replace refs: `git replace` (which rewrites what a
@@ -36,13 +36,20 @@ def git(*args: str, cwd: Path, input: str | None = None, check: bool = True) -> 
             check=False,
         )
     except FileNotFoundError:
-        raise GitError("git is not installed: install it (e.g. apt-get install git)") from None
+        raise _not_found(cwd) from None
     except NotADirectoryError:
         raise NotARepository(f"{cwd} is not a directory") from None
     if check and proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
         raise GitError(f"`{' '.join(argv)}` failed in {cwd}: {tail[0]}")
     return proc.stdout
+
+
+def _not_found(cwd: Path) -> HarnessError:
+    """What a FileNotFoundError of subprocess means: the folder is gone, or git is."""
+    if not Path(cwd).exists():
+        return NotARepository(f"{cwd} does not exist (removed while git ran in it): run again")
+    return GitError("git is not installed: install it (e.g. apt-get install git)")
 
 
 def git_bytes(*args: str, cwd: Path, input: bytes | None = None) -> bytes:
@@ -53,7 +60,7 @@ def git_bytes(*args: str, cwd: Path, input: bytes | None = None) -> bytes:
             ["git", *NO_REPLACE, *args], cwd=cwd, input=input, capture_output=True, check=False
         )
     except FileNotFoundError:
-        raise GitError("git is not installed: install it (e.g. apt-get install git)") from None
+        raise _not_found(cwd) from None
     except NotADirectoryError:
         raise NotARepository(f"{cwd} is not a directory") from None
     if proc.returncode != 0:

@@ -73,7 +73,14 @@ def plans(count: int = 12, real: tuple[int, ...] = (1, 5, 9)) -> list[Plan]:
     ]
 
 
-def fake_research_repo(root: Path, *, ideas_target: int, advance: str | None = None) -> Path:
+def fake_research_repo(
+    root: Path,
+    *,
+    ideas_target: int,
+    advance: str = "review",
+    seeds: int = 3,
+    min_effect: float = MIN_EFFECT,
+) -> Path:
     """Give the example repository `root` the fake evaluation and the agent's settings."""
     pyproject = root / "pyproject.toml"
     text = pyproject.read_text()
@@ -81,14 +88,15 @@ def fake_research_repo(root: Path, *, ideas_target: int, advance: str | None = N
         "eval": '"python fake_eval.py"',
         "smoke": '"python fake_eval.py --smoke"',
         "confirm": '"python fake_eval.py --split test"',
-        "min_effect": repr(MIN_EFFECT),
+        "min_effect": repr(min_effect),
+        "seeds": str(seeds),
         "ideas_target": str(ideas_target),
         "queue": '"local"',
+        "advance": f'"{advance}"',
     }
     for key, value in settings.items():
-        text = re.sub(rf"(?m)^{key} = [^#\n]*", f"{key} = {value}  ", text)
-    if advance is not None:
-        text = text.replace("[tool.harness]\n", f'[tool.harness]\nadvance = "{advance}"\n', 1)
+        text, found = re.subn(rf"(?m)^{key} = [^#\n]*", f"{key} = {value}  ", text)
+        assert found == 1, f"the example's pyproject.toml has no single {key} line"
     files = {"fake_eval.py": FAKE_EVAL, "pyproject.toml": text, "effects/.keep": ""}
     commit_files(root, files, "the autopilot's fake evaluation", meta=True)
     return root
@@ -121,12 +129,15 @@ class Autopilot:
         try:
             capsys.readouterr()
             code = main(["next", "--json"])
-            out = capsys.readouterr().out
+            captured = capsys.readouterr()
         finally:
             os.chdir(previous)
             self.next_seconds += time.monotonic() - started
-        assert code == 0, out
-        return json.loads(out)
+        assert code == 0, f"`harness next --json` failed: {captured.err}"
+        if os.environ.get("AUTOPILOT_TRACE"):  # to follow a run: AUTOPILOT_TRACE=1 pytest -s
+            with capsys.disabled():
+                print(captured.out.replace("\n", " ")[:400], flush=True)
+        return json.loads(captured.out)
 
     def run(self, capsys, *, max_steps: int = 400) -> str:
         """Follow `next` until the budget of ideas is spent (or it says stop); why it ended."""

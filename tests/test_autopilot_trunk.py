@@ -1,142 +1,131 @@
-"""The autopilot in trunk mode: a scripted agent that follows only `harness next --json`.
+"""The autopilot in trunk mode: the scripted agent of tests/autopilot.py, which follows
+`harness next --json` alone, drives a night with `advance = "trunk"`.
 
-It writes ideas and critiques from a template, implements an idea by adding its effect
-file (tests/ratchet_helpers.py: effects add up, the noise is a hash of the code and the
-seed), and runs the commands `next` gives, as given, from the repository root, in real
-processes, with the real local queue. Of 12 ideas, 3 have a real effect of 3 sigma and 9
-none. At the end the trunk holds the 3 real ideas and no null one, its measured value is
-within the noise of the sum of the three effects, and the pull request body lists the
-chain.
+Twelve ideas, three with a real additive effect of three noise sigmas (an effect file the
+idea adds; the noise is drawn from a hash of the code and the seed) and nine with none,
+the embedded local queue and real git worktrees and merges. Each confirmed winner is
+merged into the research trunk, later ideas branch from the trunk's head, ideas left
+behind by a winner are rebased and tested again. At the end the trunk holds the three
+real ideas and no null one, its measured value is within the noise of the sum of the
+three effects, and the body of the trunk -> main pull request lists the chain in order.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
-import sys
+from collections import Counter
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from harness.cli import main
 from harness.queue.local import LocalBackend
-from tests.conftest import commit_files, git
-from tests.ratchet_helpers import SIGMA, truth_repo
+from harness.record.results import read_results
+from tests.autopilot import SIGMA, Autopilot, fake_research_repo, plans, quoted_slug
+from tests.conftest import git
+from tests.test_autopilot import timings
 
-REAL = 3 * SIGMA
-IDEAS = [  # slug, effect on the metric (lower is better); the real ones in between
-    ("null-a", 0.0), ("real-a", -REAL), ("null-b", 0.0), ("null-c", 0.0),
-    ("real-b", -REAL), ("null-d", 0.0), ("null-e", 0.0), ("null-f", 0.0),
-    ("real-c", -REAL), ("null-g", 0.0), ("null-h", 0.0), ("null-i", 0.0),
-]  # fmt: skip
-MAX_STEPS = 400
-
-
-class Agent:
-    """Knows its ideas and how to implement them; for everything else it asks `next`."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-        self.unwritten = list(IDEAS)
-        self.effects = dict(IDEAS)
-        self.log: list[tuple[str, str | None, int]] = []
-
-    def shell(self, command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", "-c", command], cwd=self.root, env=self.env, capture_output=True, text=True
-        )
-
-    def next(self) -> dict:
-        proc = self.shell("harness next --json")
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
-
-    def step(self) -> bool:
-        """One action; False when the agent is done."""
-        action = self.next()
-        kind, slug = action["action"], action["slug"]
-        if kind == "stop":
-            return False
-        if kind == "ideate":
-            if not self.unwritten:
-                return False  # every idea of the night is tried
-            name, effect = self.unwritten.pop(0)
-            title = f"move the level by {effect} ({name})"
-            hypothesis = f"its effect file changes val_bpb by {effect}"
-            code = self.run(
-                f"harness idea new {name} --title '{title}' --hypothesis '{hypothesis}'"
-            )
-        elif kind == "critique":
-            critique = self.root.parent / f"{slug}.critique.md"
-            critique.write_text("Plausible and cheap to test.\nRating: 6/10\n")
-            code = self.run(f"harness idea critique {slug} --file {critique}")
-        else:
-            code = self.run(" && ".join(action["commands"]))
-            if kind == "implement":
-                self.implement(slug)
-        self.log.append((kind, slug, code))
-        if os.environ.get("AUTOPILOT_TRACE"):
-            print(kind, slug, code, action["reason"][:100], flush=True)
-        return True
-
-    def run(self, command: str) -> int:
-        proc = self.shell(command)
-        if os.environ.get("AUTOPILOT_TRACE"):
-            print(proc.stdout[-300:], proc.stderr[-300:], flush=True)
-        return proc.returncode
-
-    def implement(self, slug: str) -> None:
-        worktree = self.root / "5_worktrees" / slug
-        change = {f"effects/{slug}.txt": f"{self.effects[slug]}\n"}
-        commit_files(worktree, change, f"{slug}: its effect")
+TRUNK = "research/trunk"
+# Five seeds: an effect of 3 sigma is then 4.7 standard errors of a difference, so each
+# real idea passes both the validation and the held-out test with odds of about 0.99 and
+# a null idea with odds of about 0.0005 (a min_effect of one sigma, two standard errors).
+SEEDS = 5
 
 
 @pytest.fixture
-def night(research_repo: Path, monkeypatch: pytest.MonkeyPatch):
-    root = truth_repo(research_repo, advance="trunk")
-    pyproject = root / "pyproject.toml"
-    text = re.sub(r"(?m)^ideas_target = \d+", "ideas_target = 12", pyproject.read_text())
-    # the smallest effect worth detecting: 1.5 sigma, well below the real 3-sigma effects
-    text = re.sub(r"(?m)^min_effect = \S+", f"min_effect = {1.5 * SIGMA}", text)
-    commit_files(root, {"pyproject.toml": text}, "a night of 12 ideas", meta=True)
-    monkeypatch.setenv("HARNESS_QUEUE", "local")
-    yield root
-    LocalBackend(root / ".git" / "harness" / "queue").stop_worker()
+def trunk_repo(research_repo: Path):
+    repo = fake_research_repo(
+        research_repo, ideas_target=12, advance="trunk", seeds=SEEDS, min_effect=SIGMA
+    )
+    yield repo
+    LocalBackend(repo / ".git" / "harness" / "queue").stop_worker()
 
 
-@pytest.mark.timeout(900)  # about 60 evaluations and 90 harness commands, in real processes
-@pytest.mark.skip(
-    reason="its scripted agent predates `next --json`'s `needs` (inferences, critiques, "
-    "changes written to files): to be rebuilt on tests/autopilot.py in trunk mode"
-)
-def test_a_night_in_trunk_mode_keeps_the_real_ideas_and_only_those(night: Path) -> None:
-    agent = Agent(night)
-    for _ in range(MAX_STEPS):
-        if not agent.step():
-            break
-    else:
-        pytest.fail(f"the agent did not finish in {MAX_STEPS} steps: {agent.log[-10:]}")
-    failed = [entry for entry in agent.log if entry[2] != 0 and entry[0] != "submit"]
-    assert not failed, failed
+@pytest.mark.timeout(1200)  # a minute or two on an idle machine; more on a shared one
+def test_the_autopilot_advances_the_trunk_with_the_real_ideas_alone(
+    trunk_repo: Path, capsys
+) -> None:
+    repo = trunk_repo
+    pilot = Autopilot(repo, plans())
 
-    trunk = "research/trunk"
-    kept = git(night, "ls-tree", "--name-only", f"{trunk}:effects").split()
-    assert sorted(kept) == ["README", "real-a.txt", "real-b.txt", "real-c.txt"]
-    status = json.loads(agent.shell("harness status --json").stdout)["head"]
-    assert status["branch"] == trunk
-    assert status["chain"] == ["exp/real-a", "exp/real-b", "exp/real-c"]
-    assert status["seeds"] >= 3
-    expected = 2.0 - 3 * REAL
-    assert abs(status["mean"] - expected) < 3 * SIGMA / 3**0.5  # within the noise of 3 seeds
-    body = (night / "9_reports" / "trunk_pr.md").read_text()
-    assert [line.split("`")[1] for line in body.splitlines() if line[:1].isdigit()] == [
-        "exp/real-a", "exp/real-b", "exp/real-c",
-    ]  # fmt: skip
-    runs = night.joinpath("results.tsv").read_text().count("\n") - 1
-    submits = [entry for entry in agent.log if entry[0] == "submit"]
-    winners = [slug for kind, slug, code in submits if code == 0]
-    false = [slug for slug in winners if slug and dict(IDEAS)[slug] == 0.0]
-    print(f"autopilot: {len(IDEAS)} ideas, {runs} runs, {len(agent.log)} actions")
-    print(f"autopilot: {len(winners)} winners of {len(submits)} submitted, {len(false)} false")
+    ended = pilot.run(capsys)
+
+    assert ended == "budget", [a["action"] for a in pilot.actions[-5:]]
+    assert all(step.code == 0 for step in pilot.steps)
+    real = [plan.slug for plan in pilot.plans if plan.is_real]
+    null = [plan.slug for plan in pilot.plans if not plan.is_real]
+
+    # The trunk holds the three real ideas, merged in the order they won, and no null one.
+    kept = git(repo, "ls-tree", "--name-only", f"{TRUNK}:effects").split()
+    assert sorted(kept) == sorted([".keep", *(f"{slug}.txt" for slug in real)])
+    head = status_json(repo, capsys)["head"]
+    assert head["branch"] == TRUNK
+    assert sorted(head["chain"]) == sorted(f"exp/{slug}" for slug in real)
+    # Its value, the mean over its seeds, is within the noise of the sum of the effects.
+    assert head["seeds"] >= 3
+    truth = 2.0 + sum(plan.effect for plan in pilot.plans)
+    assert abs(head["mean"] - truth) < 3 * SIGMA / head["seeds"] ** 0.5, (head, truth)
+    # The pull request trunk -> main lists the chain, in the order of the trunk's merges.
+    body = (repo / "9_reports" / "trunk_pr.md").read_text()
+    listed = [line.split("`")[1] for line in body.splitlines() if line[:1].isdigit()]
+    assert listed == head["chain"], body
+
+    # Nothing done twice: every idea critiqued, branched and reported once, queued at most
+    # once by `queue add`; a rebase onto a new head queues its seeds itself (an idea left
+    # behind before it was queued is tested first by its rebase). Each seed ran once per
+    # queueing, no more.
+    slugs = [plan.slug for plan in pilot.plans]
+    for word in ("worktree create", "idea critique", "report"):
+        per_idea = Counter(
+            quoted_slug(step.command) or step.slug or ""
+            for step in pilot.commands_of(word)
+            if "--inferences" not in step.command
+        )
+        assert per_idea == Counter(slugs), (word, per_idea)
+    rebased = Counter(step.slug for step in pilot.commands_of("rebase"))
+    queued = Counter(quoted_slug(step.command) for step in pilot.commands_of("queue add"))
+    assert set(queued.values()) == {1}, queued
+    times = {slug: queued[slug] + rebased[slug] for slug in slugs}
+    frame = read_results(repo / "results.tsv")
+    assert frame.filter(pl.col("status").is_in(["crash", "timeout", "killed", "lost"])).is_empty()
+    ok = frame.filter(pl.col("status") == "ok")
+    for slug in slugs:
+        runs = ok.filter(pl.col("idea") == slug).get_column("seed").to_list()
+        assert Counter(runs) == Counter(dict.fromkeys(range(SEEDS), times[slug])), slug
+        assert not ok.filter(pl.col("idea") == slug).get_column("dirty").any()
+
+    ideas = {i["slug"]: i for i in idea_list(repo, capsys)}
+    assert all(ideas[slug]["decision"] for slug in slugs), {s: ideas[s] for s in slugs}
+    winners = [slug for slug in slugs if ideas[slug]["status"] == "submitted"]
+    false = [slug for slug in winners if slug in null]
+    with capsys.disabled():
+        print(
+            f"\nautopilot (trunk): {len(slugs)} ideas ({len(real)} real), {frame.height} runs "
+            f"({ok.filter(pl.col('idea') == 'baseline').height} of the heads), "
+            f"{len(winners)} winner(s) found, {len(false)} false winner(s), "
+            f"{sum(rebased.values())} rebase(s); trunk {head['mean']:.5f} over "
+            f"{head['seeds']} seeds, truth {truth:.5f}; {len(pilot.actions)} actions, "
+            f"{len(pilot.steps)} commands; {timings(pilot)}"
+        )
+    assert sorted(winners) == sorted(real)
+
+
+def status_json(repo: Path, capsys) -> dict:
+    return json.loads(in_repo(repo, capsys, "status", "--json"))
+
+
+def idea_list(repo: Path, capsys) -> list[dict]:
+    return json.loads(in_repo(repo, capsys, "idea", "list", "--json"))
+
+
+def in_repo(repo: Path, capsys, *args: str) -> str:
+    previous = Path.cwd()
+    os.chdir(repo)
+    try:
+        capsys.readouterr()
+        assert main(list(args)) == 0
+        return capsys.readouterr().out
+    finally:
+        os.chdir(previous)

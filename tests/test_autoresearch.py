@@ -152,7 +152,8 @@ def test_import_makes_each_row_an_experiment(tmp_path: Path, cli, newline: str, 
     decisions = [json.loads(r["extra"]).get("decision") for r in rows]
     assert decisions == ["keep", "keep", "discard", None, "keep"]
     best = cli("results", "best", cwd=clone).out
-    assert best.startswith("best val_bpb: 0.9871 (lowest valid)") and "idea e5f6a7b" in best
+    assert best.startswith("best single run val_bpb: 0.9871 (lowest valid)")
+    assert "idea e5f6a7b" in best
     table = cli("results", cwd=clone).out.splitlines()  # [tool.harness] show: memory_gb
     assert table[0].split()[-3:] == ["memory_gb", "peak_vram_mb", "question"]
     assert table[2].split()[-1] == "44.2"  # b2c3d4e's memory_gb; no peak_vram_mb, no question

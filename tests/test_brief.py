@@ -35,8 +35,11 @@ def test_the_brief_says_what_was_tried_what_won_and_what_to_do(repo: Path, cli) 
     assert "- metric `val_bpb`, lower is better; min_effect 0.01; seeds 3" in text
     assert "- FROZEN (never edited without a human's META_MODE): eval.py, program.md" in text
     assert "submitted (winners): lower" in text
-    assert "- lower [submitted] rating -, effect -0.05 over 3 seed(s); submitted" in text
-    assert "- same [rejected] rating -, effect +0.001 over 3 seed(s); not submitted: same" in text
+    assert "\nhead main@" in text and "val_bpb (mean of 3 seed(s), se 0.0" in text
+    assert "  no change accepted into main yet" in text  # review mode: a human merges
+    effect = "effect -0.05 over its parent, 3 seed(s); submitted"
+    assert f"- lower [submitted] rating -, {effect}" in text
+    assert "- same [rejected] rating -, effect +0.001 over its parent, 3 seed(s); not" in text
     assert "- later [proposed]" in text
     assert "- same: What same taught us." in text
     assert "· submit · same · not submitted: Decision: not submitted" in text

@@ -299,12 +299,13 @@ def test_non_finite_values_never_reach_a_best_or_a_mean(research_repo: Path, cli
     result = cli("status", "--json", cwd=research_repo)
     assert (result.code, result.err) == (0, "")
     summary = json.loads(result.out)
-    assert summary["best"] == {"idea": "wide", "value": 1.0, "runs": 1}
+    assert (summary["best_run"]["idea"], summary["best_run"]["value"]) == ("wide", 1.0)
     assert summary["baseline"] == {"idea": "baseline", "value": 1.375, "runs": 2}
     text = cli("status", cwd=research_repo)
     assert text.code == 0 and "inf" not in text.out
     best = cli("results", "best", cwd=research_repo)
-    assert best.code == 0 and best.out.startswith("best val_bpb: 1 (lowest valid), run r4,")
+    assert best.code == 0
+    assert best.out.startswith("best single run val_bpb: 1 (lowest valid), run r4,")
     compare = cli("results", "compare", "baseline", "wide", cwd=research_repo)
     assert (
         compare.code == 0 and "reference (A) baseline: mean 1.375, std 0.176777, n 2" in compare.out

@@ -47,7 +47,7 @@ def test_the_root_results_file_of_another_layout_is_adopted(research_repo: Path,
     assert copy.read_text() == AUTORESEARCH
     assert "imported 4 rows (3 valid)" in result.out
     best = cli("results", "best", cwd=research_repo).out
-    assert best.startswith("best val_bpb: 0.9932 (lowest valid)")
+    assert best.startswith("best single run val_bpb: 0.9932 (lowest valid)")
     again = cli("results", "import", str(copy), cwd=research_repo)
     assert again.code == 0, again.err
     assert (

@@ -468,7 +468,7 @@ def test_status_shows_the_loop_at_a_glance(small_target: Path, cli) -> None:
     assert lines[1] == "           proposed 1, implementing 1, abandoned 1"
     assert lines[2] == "worktrees  1"
     assert lines[3].split()[:5] == ["deep", "exp/deep", "implementing", "dirty", "+0"]
-    assert lines[4:6] == ["queue      none yet", "best       none yet"]
+    assert lines[4:6] == ["queue      none yet", "best run   none yet"]
     assert lines[6] == (
         "next       baseline: no baseline yet: measure the noise of the main branch "
         "before any experiment"
@@ -492,7 +492,8 @@ def test_status_shows_the_loop_at_a_glance(small_target: Path, cli) -> None:
     }
     (row,) = data["worktrees"]
     assert (row["slug"], row["dirty"], row["idea_status"]) == ("deep", True, "implementing")
-    assert (data["queue"], data["best"], data["runs"]) == ([], None, 0)
+    assert (data["queue"], data["best_run"], data["runs"]) == ([], None, 0)
+    assert data["best"] == data["head"] and data["best"]["mean"] is None  # not measured yet
     assert data["next"]["action"] == "baseline"
 
 
@@ -519,11 +520,11 @@ def test_status_summary_names_the_best_result_and_the_queue(research_repo: Path)
         build_state(layout, config), runs=runs, active_tasks=tasks, ratchet=None
     )
     summary = summarise(state, config)
-    assert summary.best is not None and summary.best.slug == "wide"
+    assert summary.best_run is not None and summary.best_run.slug == "wide"
     lines = status_lines(summary, metric=config.metric)
     assert "queue      1 running, 1 queued" in lines
     assert "           4  running  Q: x H: y" in lines
-    assert "best       wide 0.9600 val_bpb (mean of 2 run(s)); baseline 1.0010 (2 run(s))" in lines
+    assert "best run   0.9500 val_bpb: one run (wide), not a mean over seeds" in lines
     assert summarise(dataclasses.replace(state, active_tasks=()), config).action.kind == "ideate"
 
 

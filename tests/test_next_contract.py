@@ -176,6 +176,8 @@ def test_the_readme_documents_every_action_and_every_rule() -> None:
         assert f"`{kind}`" in table, kind
     for rule in RULES:
         assert f"`{rule.name}`" in table, rule.name
+    rows = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    assert rows[: len(RULES)] == [rule.name for rule in RULES], "in the order they are tried"
 
 
 def test_a_winners_confirmation_is_queued_then_decided_from_its_rows(

@@ -5,6 +5,7 @@ stale ideas are rebased and re-tested, and merges that change nothing keep their
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,16 +66,22 @@ def test_a_winner_merged_into_main_keeps_its_runs_as_the_heads(repo: Path, cli) 
     # one notion of best: the head and its mean over seeds, with the chain
     status = cli("status", cwd=repo).out.splitlines()
     (line,) = [line for line in status if line.startswith("head       ")]
-    assert line.startswith(f"head       {head(repo)} 1.9") and "(mean of 3 seed(s))" in line
+    assert line.startswith(f"head       {head(repo)} 1.9") and "(mean of 3 seed(s), se 0.0" in line
     assert "           accepted: exp/lower" in status
     best = cli("results", "best", cwd=repo).out.splitlines()
     assert best[0] == line.replace("head       ", "head ")
-    assert best[2].startswith("best val_bpb: ")
+    assert best[2].startswith("best single run val_bpb: ")
     data = json.loads(cli("status", "--json", cwd=repo).out)["head"]
     assert (data["seeds"], data["chain"]) == (3, ["exp/lower"])
     assert cli("dashboard", cwd=repo).code == 0
     page = (repo / "9_reports" / "index.html").read_text()
-    assert f'head <b id="head">{head(repo)}</b> <b>1.9' in page and "accepted: exp/lower" in page
+    assert f'the head <b id="head">{head(repo)}</b> <b id="best-value">1.9' in page
+    assert "accepted: exp/lower" in page
+    # the plot's best-so-far line is the chain: main before, then the merged winner, each a
+    # step at its mean over seeds with an error bar of its standard error
+    bars = re.findall(r'class="spread"><title>head (main@\w+): ([\d.]+) ± [\d.e-]+ \(se\)', page)
+    assert [label for label, _ in bars][-1] == head(repo) and len(bars) == 2, bars
+    assert float(bars[1][1]) < float(bars[0][1]) - 0.04  # lower by its effect, -0.05
     # the next idea is measured against the merged winner, not the old main
     later = idea_with_effect(cli, repo, "more", "-0.03")
     evaluate_seeds(cli, later)

@@ -144,7 +144,8 @@ def test_best_counts_only_valid_runs_in_the_configured_direction(research_repo: 
 
 def test_the_results_commands(research_repo: Path, cli) -> None:
     assert cli("results", cwd=research_repo).out.startswith("no runs recorded yet")
-    assert cli("results", "best", "--json", cwd=research_repo).out == "null\n"
+    empty = json.loads(cli("results", "best", "--json", cwd=research_repo).out)
+    assert empty["best_run"] is None and empty["head"]["mean"] is None
     write_rows(
         research_repo,
         row("r1", 1.5, question="q one"),
@@ -158,8 +159,10 @@ def test_the_results_commands(research_repo: Path, cli) -> None:
     csv = cli("results", "show", "--csv", cwd=research_repo).out.splitlines()
     assert csv[0] == ",".join(RESULTS_COLUMNS) and len(csv) == 3
     best = cli("results", "best", cwd=research_repo).out
-    assert best.startswith("best val_bpb: 1.25 (lowest valid), run r2, idea wider, seed 3")
-    assert json.loads(cli("results", "best", "--json", cwd=research_repo).out)["run_id"] == "r2"
+    single = "best single run val_bpb: 1.25 (lowest valid), run r2, idea wider, seed 3"
+    assert best.startswith(single)
+    best_json = json.loads(cli("results", "best", "--json", cwd=research_repo).out)
+    assert best_json["best_run"]["run_id"] == "r2"
 
 
 def test_an_older_header_is_read_appended_in_its_layout_and_upgraded(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from tyro.conf import Positional, arg
 
-from harness.cli.args import Slug
+from harness.cli.args import FileOrDash, Slug
 
 if TYPE_CHECKING:
     from tyro.extras import SubcommandApp
@@ -53,7 +53,7 @@ def new(
     mechanism: str = "",
     expected: str = "",
     plan: str = "",
-    file: str = "",
+    file: FileOrDash = "",
 ) -> int:
     """Write a new idea 1_ideas/DATE_SLUG.md from 1_ideas/_TEMPLATE.md and print its path.
 
@@ -152,7 +152,7 @@ def show(slug: Slug, /, *, json: bool = False) -> int:
     return 0
 
 
-def critique(slug: Slug, /, *, file: str) -> int:
+def critique(slug: Slug, /, *, file: FileOrDash) -> int:
     """Append a critique to an idea and record its rating and scores.
 
     The critique ends with `Rating: N/10`, and may give `Novelty: N/10`, `Impact: N/10` and

@@ -22,7 +22,8 @@ def register(app: SubcommandApp) -> None:
 
 def status(*, json: bool = False) -> int:
     """Show the loop at a glance: ideas by status and how many are still needed, worktrees,
-    the queue, the best result, and the next action.
+    the queue, the head of the line (the best: its mean over seeds and the chain of
+    accepted changes), the best single run (labelled as one), and the next action.
 
     Everything is read afresh from the repository's files.
 
@@ -75,7 +76,7 @@ def status_lines(summary: Summary, *, metric: str) -> list[str]:
     lines += [f"           {t.task_id}  {t.state:<8} {t.label}" for t in summary.active_tasks]
     for number, text in enumerate(head_lines(summary.ratchet, metric)):
         lines.append(f"{'head' if number == 0 else '':<11}{text}")
-    lines.append(f"best       {best_line(summary, metric)}")
+    lines.append(f"best run   {best_line(summary, metric)}")
     action = summary.action
     lines.append(
         f"next       {action.kind}{' ' + action.slug if action.slug else ''}: {action.reason}"
@@ -93,26 +94,17 @@ def queue_line(summary: Summary) -> str:
 
 
 def head_lines(ratchet: RatchetState | None, metric: str) -> list[str]:
-    """The head of the line once measured: its mean over seeds, its chain, stale ideas."""
-    if ratchet is None or ratchet.head is None or ratchet.head_side is None:
-        return []
-    side = ratchet.head_side
-    lines = [f"{ratchet.head.label} {side.mean:.4f} {metric} (mean of {side.n} seed(s))"]
-    if ratchet.chain:
-        lines.append(f"accepted: {' -> '.join(ratchet.chain)}")
-    if ratchet.stale:
-        lines.append(f"stale: {', '.join(ratchet.stale)} (`harness rebase SLUG`)")
-    return lines
+    """The head of the line, the one notion of best: its mean over seeds, its chain."""
+    return ratchet.lines(metric) if ratchet is not None else []
 
 
 def best_line(summary: Summary, metric: str) -> str:
-    best = summary.best
+    """The best single run, labelled as one run (the head is what decisions use)."""
+    best = summary.best_run
     if best is None:
         return "none yet" if not summary.runs else f"none yet ({summary.runs} runs, none ok)"
-    text = f"{best.slug} {best.value:.4f} {metric} (mean of {best.runs} run(s))"
-    if summary.baseline and summary.baseline.slug != best.slug:
-        text += f"; baseline {summary.baseline.value:.4f} ({summary.baseline.runs} run(s))"
-    return text
+    seed = "" if best.seed is None else f", seed {best.seed}"
+    return f"{best.value:.4f} {metric}: one run ({best.slug}{seed}), not a mean over seeds"
 
 
 def brief(*, json: bool = False) -> int:

@@ -31,7 +31,7 @@ def register(app: SubcommandApp) -> None:
 
 
 def add(
-    command: Positional[list[str]],
+    command: Positional[Annotated[list[str], arg(metavar="-- CMD ...")]],
     /,
     *,
     question: Annotated[str, arg(aliases=("-q",))] = "",
@@ -200,7 +200,7 @@ def follow(task: Task, /, *, backend: BackendFlag = "auto") -> int:
 
 
 def wait(
-    tasks: Positional[list[str]] = [],  # noqa: B006 (tyro reads the default)
+    tasks: Positional[Annotated[list[str], arg(metavar="[TASK ...]")]] = [],  # noqa: B006
     /,
     *,
     backend: BackendFlag = "auto",

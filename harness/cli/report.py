@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 from tyro.conf import Positional, arg
 
+from harness.cli.args import FileOrDash
+
 if TYPE_CHECKING:
     from tyro.extras import SubcommandApp
 
@@ -20,7 +22,7 @@ def report(
     slug: Positional[Annotated[str, arg(metavar="SLUG")]],
     /,
     *,
-    inferences: str = "",
+    inferences: FileOrDash = "",
     force: bool = False,
     json: bool = False,
 ) -> int:

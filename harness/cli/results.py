@@ -76,28 +76,28 @@ def show(*, idea: str | None = None, json: bool = False, csv: bool = False) -> i
 
 
 def best(*, json: bool = False) -> int:
-    """The head of the line and its mean over seeds (what decisions are taken against), the
-    chain of changes accepted into it, then the best single valid run (status ok,
-    integrity ok, by the configured direction), which is one run and not a decision.
+    """The best: the head of the line and its mean over seeds (what decisions are taken
+    against), with the chain of changes accepted into it; then the best single valid run
+    (status ok, integrity ok, by the configured direction), which is one run and not a
+    decision.
 
     Args:
-        json: Print the best single run's row as JSON (null when there is none).
+        json: Print {"head": {branch, commit, code, mean, std, se, seeds, runs, chain},
+            "best_run": the best single run's row}, each null when there is none.
     """
+    from harness.cli.loop import head_lines
+    from harness.loop.ratchet import read_ratchet
     from harness.record.results import best_run
     from harness.record.views import render_best
 
     layout, config, frame = _record()
     row = best_run(frame, config)
+    ratchet = read_ratchet(layout, config, (), frame)  # the head and chain need no idea
     if json:
         import json as json_module
 
-        print(json_module.dumps(row))
+        print(json_module.dumps({"head": ratchet.best_json(), "best_run": row}))
         return 0
-    from harness.cli.loop import head_lines
-    from harness.loop.ideas import load_ideas
-    from harness.loop.ratchet import read_ratchet
-
-    ratchet = read_ratchet(layout, config, tuple(load_ideas(layout)), frame)
     for number, line in enumerate(head_lines(ratchet, config.metric)):
         print(f"{'head' if number == 0 else '    '} {line}")
     print(render_best(row, metric=config.metric, direction=config.direction))

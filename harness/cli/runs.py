@@ -17,7 +17,10 @@ def register(app: SubcommandApp) -> None:
     app.command(baseline)
 
 
-def smoke(command: Positional[list[str]] = [], /) -> int:  # noqa: B006 (tyro reads the default)
+def smoke(
+    command: Positional[Annotated[list[str], arg(metavar="[-- CMD ...]")]] = [],  # noqa: B006
+    /,
+) -> int:
     """Run the smoke command (a sanity check of a few seconds) in this worktree.
 
     Records nothing. The command comes from [tool.harness] smoke unless given after `--`.

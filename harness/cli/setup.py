@@ -17,7 +17,7 @@ def register(app: SubcommandApp) -> None:
 
 
 def init(
-    path: Positional[Path] = Path("."),
+    path: Positional[Annotated[Path, arg(metavar="[PATH]")]] = Path("."),
     /,
     *,
     metric: str = "val_bpb",

@@ -108,7 +108,7 @@ def rebase(slug: Slug, /, *, queue: bool = True) -> int:
 
 def list_worktrees(*, json: bool = False) -> int:
     """List the ideas' worktrees: slug, branch, idea status, clean or dirty, commits
-    ahead (+) and behind (-) the main branch, path.
+    ahead (+) and behind (-) the line (main, or the trunk), path.
 
     Args:
         json: Print a JSON array instead.

@@ -9,11 +9,12 @@ the head into its branch and queues its seeds again, and only runs at the new co
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness import gitops
 from harness.config import Config
@@ -149,6 +150,45 @@ class RatchetState:
     outdated: tuple[str, ...] = ()  # open ideas with valid runs only of older code than now
     waiting: tuple[str, ...] = ()  # stacked ideas whose parent idea has not joined the line
 
+    def best_json(self) -> dict[str, Any] | None:
+        """The one notion of best: the head of the line, its mean over seeds (std, the
+        standard error of the mean, n seeds) and the chain of accepted changes."""
+        if self.head is None:
+            return None
+        side = self.head_side
+        return {
+            "branch": self.head.branch,
+            "commit": self.head.commit,
+            "code": self.head.code,
+            "mean": side.mean if side else None,
+            "std": side.std if side else None,
+            "se": standard_error(side),
+            "seeds": self.head_seeds,
+            "runs": side.runs if side else 0,
+            "chain": list(self.chain),
+        }
+
+    def lines(self, metric: str) -> list[str]:
+        """The head in words: its mean ± se over seeds, its chain, the stale ideas."""
+        side = self.head_side
+        if self.head is None or side is None:
+            return []  # not measured yet: `harness next` says baseline
+        se = standard_error(side)
+        spread = f", se {se:.2g}" if se is not None else ""
+        lines = [f"{self.head.label} {side.mean:.4f} {metric} (mean of {side.n} seed(s){spread})"]
+        if self.chain:
+            lines.append(f"accepted: {' -> '.join(self.chain)}")
+        if self.stale:
+            lines.append(f"stale: {', '.join(self.stale)} (`harness rebase SLUG`)")
+        return lines
+
+
+def standard_error(side: Side | None) -> float | None:
+    """The standard error of a side's mean over seeds (None below two seeds)."""
+    if side is None or side.std is None or side.n < 2:
+        return None
+    return side.std / math.sqrt(side.n)
+
 
 def read_ratchet(
     layout: Layout, config: Config, ideas: tuple[Idea, ...], frame: pl.DataFrame | None
@@ -200,6 +240,31 @@ def accepted_chain(root: Path, branch: str) -> tuple[str, ...]:
     )
     found = (MERGED.search(subject) for subject in out.splitlines())
     return tuple(match.group(1) for match in found if match)
+
+
+def line_history(layout: Layout, config: Config) -> list[Head]:
+    """The heads the line has had, oldest first: the commit its chain of accepted changes
+    starts from, each accepted merge, and the head now (a human's commit may follow the
+    last merge). Commits of one code are one head, the first of them kept."""
+    head = line_head(layout.root, config)
+    if head is None:
+        return []
+    out = gitops.git(
+        "log", "--first-parent", "--merges", "--reverse", "--format=%H %P%x1f%s", head.branch,
+        cwd=layout.root,
+    )  # fmt: skip
+    merges = [
+        commits.split()
+        for commits, _, subject in (line.partition("\x1f") for line in out.splitlines())
+        if MERGED.search(subject)
+    ]
+    commits = ([merges[0][1]] if merges else []) + [m[0] for m in merges] + [head.commit]
+    found: dict[str, Head] = {}
+    for commit in commits:
+        code = code_of(layout.root, commit, record=record_paths(config))
+        if code is not None and code not in found:
+            found[code] = Head(head.branch, commit, code)
+    return list(found.values())
 
 
 def is_stale(

@@ -461,6 +461,13 @@ def missing_seeds(state: LoopState, slug: str, config: Config) -> list[int]:
     return [seed for seed in range(config.seeds) if seed not in have]
 
 
+def has_change(state: LoopState, idea: Idea, worktree: Worktree) -> bool:
+    """The idea's branch has a commit of its own: ahead of the line, and not still at the
+    commit it branched from (a stacked idea is ahead of the line by its parent's commits)."""
+    parent = (idea.parent or {}).get("commit")
+    return bool(worktree.ahead) and state.head_of(idea.branch) != parent
+
+
 def crashed_at_head(state: LoopState, idea: Idea, seeds: list[int]) -> list[RunRecord]:
     """Crashed runs of `seeds` at the branch's head: running them again would crash again."""
     head = state.head_of(idea.branch)
@@ -687,7 +694,7 @@ def continue_implementing(state: LoopState, config: Config) -> Action | None:
             )
         if worktree.dirty:
             reason = f"{idea.slug} has uncommitted changes in {worktree.path}: commit them"
-        elif not worktree.ahead:
+        elif not has_change(state, idea, worktree):
             reason = f"{idea.slug}'s worktree has no commit yet: make the change and commit it"
         else:
             continue
@@ -707,7 +714,9 @@ def test_implemented(state: LoopState, config: Config) -> Action | None:
         if idea.status != "implementing" or is_decided(idea) or state.tasks_of(idea.slug):
             continue
         worktree = state.worktree_of(idea.slug)
-        if worktree is None or worktree.missing or worktree.dirty or not worktree.ahead:
+        if worktree is None or worktree.missing or worktree.dirty:
+            continue
+        if not has_change(state, idea, worktree):
             continue
         return Action(
             "test",

@@ -26,6 +26,19 @@ class Best:
 
 
 @dataclass(frozen=True)
+class BestRun:
+    """The best single counting run: one run, not a mean, never what decisions use."""
+
+    slug: str
+    value: float
+    seed: int | None
+    commit: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"idea": self.slug, "value": self.value, "seed": self.seed, "commit": self.commit}
+
+
+@dataclass(frozen=True)
 class Summary:
     ideas_by_status: dict[str, int]
     ideas_live: int  # every idea but the abandoned ones
@@ -34,7 +47,7 @@ class Summary:
     idea_status: dict[str, str]  # slug -> status, for the worktree lines
     active_tasks: list[TaskState]
     runs: int
-    best: Best | None
+    best_run: BestRun | None  # shown labelled as one run; the best is the head (ratchet)
     baseline: Best | None
     action: Action
     ratchet: RatchetState | None = None  # the head of the line: the one notion of best
@@ -64,29 +77,13 @@ class Summary:
             "finished_tasks": self.finished_tasks,
             "rejected": [{"idea": slug, "why": why} for slug, why in self.rejected],
             "runs": self.runs,
-            "best": self.best.to_json() if self.best else None,
+            "best": head_json(self.ratchet),  # the one notion of best: the head of the line
             "baseline": self.baseline.to_json() if self.baseline else None,
             "next": self.action.to_json(),
             "head": head_json(self.ratchet),
             "record_warning": self.record_warning,
+            "best_run": self.best_run.to_json() if self.best_run else None,
         }
-
-
-def head_json(ratchet: RatchetState | None) -> dict[str, Any] | None:
-    """The head of the line, its mean over seeds and the chain of accepted changes."""
-    if ratchet is None or ratchet.head is None:
-        return None
-    side = ratchet.head_side
-    return {
-        "branch": ratchet.head.branch,
-        "commit": ratchet.head.commit,
-        "code": ratchet.head.code,
-        "mean": side.mean if side else None,
-        "std": side.std if side else None,
-        "seeds": ratchet.head_seeds,
-        "chain": list(ratchet.chain),
-        "stale": list(ratchet.stale),
-    }
 
 
 def idea_means(state: LoopState) -> list[Best]:
@@ -101,13 +98,20 @@ def idea_means(state: LoopState) -> list[Best]:
     return found
 
 
-def best_result(state: LoopState, config: Config) -> Best | None:
-    """The idea (or baseline) with the best mean in the metric's direction."""
-    means = idea_means(state)
-    if not means:
+def best_single_run(state: LoopState, config: Config) -> BestRun | None:
+    """The best counting run in the metric's direction (the first of equals)."""
+    runs = [run for run in state.runs if run.counts and run.value is not None]
+    if not runs:
         return None
-    pick = min if config.direction == "min" else max
-    return pick(means, key=lambda best: best.value)
+    sign = 1.0 if config.direction == "min" else -1.0
+    run = min(runs, key=lambda r: sign * (r.value or 0.0))
+    return BestRun(run.idea, run.value or 0.0, run.seed, run.commit)
+
+
+def head_json(ratchet: RatchetState | None) -> dict[str, Any] | None:
+    """The head, its mean over seeds and its chain (the best), and the stale ideas."""
+    best = ratchet.best_json() if ratchet is not None else None
+    return None if ratchet is None or best is None else best | {"stale": list(ratchet.stale)}
 
 
 def summarise(state: LoopState, config: Config) -> Summary:
@@ -127,7 +131,7 @@ def summarise(state: LoopState, config: Config) -> Summary:
         idea_status={idea.slug: idea.status for idea in state.ideas},
         active_tasks=list(state.active_tasks),
         runs=len(state.runs),
-        best=best_result(state, config),
+        best_run=best_single_run(state, config),
         baseline=next((b for b in idea_means(state) if b.slug == BASELINE), None),
         action=next_action(state, config),
         ratchet=state.ratchet,

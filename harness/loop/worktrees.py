@@ -27,8 +27,8 @@ class Worktree:
     path: Path
     missing: bool  # the directory is gone; `harness worktree prune` forgets it
     dirty: bool | None = None  # None when missing
-    ahead: int | None = None  # commits on the branch that the main branch lacks
-    behind: int | None = None  # commits on the main branch that the branch lacks
+    ahead: int | None = None  # commits on the branch that the line (main, or the trunk) lacks
+    behind: int | None = None  # commits on the line that the branch lacks
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,7 +43,12 @@ class Worktree:
 
 
 def _slug_of(layout: Layout, entry: gitops.WorktreeEntry) -> str | None:
-    """The idea an entry belongs to: its folder under 5_worktrees/, or its exp/ branch."""
+    """The idea an entry belongs to: its folder under 5_worktrees/, or its exp/ branch.
+
+    A dot folder there is the harness's own throwaway worktree (a confirmation, a merge
+    into the trunk, the trunk's baseline), made and removed while other commands read."""
+    if entry.path.name.startswith("."):
+        return None
     if entry.path.parent == layout.worktrees_dir:
         return entry.path.name
     if entry.branch and entry.branch.startswith(BRANCH_PREFIX):
@@ -60,8 +65,9 @@ def list_worktrees(layout: Layout, config: Config, *, details: bool = True) -> l
         if slug is not None:
             found.append(Worktree(slug, entry.branch, entry.path, missing=entry.prunable))
     if details and found:
-        main = config.main_branch
-        base = main if gitops.branch_exists(layout.root, main) else None
+        # the line new ideas branch from: in trunk mode main lacks every accepted winner
+        lines = (config.line, config.main_branch)
+        base = next((b for b in lines if gitops.branch_exists(layout.root, b)), None)
         found = [w if w.missing else _with_details(layout, w, base=base) for w in found]
     return sorted(found, key=lambda w: w.slug)
 

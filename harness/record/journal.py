@@ -72,7 +72,9 @@ def run_entry(
     if row.get("queue_task"):
         lines.append(f"- Queue task: {row['queue_task']}")
     if frame is None:
-        lines.append("- Best so far: unknown (results.tsv cannot be read: `harness results`)")
+        lines.append(
+            "- Best single run so far: unknown (results.tsv cannot be read: `harness results`)"
+        )
     else:
         lines += _against_record(row, config=config, frame=frame, head=head)
     if row.get("integrity") != "ok":
@@ -125,9 +127,11 @@ def _against_record(
     value: float | None = row.get("value") if row.get("status") == "ok" else None
     lines = []
     if best is None:
-        lines.append("- Best so far: none (this is the first valid run)")
+        lines.append("- Best single run so far: none (this is the first valid run)")
     else:
-        text = f"- Best so far: {best['value']:.6g} (run {best['run_id']}, {best['idea']})"
+        text = (
+            f"- Best single run so far: {best['value']:.6g} (run {best['run_id']}, {best['idea']})"
+        )
         if is_finite(value):
             difference = value - best["value"]
             better = config.is_better(value, best["value"])

@@ -80,7 +80,7 @@ def render_best(row: dict[str, Any] | None, *, metric: str, direction: str) -> s
         return f"no valid {metric} yet (status ok and integrity ok): run `harness baseline`"
     order = "lowest" if direction == "min" else "highest"
     return (
-        f"best {metric}: {row['value']:.6g} ({order} valid), run {row['run_id']}, "
+        f"best single run {metric}: {row['value']:.6g} ({order} valid), run {row['run_id']}, "
         f"idea {row['idea']}, seed {row['seed']}, commit {str(row['commit'] or '')[:10]}"
     )
 

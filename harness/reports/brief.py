@@ -1,10 +1,10 @@
 """`harness brief`: everything an agent needs after losing its context, in one call.
 
 At most about 150 lines, read afresh from the files: the program's essentials (metric,
-direction, min_effect, seeds, the file rules one line each), the best result against the
-baseline, every idea in one line (status, effect, verdict), the last Inferences and
-journal lessons, what is queued or running, warnings, and the next action with its
-commands. `--json` gives the same as one object.
+direction, min_effect, seeds, the file rules one line each), the head of the line and
+its chain of accepted changes, every idea in one line (status, effect over its parent,
+verdict), the last Inferences and journal lessons, what is queued or running, warnings,
+and the next action with its commands. `--json` gives the same as one object.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from harness.layout import Layout
 from harness.loop.ideas import Idea
 from harness.loop.inferences import SECTION, inferences_of, is_unfilled, written_text
 from harness.loop.state import BASELINE, LoopState, mean_of, next_action
+from harness.reports import trunk
 from harness.reports.dashboard import newest_entries
 from harness.reports.report import find_report
 
@@ -55,7 +56,7 @@ class Brief:
         out = ["# Brief (`harness brief`): read program.md for the full program", ""]
         sections = (
             ("Program", self.program),
-            ("Best", self.best),
+            ("Head (the best: the head of the line, mean over seeds; its changes)", self.best),
             (f"Ideas ({len(self.ideas)} shown)", self.ideas),
             ("Learned (the latest Inferences)", self.learned),
             ("Journal (the latest lessons)", self.lessons),
@@ -99,23 +100,23 @@ def program_lines(config: Config) -> list[str]:
     ]
 
 
-def best_lines(state: LoopState, config: Config) -> list[str]:
-    baseline = mean_of(state.runs_of(BASELINE))
-    if baseline is None:
+def best_lines(layout: Layout, state: LoopState, config: Config) -> list[str]:
+    """The head of the line (the best, what every idea is judged against) and its chain
+    of accepted changes, each with the effect its merge recorded; one best run labelled."""
+    ratchet = state.ratchet
+    head = ratchet.lines(config.metric) if ratchet is not None else []
+    if ratchet is None or not head:
         return ["no valid baseline yet: `harness baseline`"]
-    lines = [f"baseline {baseline:.6g} {config.metric} over {seeds_of(state, BASELINE)} seed(s)"]
-    means = [
-        (slug, value)
-        for slug in dict.fromkeys(run.idea for run in state.runs if run.counts)
-        if slug != BASELINE and (value := mean_of(state.runs_of(slug))) is not None
-    ]
-    if means:
-        pick = min if config.direction == "min" else max
-        slug, value = pick(means, key=lambda pair: pair[1])
-        lines.append(
-            f"best idea {slug}: {value:.6g} ({value - baseline:+.6g} against the baseline, "
-            f"mean of {seeds_of(state, slug)} seed(s))"
-        )
+    lines = [f"head {head[0]}"]
+    facts = {link.branch: link.facts for link in trunk.chain(layout, config)}
+    for number, branch in enumerate(ratchet.chain, start=1):
+        effect = facts.get(branch, {}).get("Effect")
+        lines.append(f"  {number}. {branch}" + (f": {effect}" if effect else ""))
+    if not ratchet.chain:
+        line = ratchet.head.branch if ratchet.head else "the line"
+        lines.append(f"  no change accepted into {line} yet")
+    if ratchet.stale:
+        lines.append(f"stale (re-test on the head): {', '.join(ratchet.stale)}")
     submitted = [i.slug for i in state.ideas if i.status == "submitted"]
     lines.append(f"submitted (winners): {', '.join(submitted) or 'none yet'}")
     return lines
@@ -125,11 +126,7 @@ def seeds_of(state: LoopState, slug: str) -> int:
     return len(state.valid_seeds(slug))
 
 
-def idea_line(idea: Idea, state: LoopState, baseline: float | None) -> str:
-    mean = mean_of(state.runs_of(idea.slug))
-    effect = "-"
-    if mean is not None and baseline is not None:
-        effect = f"{mean - baseline:+.4g} over {seeds_of(state, idea.slug)} seed(s)"
+def idea_line(idea: Idea, state: LoopState, effect: str) -> str:
     rating = "-" if idea.rating is None else f"{idea.rating:g}/10"
     line = f"- {idea.slug} [{idea.shown_status}] rating {rating}, effect {effect}"
     if idea.decision:
@@ -139,14 +136,46 @@ def idea_line(idea: Idea, state: LoopState, baseline: float | None) -> str:
     return line
 
 
-def idea_lines(state: LoopState) -> list[str]:
-    baseline = mean_of(state.runs_of(BASELINE))
+def idea_lines(layout: Layout, state: LoopState, config: Config) -> list[str]:
+    effects = parent_effects(layout, config, state)
     ideas = list(state.ideas)
     shown = ideas[-MAX_IDEAS:]
-    lines = [idea_line(idea, state, baseline) for idea in shown]
+    lines = [idea_line(idea, state, effects.get(idea.slug, "-")) for idea in shown]
     if len(ideas) > len(shown):
         lines.insert(0, f"({len(ideas) - len(shown)} older idea(s) not shown: `harness idea list`)")
     return lines
+
+
+def parent_effects(layout: Layout, config: Config, state: LoopState) -> dict[str, str]:
+    """Each idea's effect: the mean of its valid runs at its newest code, less the mean of
+    its parent's code (what it branched from); against the baseline when the parent has
+    no valid run (an idea older than the ratchet)."""
+    import polars as pl
+
+    from harness.record.code import fill_codes
+    from harness.record.reference import side_of_code
+    from harness.record.results import read_results, valid_runs
+
+    if not layout.results_tsv.exists():
+        return {}
+    valid = valid_runs(fill_codes(read_results(layout.results_tsv), layout.root, config), config)
+    baseline = mean_of(state.runs_of(BASELINE))
+    found = {}
+    for idea in state.ideas:
+        mine = valid.filter(pl.col("idea") == idea.slug).sort("timestamp")
+        if mine.is_empty():
+            continue
+        code = mine.get_column("code")[-1]
+        side = side_of_code(mine, config, code, idea.slug) if code else None
+        parent_code = (idea.parent or {}).get("code")
+        parent = side_of_code(valid, config, parent_code, "parent") if parent_code else None
+        if side is None:
+            continue
+        if parent is not None:
+            found[idea.slug] = f"{side.mean - parent.mean:+.4g} over its parent, {side.n} seed(s)"
+        elif baseline is not None:
+            found[idea.slug] = f"{side.mean - baseline:+.4g} over the baseline, {side.n} seed(s)"
+    return found
 
 
 def learned_lines(layout: Layout, state: LoopState) -> list[str]:
@@ -220,8 +249,8 @@ def warning_lines(layout: Layout, state: LoopState, config: Config) -> list[str]
 def make_brief(layout: Layout, config: Config, state: LoopState) -> Brief:
     return Brief(
         program=program_lines(config),
-        best=best_lines(state, config),
-        ideas=idea_lines(state),
+        best=best_lines(layout, state, config),
+        ideas=idea_lines(layout, state, config),
         learned=learned_lines(layout, state),
         lessons=lesson_lines(layout),
         queue=queue_lines(state),

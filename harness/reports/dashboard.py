@@ -34,7 +34,8 @@ from harness.record.compare import (
 )
 from harness.record.results import read_record, valid_runs
 from harness.record.views import shown_values
-from harness.reports.svgplot import points_from_rows, progression_svg
+from harness.reports.chainplot import chain_steps
+from harness.reports.svgplot import ChainStep, points_from_rows, progression_svg
 from harness.rules.appendonly import ENTRY_MARK, split_header
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class BoardRow:
     std: float | None
     n: int
     diff_baseline: float | None
-    diff_best: float
+    diff_head: float | None  # against the head of the line's mean over seeds
     verdict: str
     verdict_class: str  # better / worse / noise
     status: str
@@ -103,8 +104,6 @@ class DashboardData:
     ideas_target: int
     idea_count: int = 0
     show: tuple[str, ...] = ()  # extra metrics shown as leaderboard columns
-    best_value: float | None = None
-    best_idea: str = ""
     baseline_mean: float | None = None
     noise: float | None = None
     head: RatchetState | None = None  # the head of the line: what decisions are taken against
@@ -187,8 +186,15 @@ def _fill_record(
     noise = baseline_noise(frame, config)
     data.noise = noise.sigma
     sides = sides_by_idea(valid)
+    _fill_head(data, frame, config=config, ideas=ideas, layout=layout)
+    head = data.head.head_side if data.head else None
     data.leaderboard = leaderboard(
-        sides, noise=noise, config=config, ideas=ideas, links=_Links(layout, out_dir)
+        sides,
+        noise=noise,
+        config=config,
+        ideas=ideas,
+        links=_Links(layout, out_dir),
+        head_mean=head.mean if head else None,
     )
     if config.show:
         data.show = config.show
@@ -200,18 +206,27 @@ def _fill_record(
     ]
     if BASELINE in sides:
         data.baseline_mean = sides[BASELINE].mean
-    if data.leaderboard:
-        data.best_value, data.best_idea = data.leaderboard[0].mean, data.leaderboard[0].idea
     submitted = {slug for slug, idea in ideas.items() if idea.status == "submitted"}
+    _record_warnings(data, frame, config=config, noise=noise, flagged=flagged)
     data.plot_svg = progression_svg(
         points_from_rows(
             own_metric.iter_rows(named=True), highlight=lambda idea: idea in submitted
         ),
         metric=config.metric,
         direction=config.direction,
+        chain=_chain(data, layout, config, frame),
     )
-    _record_warnings(data, frame, config=config, noise=noise, flagged=flagged)
-    _fill_head(data, frame, config=config, ideas=ideas, layout=layout)
+
+
+def _chain(
+    data: DashboardData, layout: Layout, config: Config, frame: pl.DataFrame
+) -> tuple[ChainStep, ...]:
+    """The heads of the line as the plot's best-so-far steps (none when unreadable)."""
+    try:
+        return chain_steps(layout, config, frame)
+    except HarnessError as exc:
+        data.warnings.append(Warning(f"the chain of heads not read: {exc}", "bad"))
+        return ()
 
 
 def _fill_head(
@@ -275,13 +290,15 @@ def leaderboard(
     config: Config,
     ideas: dict[str, Idea],
     links: _Links,
+    head_mean: float | None = None,
 ) -> list[BoardRow]:
-    """Ideas ranked by mean (best first), each judged against the baseline and the best."""
+    """Ideas ranked by mean (best first), each judged against the baseline, and set
+    against the head of the line (the best: what decisions are taken against)."""
     sign = 1 if config.direction == "min" else -1
     ranked = sorted(sides.values(), key=lambda side: (sign * side.mean, side.label))
     if not ranked:
         return []
-    best, baseline = ranked[0], sides.get(BASELINE)
+    baseline = sides.get(BASELINE)
     rows = []
     for rank, side in enumerate(ranked, start=1):
         verdict, css = judge(side, baseline, noise=noise, config=config)
@@ -295,7 +312,7 @@ def leaderboard(
                 std=side.std,
                 n=side.n,
                 diff_baseline=None if baseline is None else side.mean - baseline.mean,
-                diff_best=side.mean - best.mean,
+                diff_head=None if head_mean is None else side.mean - head_mean,
                 verdict=verdict,
                 verdict_class=css,
                 status=idea.shown_status if idea else (BASELINE if side.label == BASELINE else "?"),

@@ -474,10 +474,13 @@ def record_on_idea(
     `submitted`, a non-winner stays `reported` (and `harness next` moves on from it)."""
     if submitted and pr is not None:
         where = pr.url or f"body {REPORTS_DIR}/{pr.body.name}"
-        if merged is not None:
-            where = f"merged into the trunk at {merged[:10]}; trunk pull request {where}"
-        advance(layout, slug, "submitted", note=f"pull request: {where}")
-        decision = f"submitted: pull request {where}"
+        note, decision = f"pull request: {where}", f"submitted: pull request {where}"
+        if merged is not None:  # the trunk's one pull request is not this idea's
+            decision = (
+                f"submitted: merged into the trunk at {merged[:10]} (its pull request {where})"
+            )
+            note = decision.removeprefix("submitted: ")
+        advance(layout, slug, "submitted", note=note)
     else:
         decision = f"not submitted: {reason}"
     with ideas_lock(layout):

@@ -1,7 +1,10 @@
 """The progression of the metric over all runs, as a self-contained SVG (no scripts, no fonts).
 
-Every valid run is a point; the best-so-far line steps through the improvements; runs
-of ideas that became pull requests are ringed; integrity-flagged runs are hollow orange
+Every valid run is a point; the best-so-far line is the chain of heads of the line (the
+reference every idea is judged against): one step per accepted change, at its mean over
+seeds, with an error bar of mean ± the standard error over seeds (without a chain, it
+steps through the single runs that improved on all before them); runs of ideas that
+became pull requests are ringed; integrity-flagged runs are hollow orange
 points, and runs without a value (crashes, timeouts, kills) are red ticks on a band under
 the plot, so that nothing that ran is hidden and nothing invalid looks like a result.
 The y range is fitted to the bulk of the valid values, so one diverged run cannot
@@ -51,6 +54,16 @@ def points_from_rows(
     return points
 
 
+@dataclass(frozen=True)
+class ChainStep:
+    """A head of the line in the plot: from the run that completed its seeds, its mean."""
+
+    index: int  # position in time order where it starts
+    mean: float
+    se: float | None  # the standard error of the mean over seeds (None below two seeds)
+    label: str  # tooltip: the head, its mean ± se, its seeds
+
+
 # The look of a plot that stands alone (a report's file); the dashboard styles its own.
 FILE_STYLE = (
     "svg { font: 12px system-ui, sans-serif; background: #fff; } "
@@ -58,18 +71,25 @@ FILE_STYLE = (
     ".run { fill: #5b7fb3; opacity: .75; } .win { fill: #1a7f37; stroke: #0b4f1f; "
     "stroke-width: 2; } .modified { fill: none; stroke: #b45309; stroke-width: 1.5; } "
     ".failed { stroke: #c62828; stroke-width: 1.5; } .best { fill: none; stroke: #1a7f37; "
-    "stroke-width: 2; } .tick { fill: #667085; } .axis, .legend { fill: #1d2330; }"
+    "stroke-width: 2; } .spread { stroke: #1a7f37; stroke-width: 1.5; } "
+    ".tick { fill: #667085; } .axis, .legend { fill: #1d2330; }"
 )
 
 
 def progression_file(
-    points: list[PlotPoint], *, metric: str, direction: str, highlighted: str
+    points: list[PlotPoint],
+    *,
+    metric: str,
+    direction: str,
+    highlighted: str,
+    chain: tuple[ChainStep, ...] = (),
 ) -> str:
     """The same plot as a standalone SVG file: its own style, and a legend line on top."""
-    body = progression_svg(points, metric=metric, direction=direction)
+    body = progression_svg(points, metric=metric, direction=direction, chain=chain)
+    best = "the head of the line: green steps, mean ± se" if chain else "best so far: green line"
     legend = (
         f'<text x="{LEFT}" y="11" class="legend">{escape(highlighted)}: large green points; '
-        "other valid runs: blue; best so far: green line; FROZEN files changed: hollow; "
+        f"other valid runs: blue; {best}; FROZEN files changed: hollow; "
         "no value: red ticks</text>"
     )
     head, _, rest = body.partition(">")
@@ -79,8 +99,11 @@ def progression_file(
     )
 
 
-def progression_svg(points: list[PlotPoint], *, metric: str, direction: str) -> str:
-    """The plot as an `<svg>` element (a string)."""
+def progression_svg(
+    points: list[PlotPoint], *, metric: str, direction: str, chain: tuple[ChainStep, ...] = ()
+) -> str:
+    """The plot as an `<svg>` element (a string); `chain` draws the best-so-far line as
+    the steps of the heads of the line, else the single runs that improved."""
     if not points:
         return _empty(metric)
     valid = [p.value for p in points if p.kind == "valid" and p.value is not None]
@@ -104,7 +127,10 @@ def progression_svg(points: list[PlotPoint], *, metric: str, direction: str) -> 
     ]
     parts += _y_axis(low, high, y, metric)
     parts += _x_axis(last, x)
-    parts.append(_best_line(points, x, y, low, high, direction))
+    if chain:
+        parts += _chain_line(chain, x, y, low, high, last)
+    else:
+        parts.append(_best_line(points, x, y, low, high, direction))
     for point in points:
         parts.append(_mark(point, x, y, low, high))
     parts.append("</svg>")
@@ -208,6 +234,30 @@ def _best_line(
         path.append(f"H{x(index):.1f} V{clamp(value):.1f}")
     path.append(f"H{x(max(p.index for p in points)):.1f}")
     return f'<path d="{" ".join(path)}" class="best"><title>best so far</title></path>'
+
+
+def _chain_line(
+    chain: tuple[ChainStep, ...], x: Scale, y: Scale, low: float, high: float, last: int
+) -> list[str]:
+    """Each head a step at its mean, held until the next, with its error bar."""
+
+    def clamp(value: float) -> float:
+        return y(min(max(value, low), high))
+
+    path = [f"M{x(chain[0].index):.1f},{clamp(chain[0].mean):.1f}"]
+    path += [f"H{x(step.index):.1f} V{clamp(step.mean):.1f}" for step in chain[1:]]
+    path.append(f"H{x(last):.1f}")
+    title = "the head of the line (mean over seeds ± se)"
+    parts = [f'<path d="{" ".join(path)}" class="best"><title>{title}</title></path>']
+    for step in chain:
+        px, se = x(step.index), step.se or 0.0
+        top, bottom = clamp(step.mean + se), clamp(step.mean - se)
+        parts.append(
+            f'<path d="M{px:.1f},{top:.1f} V{bottom:.1f} M{px - 4:.1f},{top:.1f} H{px + 4:.1f} '
+            f'M{px - 4:.1f},{bottom:.1f} H{px + 4:.1f}" class="spread">'
+            f"<title>{escape(step.label)}</title></path>"
+        )
+    return parts
 
 
 def _mark(point: PlotPoint, x: Scale, y: Scale, low: float, high: float) -> str:

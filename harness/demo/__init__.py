@@ -233,20 +233,25 @@ def finish(demo: Demo, report: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--keep", type=Path, help="build the demo repository here and keep it")
+    parser.add_argument(
+        "--trunk",
+        action="store_true",
+        help='the trunk demo (`just demo-trunk`): advance = "trunk", two stacked winners',
+    )
     args = parser.parse_args(argv)
+    if args.trunk:
+        from harness.demo.trunk import run_trunk_demo as run
+    else:
+        run = run_demo
     with tempfile.TemporaryDirectory(prefix="harness-demo-") as scratch:
         if args.keep:
             if args.keep.exists() and any(args.keep.iterdir()):
                 print(f"demo: {args.keep} is not empty: give a new directory", file=sys.stderr)
                 return 2
-            run_demo(args.keep.resolve(), Path(scratch))
+            run(args.keep.resolve(), Path(scratch))
             return 0
         # kept, so that the report, its plot and the dashboard can be opened afterwards
         root = Path(tempfile.mkdtemp(prefix="harness-demo-")) / "research"
-        run_demo(root, Path(scratch))
+        run(root, Path(scratch))
         print(f"(the demo repository stays in {root}; remove it with rm -rf {root.parent})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
