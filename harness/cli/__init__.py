@@ -28,6 +28,7 @@ def build_app():
         journal,
         loop,
         queue,
+        referee,
         report,
         results,
         runs,
@@ -36,7 +37,8 @@ def build_app():
     )
 
     app = SubcommandApp()
-    modules = (setup, loop, idea, worktree, runs, queue, results, report, journal, guard, dashboard)
+    modules = [setup, loop, idea, worktree, runs, queue, referee, results, report, journal]
+    modules += [guard, dashboard]
     for module in modules:
         module.register(app)
     return app

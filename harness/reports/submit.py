@@ -287,6 +287,7 @@ def queue_confirmation(
     from harness.queue.choice import open_configured
     from harness.queue.ops import make_specs
     from harness.runs.confirm_task import LABEL
+    from harness.runs.referee_client import request_env
 
     sides = (
         (confirmation.candidate, confirmation.candidate_rows),
@@ -316,7 +317,7 @@ def queue_confirmation(
         )
         (spec,) = make_specs(
             argv, cwd=layout.root, question=question, group=config.pueue.group,
-            timeout=config.timeout,
+            timeout=config.timeout, extra_env=request_env(layout),
         )  # fmt: skip
         return spec
 
