@@ -18,7 +18,12 @@ def register(app) -> None:
 
 
 def setup(
-    *, agent: str, referee: str, runner: str = DEFAULT_RUNNER, home: Path | None = None
+    *,
+    agent: str,
+    referee: str,
+    runner: str = DEFAULT_RUNNER,
+    home: Path | None = None,
+    repository: Path = Path("."),
 ) -> int:
     """Set up referee mode for this repository (run as root, in the agent's repository).
 
@@ -34,12 +39,13 @@ def setup(
         referee: The user that owns the record; not root, not the agent.
         runner: The user the research code runs as; owns nothing of the record.
         home: The referee's folder; default /var/lib/harness-referee/<repository name>.
+        repository: The agent's repository (its main worktree); default: here.
     """
-    from harness.cli.idea import repository
     from harness.runs.referee_home import Home, Users
+    from harness.runs.referee_setup import main_worktree
     from harness.runs.referee_setup import setup as set_up
 
-    layout, _ = repository()
+    layout = main_worktree(repository)
     where = Home(home or DEFAULT_HOME / layout.root.name)
     for line in set_up(layout, Users(agent, referee, runner), home=where):
         print(line)

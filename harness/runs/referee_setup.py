@@ -45,6 +45,7 @@ def plan(home: Home, users: Users) -> list[Mode]:
         Mode(home.logs, referee, referee, 0o755, "request logs: the referee writes"),
         Mode(home.heldout, referee, referee, 0o750, "held-out data: the referee's group only"),
         Mode(home.scratch, runner, runner, 0o700, "the research code's scratch space"),
+        Mode(state, referee, referee, 0o755, "the clone's harness state: locks, runs, logs"),
         *(
             Mode(state / name, referee, referee, 0o755, f"run {name}: the referee writes")
             for name in STATE_DIRS
@@ -89,6 +90,15 @@ def setup(layout: Layout, users: Users, *, home: Home) -> list[str]:
     write_owned(marker, json.dumps({"home": str(home.path)}) + "\n", owner=users.referee)
     done.append(f"wrote {marker}: the agent's harness sends its evaluations to the referee")
     return done
+
+
+def main_worktree(path: Path) -> Layout:
+    """The layout of the repository whose main worktree is `path`, found without running
+    git: root must never run git in the agent's repository (its config could run code)."""
+    root = path.resolve()
+    if not (root / ".git" / "HEAD").is_file():
+        raise UsageError(f"{root} is not the main worktree of a repository: give --repository")
+    return Layout(worktree=root, root=root, git_common_dir=root / ".git")
 
 
 def check_users(users: Users) -> None:

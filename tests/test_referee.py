@@ -1,0 +1,310 @@
+"""Referee mode, as root sets it up: the agent, the referee and the research code's runner
+are three real users; the agent's harness sends requests, the referee's worker (started by
+root, as in the README) evaluates them in its own clone and owns the record.
+
+First the loop the agent runs, unchanged: baseline, an idea, queued seeds, a report, a
+submission with its held-out confirmation. Then the attacks of the integrity catalogue
+that wrote a file, forged a row or read held-out data, each run as the agent (or as its
+research code) against the referee-mode repository, each ending in a permission error or
+a run that never counts. See tests/referee_helpers.py for how the users and the shared
+virtual environment are made (and why the tests skip without root).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from harness.record.results import read_results
+from tests.referee_helpers import (
+    Machine,
+    check_machine,
+    create_users,
+    make_home,
+    shared_venv,
+)
+
+AGENT, REFEREE, RUNNER = "hr-agent", "hr-referee", "hr-runner"
+HELD_OUT_OFFSET = "0.5"  # only the referee's held-out file says it
+
+EVAL = '''"""Stand-in evaluation: level.txt's number plus a fixed offset per seed; the held-out
+split (--split test) adds the number in the referee's held-out data."""
+import argparse
+import os
+import pathlib
+import sys
+
+sys.path.insert(0, os.getcwd())
+import research  # the research code: it may try anything
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--split", default="val")
+parser.add_argument("--smoke", action="store_true")
+args = parser.parse_args()
+value = float(pathlib.Path("level.txt").read_text().split()[0])
+value += (0.002, 0.0, -0.002, 0.001)[args.seed % 4]
+if args.split == "test":
+    held_out = pathlib.Path(os.environ["HARNESS_HELDOUT_DIR"]) / "offset.txt"
+    value += float(held_out.read_text())
+print("---")
+print(f"{args.split}_bpb: {value!r}")
+'''
+
+
+@dataclass(frozen=True)
+class Setup:
+    machine: Machine
+    repo: Path  # the agent's repository
+    home: Path  # the referee's
+
+    @property
+    def record(self) -> Path:
+        return self.home / "clone" / "results.tsv"
+
+    def agent(self, *args: str, cwd: Path | None = None, **env: str):
+        return self.machine.harness(AGENT, *args, cwd=cwd or self.repo, **env)
+
+    def agent_git(self, *args: str, cwd: Path | None = None, **env: str):
+        done = self.machine.run(AGENT, "git", *args, cwd=cwd or self.repo, **env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def shell(self, user: str, script: str, cwd: Path | None = None):
+        return self.machine.run(user, "sh", "-c", script, cwd=cwd or self.repo)
+
+    def rows(self) -> pl.DataFrame:
+        return read_results(self.record)
+
+    def commit_as_agent(self, worktree: Path, files: dict[str, str], message: str, **env: str):
+        for name, text in files.items():
+            (worktree / name).write_text(text)
+            shutil.chown(worktree / name, user=AGENT, group=AGENT)
+        self.agent_git("add", "--", *files, cwd=worktree)
+        self.agent_git("commit", "--quiet", "-m", message, cwd=worktree, **env)
+        return self.agent_git("rev-parse", "HEAD", cwd=worktree).strip()
+
+
+@pytest.fixture(scope="module")
+def setup() -> Iterator[Setup]:
+    check_machine()
+    create_users()
+    machine = Machine(venv=shared_venv(), place=Path(tempfile.mkdtemp(prefix="harness-ref-")))
+    machine.place.chmod(0o755)
+    for user in (AGENT, REFEREE, RUNNER, "root"):
+        make_home(machine, user)
+    repo = machine.place / "research"
+    repo.mkdir()
+    shutil.chown(repo, user=AGENT)
+    done = machine.harness(AGENT, "init", "--example", str(repo), cwd=machine.place)
+    assert done.returncode == 0, done.stderr
+    ctx = Setup(machine, repo, machine.place / "referee")
+    files = {"eval.py": EVAL, "research.py": '"""The research code."""\n', "level.txt": "2.0\n"}
+    ctx.commit_as_agent(repo, files, "a fast evaluation (the human's)", META_MODE="1")
+    done = machine.harness(
+        None, "referee", "setup", "--agent", AGENT, "--referee", REFEREE, "--runner", RUNNER,
+        "--home", str(ctx.home), cwd=repo,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (ctx.home / "heldout" / "offset.txt").write_text(HELD_OUT_OFFSET + "\n")
+    shutil.chown(ctx.home / "heldout" / "offset.txt", user=REFEREE, group=REFEREE)
+    (ctx.home / "heldout" / "offset.txt").chmod(0o640)
+    worker = subprocess.Popen(
+        [str(machine.venv / "bin" / "harness"), "referee", "serve", "--home", str(ctx.home)],
+        env=machine.env("root"),
+        stdout=subprocess.DEVNULL,
+        stderr=open(machine.place / "worker.log", "w"),  # noqa: SIM115 (lives with the worker)
+    )
+    try:
+        yield ctx
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        shutil.rmtree(machine.place, ignore_errors=True)
+
+
+def wait_idle(ctx: Setup) -> None:
+    done = ctx.agent("queue", "wait", "--exit-zero")
+    assert done.returncode == 0, done.stderr
+
+
+def new_idea(ctx: Setup, slug: str, files: dict[str, str], **env: str) -> Path:
+    assert ctx.agent("idea", "new", slug, "--title", slug).returncode == 0
+    done = ctx.agent("worktree", "create", slug)
+    assert done.returncode == 0, done.stderr
+    worktree = ctx.repo / "5_worktrees" / slug
+    ctx.commit_as_agent(worktree, files, slug, **env)
+    return worktree
+
+
+# -- the loop, unchanged for the agent ------------------------------------------------------
+
+
+def test_setup_and_doctor_report_referee_mode(setup: Setup) -> None:
+    doctor = setup.agent("doctor")
+
+    assert "referee: the record is " + str(setup.record) in doctor.stdout
+    assert "PROBLEM" not in doctor.stdout and doctor.stdout.count("referee") >= 8
+    assert setup.record.stat().st_uid != setup.repo.stat().st_uid
+
+
+def test_the_loop_runs_through_the_referee(setup: Setup) -> None:
+    baseline = setup.agent("baseline")
+    assert baseline.returncode == 0, baseline.stdout + baseline.stderr
+    worktree = new_idea(setup, "lower", {"level.txt": "1.95\n"})
+
+    queued = setup.agent(
+        "queue", "add", "--all-seeds", "-q", "does a lower level help?",
+        "-H", "lower level, lower val_bpb", "--expected", "-0.05", "--", "harness", "eval",
+        cwd=worktree,
+    )  # fmt: skip
+    assert queued.returncode == 0, queued.stderr
+    assert all(line.startswith("referee:") for line in queued.stdout.split())
+    wait_idle(setup)
+    assert setup.agent("report", "lower").returncode == 0
+    first = setup.agent("submit", "lower", cwd=worktree)
+    assert "held-out confirmation queued (6 run(s))" in first.stdout + first.stderr
+    wait_idle(setup)
+    second = setup.agent("submit", "lower", cwd=worktree)
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.startswith("submitted: lower beats the head"), second.stdout
+    rows = setup.rows()
+    ok = rows.filter((pl.col("status") == "ok") & pl.col("idea").is_in(["baseline", "lower"]))
+    assert sorted(ok.get_column("idea").to_list()) == ["baseline"] * 4 + ["lower"] * 3
+    assert ok.get_column("queue_task").str.starts_with("referee:").all()
+    assert set(ok.get_column("agent")) == {AGENT}
+    confirm = rows.filter(pl.col("status") == "confirm")
+    assert confirm.height == 6
+    # the held-out number reached the confirmation, and only it
+    assert confirm.filter(pl.col("idea") == "baseline").get_column("value").min() > 2.4
+    for attack in setup.rows().get_column("description").drop_nulls():
+        assert "ATTACK" not in attack
+    assert read_results(setup.repo / "results.tsv").is_empty()  # the agent's copy: unused
+
+
+# -- the attacks, as the agent ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "clone/results.tsv",
+        "clone/RESEARCH_JOURNAL.md",
+        "clone/.git/harness/runs/forged.json",
+        "clone/.git/harness/logs/forged.log",
+        "states/forged.json",
+        "logs/forged.log",
+        "clone/eval.py",
+        "clone/.git/HEAD",
+        "referee.json",
+    ],
+)
+def test_the_agent_cannot_write_what_the_referee_owns(setup: Setup, target: str) -> None:
+    path = setup.home / target
+    before = path.read_bytes() if path.exists() else None
+
+    done = setup.shell(AGENT, f'printf "forged\\tok\\n" >> "{path}"')
+
+    assert done.returncode != 0
+    assert "Permission denied" in done.stderr
+    assert (path.read_bytes() if path.exists() else None) == before
+
+
+def test_the_agent_cannot_read_the_held_out_data(setup: Setup) -> None:
+    done = setup.shell(AGENT, f'cat "{setup.home}/heldout/offset.txt"')
+
+    assert done.returncode != 0 and "Permission denied" in done.stderr
+    assert HELD_OUT_OFFSET not in done.stdout
+
+
+def test_the_agent_harness_cannot_record_a_run_itself(setup: Setup) -> None:
+    """`harness sync` and an in-process eval have no way to the record: sync says so, and
+    another backend is refused."""
+    sync = setup.agent("sync")
+    local = setup.agent("queue", "add", "--backend", "local", "--", "harness", "eval")
+
+    assert "referee mode" in sync.stdout
+    assert local.returncode == 2
+    assert "referee mode: every evaluation goes to the referee" in local.stderr
+
+
+def test_research_code_can_neither_write_the_record_nor_read_held_out_data(
+    setup: Setup,
+) -> None:
+    attack = f'''"""Research code that tries what the integrity catalogue tried."""
+import pathlib
+for action, path in (("append", "{setup.record}"), ("read", "{setup.home}/heldout/offset.txt"),
+                     ("append", "{setup.home}/clone/eval.py")):
+    try:
+        if action == "append":
+            open(path, "a").write("forged\\n")
+        else:
+            pathlib.Path(path).read_text()
+        print("ATTACK SUCCEEDED", action, path)
+    except PermissionError as exc:
+        print("attack refused:", action, path, exc.strerror)
+'''
+    worktree = new_idea(setup, "sneaky", {"research.py": attack})
+    before = setup.record.read_bytes()
+
+    done = setup.agent("eval", "--seed", "0", cwd=worktree)
+
+    assert done.returncode == 0, done.stderr
+    assert "ATTACK SUCCEEDED" not in done.stdout
+    assert done.stdout.count("attack refused:") == 3
+    assert setup.record.read_bytes().startswith(before)  # one row added, nothing changed
+
+
+def test_a_frozen_file_changed_in_the_request_is_not_run_and_never_counts(setup: Setup) -> None:
+    cheat = EVAL.replace('print(f"{args.split}_bpb: {value!r}")', 'print("val_bpb: 0.001")')
+    worktree = new_idea(setup, "cheat", {"eval.py": cheat}, META_MODE="1")
+
+    done = setup.agent("eval", "--seed", "0", cwd=worktree)
+
+    row = setup.rows().filter(pl.col("idea") == "cheat").row(0, named=True)
+    assert row["value"] == pytest.approx(2.002)  # main's eval.py ran
+    assert row["dirty"] is True and "the commit changes eval.py" in row["description"]
+    assert "recorded run" in done.stdout
+
+
+def test_a_forged_command_is_not_what_the_referee_runs(setup: Setup) -> None:
+    worktree = new_idea(setup, "forged-command", {"notes.txt": "a forged command\n"})
+    fake = ["python", "-c", "print('---'); print('val_bpb: 0.001')"]
+
+    done = setup.agent("queue", "add", "--", *fake, cwd=worktree)
+    wait_idle(setup)
+
+    assert done.returncode == 0
+    row = setup.rows().filter(pl.col("idea") == "forged-command").row(0, named=True)
+    assert row["value"] == pytest.approx(2.002)
+
+
+def test_a_forged_request_is_refused(setup: Setup) -> None:
+    """A request naming a commit that is not on its branch (here: main's commit claimed
+    for an idea's branch that does not exist) is refused, and records nothing."""
+    main = setup.agent_git("rev-parse", "main").strip()
+    request = {"id": "20990101000000aaaaaa", "token": "f" * 16, "argv": ["harness", "eval"],
+               "cwd": str(setup.repo), "branch": "exp/nothing", "commit": main, "env": {}}  # fmt: skip
+    path = setup.home / "spool" / f"{request['id']}.json"
+    done = setup.shell(AGENT, f"cat > '{path}' <<'EOF'\n{json.dumps(request)}\nEOF\n")
+    assert done.returncode == 0, done.stderr
+    for _ in range(120):
+        state = setup.home / "states" / path.name
+        if state.exists() and json.loads(state.read_text()).get("ended_at"):
+            break
+        time.sleep(0.25)
+
+    found = json.loads((setup.home / "states" / path.name).read_text())
+    assert found["state"] == "failed"
+    assert "refused: cannot fetch exp/nothing" in found["detail"]
+    assert setup.rows().filter(pl.col("task_token") == "f" * 16).is_empty()
