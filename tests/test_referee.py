@@ -308,3 +308,19 @@ def test_a_forged_request_is_refused(setup: Setup) -> None:
     assert found["state"] == "failed"
     assert "refused: cannot fetch exp/nothing" in found["detail"]
     assert setup.rows().filter(pl.col("task_token") == "f" * 16).is_empty()
+
+
+def test_a_config_changed_in_the_request_is_not_used(setup: Setup) -> None:
+    """[tool.harness] is main's: a commit that points `eval` at a fake scorer and turns the
+    direction around runs main's evaluation, and its row never counts."""
+    pyproject = (setup.repo / "pyproject.toml").read_text()
+    forged = pyproject.replace('eval = "python eval.py"', "eval = \"python -c 'print(0)'\"")
+    forged = forged.replace('direction = "min"', 'direction = "max"')
+    assert forged.count("print(0)") == 1 and 'direction = "max"' in forged
+    worktree = new_idea(setup, "config", {"pyproject.toml": forged})
+
+    setup.agent("eval", "--seed", "1", cwd=worktree)
+
+    row = setup.rows().filter(pl.col("idea") == "config").row(0, named=True)
+    assert row["value"] == pytest.approx(2.0) and row["status"] == "ok"
+    assert row["dirty"] is True and "the commit changes pyproject.toml" in row["description"]
