@@ -12,6 +12,7 @@ virtual environment are made (and why the tests skip without root).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -186,10 +187,14 @@ def test_the_loop_runs_through_the_referee(setup: Setup) -> None:
     confirm = rows.filter(pl.col("status") == "confirm")
     assert confirm.height == 6
     # the held-out number reached the confirmation, and only it
-    assert confirm.filter(pl.col("idea") == "baseline").get_column("value").min() > 2.4
+    assert min(confirm.filter(pl.col("idea") == "baseline").get_column("value")) > 2.4
     for attack in setup.rows().get_column("description").drop_nulls():
         assert "ATTACK" not in attack
     assert read_results(setup.repo / "results.tsv").is_empty()  # the agent's copy: unused
+    for command in (("status",), ("next", "--json"), ("brief",), ("queue", "status")):
+        done = setup.agent(*command)
+        assert done.returncode == 0, (command, done.stderr)
+    assert "lower" in setup.agent("brief").stdout
 
 
 # -- the attacks, as the agent ---------------------------------------------------------------
@@ -289,25 +294,69 @@ def test_a_forged_command_is_not_what_the_referee_runs(setup: Setup) -> None:
     assert row["value"] == pytest.approx(2.002)
 
 
-def test_a_forged_request_is_refused(setup: Setup) -> None:
-    """A request naming a commit that is not on its branch (here: main's commit claimed
-    for an idea's branch that does not exist) is refused, and records nothing."""
-    main = setup.agent_git("rev-parse", "main").strip()
-    request = {"id": "20990101000000aaaaaa", "token": "f" * 16, "argv": ["harness", "eval"],
-               "cwd": str(setup.repo), "branch": "exp/nothing", "commit": main, "env": {}}  # fmt: skip
-    path = setup.home / "spool" / f"{request['id']}.json"
+def send_request(setup: Setup, task_id: str, **fields: object) -> dict:
+    """Write a request file into the spool as the agent; the referee's state once it ended."""
+    request: dict[str, object] = {
+        "id": task_id,
+        "token": task_id[-16:],
+        "argv": ["harness", "eval"],
+    }
+    request |= {"cwd": str(setup.repo), "env": {}, **fields}
+    path = setup.home / "spool" / f"{task_id}.json"
     done = setup.shell(AGENT, f"cat > '{path}' <<'EOF'\n{json.dumps(request)}\nEOF\n")
     assert done.returncode == 0, done.stderr
-    for _ in range(120):
-        state = setup.home / "states" / path.name
+    return ended_state(setup, task_id)
+
+
+def ended_state(setup: Setup, task_id: str) -> dict:
+    state = setup.home / "states" / f"{task_id}.json"
+    for _ in range(240):
         if state.exists() and json.loads(state.read_text()).get("ended_at"):
             break
         time.sleep(0.25)
+    return json.loads(state.read_text())
 
-    found = json.loads((setup.home / "states" / path.name).read_text())
+
+@pytest.mark.parametrize(
+    ("case", "why"),
+    [
+        ("unknown branch", "refused: cannot fetch exp/nothing"),
+        ("not a commit", "is not a commit id"),
+        ("not main's", "is not on the referee's main"),
+        ("another branch's", "is not on the agent's branch exp/forged-b"),
+    ],
+)
+def test_a_forged_request_is_refused(setup: Setup, case: str, why: str) -> None:
+    """A request naming a commit that is not on its branch, or something that is not a
+    commit at all, is refused and records nothing."""
+    main = setup.agent_git("rev-parse", "main").strip()
+    for slug in ("forged-a", "forged-b"):
+        if not (setup.repo / "5_worktrees" / slug).exists():
+            new_idea(setup, slug, {"notes.txt": f"{slug}\n"})
+    other = setup.agent_git("rev-parse", "exp/forged-a").strip()
+    branch, commit = {
+        "unknown branch": ("exp/nothing", main),
+        "not a commit": ("exp/forged-a", "--upload-pack=touch /tmp/x"),
+        "not main's": ("main", "0" * 40),
+        "another branch's": ("exp/forged-b", other),
+    }[case]
+    task_id = "20990101000000" + hashlib.sha256(case.encode()).hexdigest()[:16]
+
+    found = send_request(setup, task_id, branch=branch, commit=commit)
+
     assert found["state"] == "failed"
-    assert "refused: cannot fetch exp/nothing" in found["detail"]
-    assert setup.rows().filter(pl.col("task_token") == "f" * 16).is_empty()
+    assert why in found["detail"]
+    assert setup.rows().filter(pl.col("task_token") == task_id[-16:]).is_empty()
+
+
+def test_a_request_that_is_a_symlink_is_refused(setup: Setup) -> None:
+    link = setup.home / "spool" / "20990101000000ffffffffffffffff00.json"
+    done = setup.shell(AGENT, f"ln -s '{setup.home}/referee.json' '{link}'")
+    assert done.returncode == 0, done.stderr
+
+    found = ended_state(setup, link.stem)
+
+    assert found["state"] == "failed" and "is not a file of the agent" in found["detail"]
 
 
 def test_a_config_changed_in_the_request_is_not_used(setup: Setup) -> None:

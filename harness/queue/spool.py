@@ -91,7 +91,7 @@ class SpoolBackend:
             state = read_json(self.states_dir / f"{task_id}.json")
             request = state["request"] if state else read_json(self.spool / f"{task_id}.json")
             if isinstance(request, dict):
-                found.append(state_of(request, state))
+                found.append(state_of(task_id, request, state))
         return found
 
     def cancel(self, task_id: str) -> None:
@@ -138,12 +138,12 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def state_of(request: dict[str, Any], state: dict[str, Any] | None) -> TaskState:
+def state_of(task_id: str, request: dict[str, Any], state: dict[str, Any] | None) -> TaskState:
     """A request and the referee's state of it (None: not taken yet) as a TaskState."""
     state = state or {}
     label, token = identity(str(request.get("label", "")), request.get("env") or {})
     return TaskState(
-        task_id=str(request.get("id", "")),
+        task_id=task_id,
         state=state.get("state", "queued"),
         label=label,
         group=str(request.get("group", "")),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ from harness.runs.referee_users import end_runner_processes
 MAX_REQUEST_BYTES = 65536
 PLACES = "5_worktrees"  # the clone's worktrees, one per request, removed after it
 CONFIRM_MODULE = "harness.runs.confirm_task"
+COMMIT = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
 class Refused(HarnessError):
@@ -84,11 +86,20 @@ def handle(home: Home, task_id: str) -> None:
         code = run_request(home, users, repository, request, log_path=log_path)
         state.update(state="succeeded" if code == 0 else "failed", exit_code=code)
     except HarnessError as exc:  # refused, or the commit could not be fetched
-        with log_path.open("a") as log:
-            log.write(f"referee: {exc}\n")
-        state.update(state="failed", exit_code=None, detail=f"refused: {exc}")
+        refuse(home, task_id, state, f"refused: {exc}", log_path=log_path)
+    except Exception as exc:  # a bad request must not stop the worker
+        refuse(home, task_id, state, f"referee error: {exc!r}", log_path=log_path)
     state["ended_at"] = utc_now()
     save_state(home, task_id, state)
+
+
+def refuse(home: Home, task_id: str, state: dict[str, Any], why: str, *, log_path: Path) -> None:
+    """The request's state says why it did not run (and so does its log)."""
+    with log_path.open("a") as log:
+        log.write(f"referee: {why}\n")
+    if not state["request"]:  # the agent's file as it is, for `queue status` to show
+        state["request"] = read_json(home.spool / f"{task_id}.json") or {"id": task_id}
+    state.update(state="failed", exit_code=None, detail=why)
 
 
 def take(home: Home, task_id: str, users: Users) -> dict[str, Any]:
@@ -156,6 +167,8 @@ def confirm_args(request: dict[str, Any]) -> argparse.Namespace:
 def fetch(clone: Path, repository: Path, branch: str, commit: str, *, config: Config) -> None:
     """Make `commit` of the agent's `branch` present in the clone: main's commits must be
     the referee's own main's; an idea's must be on the agent's branch of that name."""
+    if not COMMIT.fullmatch(commit):
+        raise Refused(f"{commit[:80]!r} is not a commit id (40 hexadecimal digits)")
     if branch == config.main_branch:
         if not is_ancestor(clone, commit, config.main_branch):
             raise Refused(

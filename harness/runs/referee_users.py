@@ -2,9 +2,10 @@
 
 Root starts the referee's worker as the referee with three capabilities kept (CAP_SETUID,
 CAP_SETGID, CAP_KILL, as ambient capabilities), so that the worker can start the research
-code as the runner, a user that owns nothing of the record, and stop it on a timeout. The research code gets no
-capabilities, no way to gain any (no_new_privs), and only the runner's own group, plus
-the referee's group in confirmation runs (which is what lets it read the held-out data).
+code as the runner, a user that owns nothing of the record, and stop it on a timeout.
+The research code gets no capabilities, no way to gain any (no_new_privs), and only the
+runner's own group, plus the referee's group in confirmation runs (which is what lets it
+read the held-out data).
 """
 
 from __future__ import annotations
