@@ -83,6 +83,14 @@ class Layout:
         return self.git_common_dir / "harness"
 
     @property
+    def record_state_dir(self) -> Path:
+        """The git dir's harness state of the record's repository: its run records and logs
+        (the referee's clone's in referee mode)."""
+        if self.referee is None:
+            return self.state_dir
+        return self.referee / REFEREE_CLONE / ".git" / "harness"
+
+    @property
     def record_lock(self) -> Path:
         """The one lock of results.tsv and the journals, shared by every worktree."""
         return self.state_dir / "record.lock"

@@ -152,10 +152,20 @@ def new_idea(ctx: Setup, slug: str, files: dict[str, str], **env: str) -> Path:
 
 def test_setup_and_doctor_report_referee_mode(setup: Setup) -> None:
     doctor = setup.agent("doctor")
+    (setup.home / "spool").chmod(0o1777)  # anyone could send requests
+    try:
+        loose = setup.agent("doctor")
+    finally:
+        (setup.home / "spool").chmod(0o1770)
 
     assert "referee: the record is " + str(setup.record) in doctor.stdout
-    assert "PROBLEM" not in doctor.stdout and doctor.stdout.count("referee") >= 8
-    assert setup.record.stat().st_uid != setup.repo.stat().st_uid
+    spool = (
+        f"{setup.home}/spool {REFEREE}:{AGENT} 1770 (requests: the agent adds its own files only)"
+    )
+    assert f"OK    referee      {spool}" in doctor.stdout
+    assert doctor.stdout.count("OK    referee ") == 13
+    assert loose.returncode == 1
+    assert f"FAIL  referee      {setup.home}/spool {REFEREE}:{AGENT} 1777, not " in loose.stdout
 
 
 def test_the_loop_runs_through_the_referee(setup: Setup) -> None:
@@ -249,7 +259,7 @@ def test_research_code_can_neither_write_the_record_nor_read_held_out_data(
     attack = f'''"""Research code that tries what the integrity catalogue tried."""
 import pathlib
 for action, path in (("append", "{setup.record}"), ("read", "{setup.home}/heldout/offset.txt"),
-                     ("append", "{setup.home}/clone/eval.py")):
+                     ("append", "{setup.home}/clone/eval.py"), ("append", "eval.py")):
     try:
         if action == "append":
             open(path, "a").write("forged\\n")
@@ -266,7 +276,7 @@ for action, path in (("append", "{setup.record}"), ("read", "{setup.home}/heldou
 
     assert done.returncode == 0, done.stderr
     assert "ATTACK SUCCEEDED" not in done.stdout
-    assert done.stdout.count("attack refused:") == 3
+    assert done.stdout.count("attack refused:") == 4  # eval.py: the one running, too
     assert setup.record.read_bytes().startswith(before)  # one row added, nothing changed
 
 
@@ -373,3 +383,19 @@ def test_a_config_changed_in_the_request_is_not_used(setup: Setup) -> None:
     row = setup.rows().filter(pl.col("idea") == "config").row(0, named=True)
     assert row["value"] == pytest.approx(2.0) and row["status"] == "ok"
     assert row["dirty"] is True and "the commit changes pyproject.toml" in row["description"]
+
+
+def test_main_is_the_referees_not_the_agents(setup: Setup) -> None:
+    """An unfreezing on the agent's own main (a commit with META_MODE=1 in its own
+    environment) never runs: main's runs are the referee's main's, which the human moves."""
+    cheat = EVAL.replace('print(f"{args.split}_bpb: {value!r}")', 'print("val_bpb: 0.001")')
+    before = setup.agent_git("rev-parse", "main").strip()
+    setup.commit_as_agent(setup.repo, {"eval.py": cheat}, "unfreeze", META_MODE="1")
+    try:
+        done = setup.agent("baseline", "--seeds", "2")
+    finally:
+        setup.agent_git("reset", "--hard", "--quiet", before)
+
+    assert done.returncode == 1
+    assert "is not on the referee's main" in done.stderr
+    assert setup.rows().filter(pl.col("value") == 0.001).is_empty()

@@ -8,8 +8,10 @@ clone and its record and sets every owner and mode again.
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from harness.layout import REFEREE_MARKER, Layout
 from harness.runs.referee_home import Home, Users, user_ids
 from harness.runs.referee_users import run_as
 
-STATE_DIRS = ("runs", "logs")  # in the clone's .git/harness: the referee's, readable by all
+STATE_DIRS = {"runs": "run records", "logs": "run logs"}  # in the clone's .git/harness
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,8 @@ def plan(home: Home, users: Users) -> list[Mode]:
         Mode(home.scratch, runner, runner, 0o700, "the research code's scratch space"),
         Mode(state, referee, referee, 0o755, "the clone's harness state: locks, runs, logs"),
         *(
-            Mode(state / name, referee, referee, 0o755, f"run {name}: the referee writes")
-            for name in STATE_DIRS
+            Mode(state / name, referee, referee, 0o755, f"{what}: the referee writes")
+            for name, what in STATE_DIRS.items()
         ),
         Mode(state / "tmp", referee, runner, 0o2770, "metrics files: evaluation and referee"),
     ]
@@ -138,11 +140,23 @@ def chown(path: Path, owner: str, group_of: str) -> None:
     shutil.chown(path, user=user_ids(owner)[0], group=user_ids(group_of)[1])
 
 
+def name_of(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
 def inspect(home: Home) -> list[tuple[bool, str]]:
     """What `harness doctor` checks in referee mode: each path's owner and mode as planned,
     and that the agent is not in the referee's group (which reads the held-out data)."""
-    import grp
-
     users, _ = home.read()
     checks = []
     for mode in plan(home, users):
@@ -153,7 +167,9 @@ def inspect(home: Home) -> list[tuple[bool, str]]:
             continue
         want = (user_ids(mode.owner)[0], user_ids(mode.group_of)[1], mode.bits)
         have = (found.st_uid, found.st_gid, found.st_mode & 0o7777)
-        checks.append((have == want, f"{mode.path} {have[2]:04o} ({mode.why})"))
+        owners = f"{name_of(found.st_uid)}:{group_name(found.st_gid)} {have[2]:04o}"
+        wanted = "" if have == want else f", not {mode.owner}:{mode.group_of}'s {mode.bits:04o}"
+        checks.append((have == want, f"{mode.path} {owners}{wanted} ({mode.why})"))
     for name in ("results.tsv", "RESEARCH_JOURNAL.md"):
         path = home.clone / name
         owned = path.exists() and path.stat().st_uid == user_ids(users.referee)[0]
