@@ -105,7 +105,10 @@ def refuse(home: Home, task_id: str, state: dict[str, Any], why: str, *, log_pat
 def take(home: Home, task_id: str, users: Users) -> dict[str, Any]:
     """The request, if it is a regular file of the agent's of a sane size and shape."""
     path = home.spool / f"{task_id}.json"
-    found = path.lstat()
+    try:
+        found = path.lstat()
+    except FileNotFoundError:
+        raise Refused("the agent withdrew the request before it ran") from None
     if not path.is_file() or path.is_symlink() or found.st_uid != user_ids(users.agent)[0]:
         raise Refused(f"{path} is not a file of the agent {users.agent}")
     if found.st_size > MAX_REQUEST_BYTES:

@@ -48,9 +48,8 @@ def main(argv: list[str]) -> int:
             f"referee: the commit changes {', '.join(overlaid)}; main's copies ran instead, "
             "and the row never counts"
         )
-    request_ = EvalRequest(idea=None, description=note, allow_dirty=True if overlaid else None)
     run = evaluate(
-        request_,
+        EvalRequest(description=note, allow_dirty=True if overlaid else None),
         start=Path(place),
         stdout=sys.stdout,
         stderr=sys.stderr,
