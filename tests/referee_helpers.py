@@ -24,7 +24,10 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
 SYSTEM_PYTHON = Path("/usr/bin/python3")
-USERS = ("hr-agent", "hr-referee", "hr-runner")
+# One set of users per test worker: after each request the worker ends every process of
+# its runner, so two referees must never share one (the README says so too).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+USERS = (f"hr-agent-{WORKER}", f"hr-referee-{WORKER}", f"hr-runner-{WORKER}")
 REQUIRE = "HARNESS_REQUIRE_REFEREE"
 
 

@@ -27,6 +27,7 @@ import pytest
 
 from harness.record.results import read_results
 from tests.referee_helpers import (
+    USERS,
     Machine,
     check_machine,
     create_users,
@@ -34,7 +35,7 @@ from tests.referee_helpers import (
     shared_venv,
 )
 
-AGENT, REFEREE, RUNNER = "hr-agent", "hr-referee", "hr-runner"
+AGENT, REFEREE, RUNNER = USERS
 HELD_OUT_OFFSET = "0.5"  # only the referee's held-out file says it
 
 EVAL = '''"""Stand-in evaluation: level.txt's number plus a fixed offset per seed; the held-out
@@ -182,6 +183,8 @@ def test_the_loop_runs_through_the_referee(setup: Setup) -> None:
     assert all(line.startswith("referee:") for line in queued.stdout.split())
     wait_idle(setup)
     assert setup.agent("report", "lower").returncode == 0
+    waiting = setup.agent("submit", "lower", "--wait", cwd=worktree)
+    assert waiting.returncode == 2 and "referee mode: the held-out confirmation" in waiting.stderr
     first = setup.agent("submit", "lower", cwd=worktree)
     assert "held-out confirmation queued (6 run(s))" in first.stdout + first.stderr
     wait_idle(setup)

@@ -128,6 +128,11 @@ def submit(
     and the Submission comes back `queued`, undecided; the next call decides from the
     recorded rows. `wait` runs them here instead, as before.
     """
+    if wait and layout.referee is not None:
+        raise UsageError(
+            "referee mode: the held-out confirmation runs as the referee, through the queue: "
+            "drop --wait, `harness queue wait`, then submit again"
+        )
     idea = find_idea(layout, slug)
     check_submittable(idea, layout, config)
     check_clean(layout, config, idea)
