@@ -59,7 +59,23 @@ def run_checks(start: Path | None = None) -> list[Check]:
     ):
         checks.append(check(layout, config))
     checks.append(check_queue(layout, config))
-    return checks
+    return checks + check_mode(layout)
+
+
+def check_mode(layout: Layout) -> list[Check]:
+    """The mode, and in referee mode the owner and mode of each of the referee's paths."""
+    if layout.referee is None:
+        detail = "default: the agent's user owns the record (`harness referee setup` changes that)"
+        return [Check("mode", "ok", detail)]
+    from harness.runs.referee_home import Home
+    from harness.runs.referee_setup import inspect
+
+    try:
+        found = inspect(Home(layout.referee))
+    except HarnessError as exc:
+        return [Check("mode", "fail", f"referee mode, but {exc}")]
+    checks = [Check("mode", "ok", f"referee: the record is {layout.results_tsv}")]
+    return checks + [Check("referee", "ok" if ok else "fail", text) for ok, text in found]
 
 
 def check_main_branch(layout: Layout, config: Config) -> Check:
@@ -190,10 +206,10 @@ def check_baseline_seeds(layout: Layout, config: Config) -> Check:
 
 
 def check_queue(layout: Layout, config: Config) -> Check:
-    from harness.queue.choice import choose_backend, open_backend
+    from harness.queue.choice import choose_for, open_backend
 
     try:
-        choice = choose_backend(config)
+        choice = choose_for(layout, config)
         if choice.source.startswith("auto"):
             return Check("queue", "ok", choice.describe())
         available, why = open_backend(choice.name, layout=layout, config=config).is_available()

@@ -12,13 +12,17 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import NotARepository
+from harness.errors import ConfigError, NotARepository
 
 IDEAS_DIR = "1_ideas"
 REPORTS_DIR = "9_reports"
 WORKTREES_DIR = "5_worktrees"
 BRANCH_PREFIX = "exp/"  # an idea's branch is exp/<slug>
 BASELINE = "baseline"  # the idea of a run on the main branch
+# Referee mode (docs/architecture.md §6): this file in the git common dir names the
+# referee's home, whose clone holds the record; results are read from there.
+REFEREE_MARKER = "harness/referee.json"
+REFEREE_CLONE = "clone"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,12 @@ class Layout:
     worktree: Path  # the worktree the command runs in (may be the root itself)
     root: Path  # the main worktree
     git_common_dir: Path  # shared by every worktree: locks and the local queue live here
+    referee: Path | None = None  # referee mode: the referee's home (its clone has the record)
+
+    @property
+    def record_root(self) -> Path:
+        """Where results.tsv lives: the root, or in referee mode the referee's clone."""
+        return self.root if self.referee is None else self.referee / REFEREE_CLONE
 
     @property
     def is_root(self) -> bool:
@@ -41,7 +51,7 @@ class Layout:
 
     @property
     def results_tsv(self) -> Path:
-        return self.root / "results.tsv"
+        return self.record_root / "results.tsv"
 
     @property
     def journal(self) -> Path:
@@ -71,6 +81,14 @@ class Layout:
     def state_dir(self) -> Path:
         """Harness state shared by all worktrees and never committed (in the git dir)."""
         return self.git_common_dir / "harness"
+
+    @property
+    def record_state_dir(self) -> Path:
+        """The git dir's harness state of the record's repository: its run records and logs
+        (the referee's clone's in referee mode)."""
+        if self.referee is None:
+            return self.state_dir
+        return self.referee / REFEREE_CLONE / ".git" / "harness"
 
     @property
     def record_lock(self) -> Path:
@@ -134,7 +152,24 @@ def find_layout(start: Path | None = None) -> Layout:
         worktree=worktree,
         root=_main_worktree(worktree, git_dir, common_dir),
         git_common_dir=common_dir,
+        referee=referee_home(common_dir),
     )
+
+
+def referee_home(common_dir: Path) -> Path | None:
+    """The referee's home named by the marker `harness referee setup` left, else None."""
+    import json
+
+    marker = common_dir / REFEREE_MARKER
+    try:
+        home = json.loads(marker.read_text())["home"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(
+            f"{marker} is unreadable or has no home: run `harness referee setup` again"
+        ) from None
+    return Path(home)
 
 
 def _main_worktree(worktree: Path, git_dir: Path, common_dir: Path) -> Path:

@@ -32,6 +32,7 @@ def build_app() -> SubcommandApp:
         journal,
         loop,
         queue,
+        referee,
         report,
         results,
         runs,
@@ -40,7 +41,8 @@ def build_app() -> SubcommandApp:
     )
 
     app = SubcommandApp()
-    modules = (setup, loop, idea, worktree, runs, queue, results, report, journal, guard, dashboard)
+    modules = [setup, loop, idea, worktree, runs, queue, referee, results, report, journal]
+    modules += [guard, dashboard]
     for module in modules:
         module.register(app)
     return app

@@ -73,6 +73,7 @@ def add(
 
     from harness.queue.ops import make_specs, open_queue
     from harness.runs.evaluation import ALLOW_DIRTY, refuse_uncommitted
+    from harness.runs.referee_client import request_env
 
     queue, _ = open_queue(flag=_flag(backend), gpus=gpus, group=group)
     refuse_uncommitted(queue.layout, queue.config, allow=allow_dirty)
@@ -87,7 +88,7 @@ def add(
         only_seeds=only_seeds,
         group=group or queue.config.pueue.group,
         timeout=queue.config.timeout,
-        extra_env={ALLOW_DIRTY: "1"} if allow_dirty else None,
+        extra_env=({ALLOW_DIRTY: "1"} if allow_dirty else {}) | request_env(queue.layout),
     )
     ids = []
     for spec in specs:
@@ -314,9 +315,13 @@ def sync(*, backend: BackendFlag = "auto", json: bool = False) -> int:
     import json as jsonlib
 
     from harness.errors import QueueUnavailable
+    from harness.layout import find_layout
     from harness.queue.ops import open_queue
     from harness.runs.sync import sync as sync_record
 
+    if find_layout().referee is not None:
+        print("referee mode: the referee records every request it takes; nothing to sync here")
+        return 0
     try:
         queue, _ = open_queue(flag=_flag(backend))
         report = sync_record(queue.layout, queue.config, queue.backend)

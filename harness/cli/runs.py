@@ -85,8 +85,16 @@ def eval_(
         description=description,
         allow_dirty=True if allow_dirty else None,
     )
-    run = evaluate(request, stdout=sys.stdout, stderr=sys.stderr)
-    mark_testing(find_layout(), run.row["idea"], run_id=run.row["run_id"])
+    layout = find_layout()
+    if layout.referee is None:
+        run = evaluate(request, stdout=sys.stdout, stderr=sys.stderr)
+    else:  # referee mode: a request for this commit, waited for
+        from harness.config import load_config
+        from harness.runs.referee_client import request_eval
+
+        config = load_config(layout.root)
+        run = request_eval(request, config=config, stdout=sys.stdout, stderr=sys.stderr)
+    mark_testing(layout, run.row["idea"], run_id=run.row["run_id"])
     print(summary_line(run.row, log_path=str(run.log_path)))
     return run.exit_code
 

@@ -20,6 +20,7 @@ from harness.layout import Layout
 from harness.queue.base import Backend
 
 NAMES: tuple[str, ...] = tuple(name for name in get_args(QueueBackend) if name != "auto")
+NAMES += ("referee",)  # chosen by referee mode only, never by a flag or the config
 ENV = "HARNESS_QUEUE"
 
 
@@ -63,8 +64,20 @@ def choose_auto(config: Config) -> Choice:
 
 def open_configured(layout: Layout, config: Config) -> tuple[Choice, Backend]:
     """The backend the configuration chooses (no flag), opened, with why it was chosen."""
-    choice = choose_backend(config)
+    choice = choose_for(layout, config)
     return choice, open_backend(choice.name, layout=layout, config=config)
+
+
+def choose_for(layout: Layout, config: Config, *, flag: str | None = None) -> Choice:
+    """In referee mode the referee's spool, whatever else is configured; else as above."""
+    if layout.referee is None:
+        return choose_backend(config, flag=flag)
+    if flag not in (None, "auto", "referee"):
+        raise UsageError(
+            f"referee mode: every evaluation goes to the referee ({layout.referee}), "
+            f"not to {flag}: drop --backend"
+        )
+    return Choice("referee", f"referee mode: {layout.referee}")
 
 
 def open_backend(
@@ -102,6 +115,10 @@ def open_backend(
         )
     if name == "slurm":
         return _open_slurm(layout, config)
+    if name == "referee" and layout.referee is not None:
+        from harness.queue.spool import SpoolBackend
+
+        return SpoolBackend(layout.referee)
     raise ConfigError(f"unknown queue {name!r}: use {_choices()}")
 
 

@@ -18,7 +18,7 @@ from harness.errors import QueueError, UnknownTask, UsageError
 from harness.fileio import poll_until
 from harness.layout import Layout, find_layout
 from harness.queue.base import Backend, TaskSpec, TaskState
-from harness.queue.choice import NAMES, Choice, choose_backend, open_backend
+from harness.queue.choice import NAMES, Choice, choose_for, open_backend
 from harness.queue.times import seconds_between
 
 POLL = 0.5
@@ -237,6 +237,6 @@ def open_queue(
     named, task_id = split_ref(ref, NAMES) if ref is not None else (None, "")
     if named and flag and named != flag:
         raise UsageError(f"task {ref} is not in the {flag} queue given by --backend")
-    choice = Choice(named, "the task id") if named else choose_backend(config, flag=flag)
+    choice = Choice(named, "the task id") if named else choose_for(layout, config, flag=flag)
     backend = open_backend(choice.name, layout=layout, config=config, gpus=gpus, group=group)
     return Queue(backend, choice, layout, config), task_id

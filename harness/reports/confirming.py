@@ -124,6 +124,7 @@ def queue_runs(
     from harness.queue.choice import open_configured
     from harness.queue.ops import make_specs
     from harness.runs.confirm_task import LABEL
+    from harness.runs.referee_client import request_env
 
     _, backend = open_configured(layout, config)
     queued = []
@@ -141,7 +142,7 @@ def queue_runs(
         )
         (spec,) = make_specs(
             argv, cwd=layout.root, question=question, group=config.pueue.group,
-            timeout=config.timeout, extra_env={TOKEN_ENV: token},
+            timeout=config.timeout, extra_env={TOKEN_ENV: token, **request_env(layout)},
         )  # fmt: skip
         task = f"{backend.name}:{backend.submit(spec)}"
         queued.append(QueuedRun(token, target.label, target.commit, seed, task))

@@ -132,6 +132,11 @@ def submit(
     exactly those runs (`harness.reports.confirming`), never from other confirm rows on
     record. `wait` runs them all here instead.
     """
+    if wait and layout.referee is not None:
+        raise UsageError(
+            "referee mode: the held-out confirmation runs as the referee, through the queue: "
+            "drop --wait, `harness queue wait`, then submit again"
+        )
     idea = find_idea(layout, slug)
     check_submittable(idea, layout, config)
     check_clean(layout, config, idea)

@@ -27,7 +27,7 @@ from harness.fileio import format_table
 from harness.layout import Layout, find_layout
 from harness.record.compare import Noise, noise_of
 from harness.record.results import is_finite
-from harness.runs.evaluation import EvalRequest, evaluate
+from harness.runs.evaluation import EvalRequest, RecordedRun, evaluate
 
 QUESTION = "baseline: how large is the noise over seeds, and is a seed deterministic?"
 
@@ -80,11 +80,26 @@ def run_baseline(
         rows = []
         for seed in [*range(count), 0]:
             request = EvalRequest(seed=seed, question=QUESTION, timeout=timeout, idea="baseline")
-            run = evaluate(request, start=place, stdout=stdout, stderr=stderr)
+            run = evaluate_or_request(request, place=place, config=config, sinks=(stdout, stderr))
             rows.append(run.row)
             if run.row["status"] == "killed":
                 break
     return summarise(rows, config)
+
+
+def evaluate_or_request(
+    request: EvalRequest,
+    *,
+    place: Path,
+    config: Config,
+    sinks: tuple[TextIO | None, TextIO | None],
+) -> RecordedRun:
+    """The run here, or in referee mode a request to the referee, waited for."""
+    if find_layout(place).referee is None:
+        return evaluate(request, start=place, stdout=sinks[0], stderr=sinks[1])
+    from harness.runs.referee_client import request_eval
+
+    return request_eval(request, start=place, config=config, stdout=sinks[0], stderr=sinks[1])
 
 
 @contextmanager

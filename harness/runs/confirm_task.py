@@ -24,13 +24,18 @@ def target(text: str) -> Target:
     return Target(label, branch, commit)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The task's arguments (the referee reads a queued confirmation's with this too)."""
     parser = argparse.ArgumentParser(prog="python -m harness.runs.confirm_task")
     parser.add_argument("--run", type=target, required=True, help="label:branch:commit to run")
     parser.add_argument("--candidate", type=target, required=True)
     parser.add_argument("--reference", type=target, required=True)
     parser.add_argument("--seed", type=int, required=True)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     layout = find_layout()
     config = load_config(layout.root)
     (row,) = run_target(

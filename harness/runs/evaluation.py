@@ -110,10 +110,13 @@ def evaluate(
     start: Path | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    config: Config | None = None,
 ) -> RecordedRun:
-    """Run the evaluation in the worktree containing `start` and record it."""
+    """Run the evaluation in the worktree containing `start` and record it (with
+    `config` instead of the repository's: the referee runs the research code as another
+    user through its configured command, docs/architecture.md §6)."""
     layout = find_layout(start)
-    config = load_config(layout.root)
+    config = config or load_config(layout.root)
     check_appendable(layout.results_tsv)
     request = with_environment(request)
     command, seed = split_seed(request.command or config.eval, request.seed)
