@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -64,7 +66,9 @@ def test_a_run_gets_a_complete_row_and_a_journal_entry(research_repo: Path, cli)
     head = git(research_repo, "rev-parse", "HEAD").strip()
     assert row["idea"] == "baseline" and row["branch"] == "main" and row["commit"] == head
     assert (row["seed"], row["metric"], row["value"], row["status"]) == (0, "val_bpb", 1.25, "ok")
-    assert row["dirty"] is False and row["integrity"] == "ok" and len(row["frozen_sha"]) == 16
+    assert row["dirty"] is False and len(row["frozen_sha"]) == 16
+    assert row["integrity"] == "command", "not the configured evaluation: it never counts"
+    assert json.loads(row["extra"])["command"] == shlex.join(command)
     assert row["question"] == "does it run?" and row["hypothesis"] == "expect 1.2"
     assert row["duration_s"] > 0 and row["host"] and row["timestamp"].endswith("Z")
     extra = json.loads(row["extra"])
@@ -236,7 +240,7 @@ def test_a_run_in_a_worktree_is_recorded_in_the_root(research_repo: Path, cli) -
     assert cli("eval", "--", *printing("---", "val_bpb: 1.5"), cwd=worktree).code == 0
     (row,) = rows_of(research_repo)
     assert (row["idea"], row["branch"], row["commit"]) == ("wider", "exp/wider", sha)
-    assert row["dirty"] is False and row["integrity"] == "ok"
+    assert row["dirty"] is False and row["integrity"] == "command"
     assert "wider seed 0 · ok" in journal_of(research_repo)
     assert (worktree / "results.tsv").read_text().count("\n") == 1  # the branch's copy: header
     assert "wider" not in journal_of(worktree)
@@ -263,18 +267,28 @@ def test_a_run_with_changed_frozen_files_is_flagged(research_repo: Path, cli) ->
     assert cli("results", "best", cwd=research_repo).out.startswith("no valid val_bpb yet")
 
 
+def configure_eval(repo: Path, command: list[str]) -> None:
+    """Make `command` the configured evaluation (committed as the human, in META_MODE)."""
+    text = (repo / "pyproject.toml").read_text()
+    text = re.sub(
+        r'(?m)^eval = "[^"]*"', lambda _: f"eval = {json.dumps(shlex.join(command))}", text
+    )
+    commit_files(repo, {"pyproject.toml": text}, "the evaluation for this test", meta=True)
+
+
 def test_the_record_files_do_not_make_the_root_dirty(research_repo: Path, cli) -> None:
+    configure_eval(research_repo, printing("---", "val_bpb: 1"))
     for _ in range(2):
-        assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 0
+        assert cli("eval", cwd=research_repo).code == 0
     assert [row["dirty"] for row in rows_of(research_repo)] == [False, False]
     (research_repo / "9_reports" / "index.html").write_text("<html></html>")
     (research_repo / "1_ideas" / "2026-01-01_new.md").write_text("---\n---\n")
-    assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 0
+    assert cli("eval", cwd=research_repo).code == 0
     assert rows_of(research_repo)[-1]["dirty"] is False, "records are not code"
     (research_repo / "train.py").write_text("# edited\n")
-    assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 1
+    assert cli("eval", cwd=research_repo).code == 1
     assert len(rows_of(research_repo)) == 3, "refused: nothing ran, nothing recorded"
-    dirty = cli("eval", "--allow-dirty", "--", *printing("---", "val_bpb: 1"), cwd=research_repo)
+    dirty = cli("eval", "--allow-dirty", cwd=research_repo)
     assert dirty.code == 0
     assert rows_of(research_repo)[-1]["dirty"] is True
     best = cli("results", "best", "--json", cwd=research_repo).out

@@ -144,12 +144,14 @@ def run_logged(
     grace: float = GRACE_S,
     marker: tuple[str, str] | None = None,
     heartbeat: Path | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> Execution:
     """Run argv to its end, its timeout, or an interrupt; never raises for those.
 
     `marker` (NAME, VALUE) is put in the command's environment and names its tree: every
     process carrying it is killed when the run ends or the harness dies. `heartbeat` is
-    a file the watchdog touches while the run lives.
+    a file the watchdog touches while the run lives. `pass_fds` are handed to the
+    command's first process only (its own children do not inherit them unless it says so).
     """
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     execution = Execution(ending="exited", exit_code=None, duration_s=0.0)
@@ -162,7 +164,7 @@ def run_logged(
         started = time.monotonic()
         watchdog = Watchdog(marker, heartbeat=heartbeat) if marker is not None else None
         try:
-            proc = _start(argv, cwd=cwd, env=env)
+            proc = _start(argv, cwd=cwd, env=env, pass_fds=pass_fds)
         except BaseException:
             if watchdog is not None:
                 watchdog.release()
@@ -212,7 +214,9 @@ def _open_log(path: Path) -> IO[str]:
         raise HarnessError(f"cannot write the run's log {path}: {exc.strerror}") from None
 
 
-def _start(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _start(
+    argv: list[str], *, cwd: Path, env: dict[str, str], pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
             argv,
@@ -223,6 +227,7 @@ def _start(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pop
             stderr=subprocess.PIPE,
             start_new_session=True,
             preexec_fn=_dies_with(os.getpid()),
+            pass_fds=pass_fds,
         )
     except FileNotFoundError:
         raise UsageError(
