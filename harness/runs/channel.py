@@ -9,6 +9,10 @@ someone else (research code that reached the channel) and makes the run a crash 
 
 A reader thread drains the pipe while the run lives, so an evaluation writing a lot never
 blocks on it; the harness stops reading once the run's processes are ended.
+
+While a channel is open the harness's process is not dumpable (Linux): its /proc entries,
+the pipe's read end among them, are closed to the user's other processes, so research
+code cannot reopen the pipe through /proc/<harness pid>/fd to read or write it.
 """
 
 from __future__ import annotations
@@ -18,8 +22,37 @@ import select
 import threading
 from types import TracebackType
 
+from harness.runs.streaming import PRCTL
+
 MAX_BYTES = 1 << 20  # a metrics object is small: more than this is not a summary
 POLL_S = 0.05
+PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4  # from <linux/prctl.h>
+
+
+class _Seal:
+    """Not dumpable while any channel of this process is open; as before after the last."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open = 0
+        self.before = 1
+        self.prctl = PRCTL
+
+    def __enter__(self) -> None:
+        with self.lock:
+            if self.open == 0 and self.prctl is not None:
+                self.before = self.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)
+                self.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+            self.open += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self.lock:
+            self.open -= 1
+            if self.open == 0 and self.prctl is not None and self.before > 0:
+                self.prctl(PR_SET_DUMPABLE, self.before, 0, 0, 0)
+
+
+_SEAL = _Seal()
 
 
 class MetricsChannel:
@@ -34,6 +67,7 @@ class MetricsChannel:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain, daemon=True)
         self._thread.start()
+        _SEAL.__enter__()
 
     @property
     def env_value(self) -> str:
@@ -82,3 +116,4 @@ class MetricsChannel:
         self._stop.set()
         self._thread.join()
         os.close(self._read_fd)
+        _SEAL.__exit__()

@@ -237,7 +237,7 @@ def _start(
         raise UsageError(f"cannot execute {argv[0]}: permission denied") from None
 
 
-def _load_prctl() -> Any:
+def load_prctl() -> Any:
     """libc's prctl, looked up once here: the child after fork must not load libraries."""
     if not sys.platform.startswith("linux"):
         return None
@@ -247,16 +247,16 @@ def _load_prctl() -> Any:
         return None
 
 
-_PRCTL = _load_prctl()
+PRCTL = load_prctl()  # also the metrics channel's seal (`channel`)
 
 
 def _dies_with(parent: int) -> Any:
     """The child's setup: SIGKILL when the harness dies, at once if it died already."""
-    if _PRCTL is None:
+    if PRCTL is None:
         return None
 
     def setup() -> None:
-        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the harness died before the signal was armed
             os.kill(os.getpid(), signal.SIGKILL)
 
