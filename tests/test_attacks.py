@@ -341,3 +341,5 @@ def test_evaluating_another_command(repo: Path, cli) -> None:
     assert valid_runs(read_results(repo / "results.tsv"), load_config(repo)).is_empty()
     best = cli("results", "best", cwd=repo)
     assert best.out.startswith("no valid val_bpb yet")
+    journal = (repo / "RESEARCH_JOURNAL.md").read_text()
+    assert "is not the configured evaluation; this run never counts as a result" in journal

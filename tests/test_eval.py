@@ -357,3 +357,54 @@ def test_idea_and_seed_helpers() -> None:
     assert split_seed(("python", "x.py", "--seed", "3"), None) == (("python", "x.py"), 3)
     assert split_seed(("python", "x.py", "--seed", "3"), 5) == (("python", "x.py"), 5)
     assert split_seed(("python", "x.py"), 7) == (("python", "x.py"), 7)
+
+
+WRITE = "import os; f = open(os.environ['HARNESS_METRICS_FILE'], 'w'); "
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (
+            WRITE + "f.write('{\"val_bpb\": 1.0}'); f.write('{\"val_bpb\": 0.5}'); f.close();",
+            "HARNESS_METRICS_FILE received a second summary: write one JSON object, once",
+        ),
+        (
+            WRITE + "f.write('{\"val_bpb\": 1.0} done'); f.close();",
+            "HARNESS_METRICS_FILE received output after the summary ('done'): "
+            "write one JSON object, once",
+        ),
+        (
+            WRITE + "f.write('{oops'); f.close();",
+            "HARNESS_METRICS_FILE is not valid JSON "
+            "(Expecting property name enclosed in double quotes)",
+        ),
+    ],
+)
+def test_the_metrics_channel_takes_one_summary_and_outranks_stdout(
+    research_repo: Path, cli, code: str, reason: str
+) -> None:
+    """Once the channel received anything, the stdout summary is never used."""
+    configure_eval(research_repo, printing("---", "val_bpb: 0.25", code=code))
+    assert cli("eval", cwd=research_repo).code == 1
+    (row,) = rows_of(research_repo)
+    assert (row["status"], row["value"]) == ("crash", None)
+    assert row["description"].startswith(reason + "; log tail: ")
+
+
+def test_the_metrics_channel_is_the_first_process_s_alone(research_repo: Path, cli) -> None:
+    """HARNESS_METRICS_FILE names nothing under the repository, and a process the
+    evaluation starts cannot open it (unless the evaluation passes the descriptor on)."""
+    child = "import os; open(os.environ['HARNESS_METRICS_FILE'], 'w').write('{}')"
+    code = (
+        "import os, subprocess, sys; "
+        "print('channel: ' + os.environ['HARNESS_METRICS_FILE']); "
+        f"r = subprocess.run([sys.executable, '-c', {child!r}], stderr=subprocess.DEVNULL); "
+        "print('---'); print(f'val_bpb: {r.returncode}')"
+    )
+    configure_eval(research_repo, ["python", "-c", code])
+    result = cli("eval", cwd=research_repo)
+    assert result.code == 0, result.err
+    (row,) = rows_of(research_repo)
+    assert row["value"] == 1.0, "the child failed to open the channel: the stdout summary counts"
+    assert re.search(r"channel: /dev/fd/\d+\n", result.out)
