@@ -6,7 +6,10 @@ no user or system git setting (hooks path, signing, identity) leaks into a test.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -85,6 +88,15 @@ def commit_files(
     git(repo, "add", "--", *files)
     git(repo, "commit", "--quiet", "-m", message, env={"META_MODE": "1"} if meta else None)
     return git(repo, "rev-parse", "HEAD").strip()
+
+
+def configure_eval(repo: Path, command: list[str]) -> None:
+    """Make `command` the configured evaluation (committed as the human, in META_MODE):
+    a row of `harness eval -- CMD` never counts, a row of the configured command does."""
+    text = (repo / "pyproject.toml").read_text()
+    line = f"eval = {json.dumps(shlex.join(command))}"
+    text = re.sub(r'(?m)^eval = "[^"]*"', lambda _: line, text)
+    commit_files(repo, {"pyproject.toml": text}, "the evaluation for this test", meta=True)
 
 
 @pytest.fixture(scope="session")

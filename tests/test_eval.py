@@ -19,7 +19,7 @@ from harness.layout import idea_of
 from harness.record.results import read_results
 from harness.rules.appendonly import is_valid_append
 from harness.runs.evaluation import has_code_changes, split_seed
-from tests.conftest import commit_files, git
+from tests.conftest import commit_files, configure_eval, git
 
 
 def rows_of(repo: Path) -> list[dict]:
@@ -265,15 +265,6 @@ def test_a_run_with_changed_frozen_files_is_flagged(research_repo: Path, cli) ->
         research_repo
     )
     assert cli("results", "best", cwd=research_repo).out.startswith("no valid val_bpb yet")
-
-
-def configure_eval(repo: Path, command: list[str]) -> None:
-    """Make `command` the configured evaluation (committed as the human, in META_MODE)."""
-    text = (repo / "pyproject.toml").read_text()
-    text = re.sub(
-        r'(?m)^eval = "[^"]*"', lambda _: f"eval = {json.dumps(shlex.join(command))}", text
-    )
-    commit_files(repo, {"pyproject.toml": text}, "the evaluation for this test", meta=True)
 
 
 def test_the_record_files_do_not_make_the_root_dirty(research_repo: Path, cli) -> None:

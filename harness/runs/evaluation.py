@@ -208,7 +208,10 @@ def flag_command(row: dict[str, Any], *, command: tuple[str, ...]) -> None:
     """A row of a command other than the configured evaluation: kept, never counted."""
     if row["integrity"] == "ok":  # `modified` says more, and never counts either
         row["integrity"] = OTHER_COMMAND
-    row["extra"] = {**(row.get("extra") or {}), "command": shlex.join(command)}
+    text = (
+        shlex.join(command).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    )
+    row["extra"] = {**(row.get("extra") or {}), "command": text}
 
 
 def with_environment(request: EvalRequest) -> EvalRequest:
