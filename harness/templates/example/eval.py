@@ -93,15 +93,15 @@ class TrainData:
         return self._tokens[starts[:, None] + np.arange(CONTEXT + 1)]
 
 
-def stream_order(n: int, streams: int = STREAMS) -> tuple[np.ndarray, np.ndarray]:
+def stream_order(n: int) -> tuple[np.ndarray, np.ndarray]:
     """(positions, step sizes): the split's positions in the order they are predicted.
 
-    The split is cut into `streams` contiguous streams; step t predicts position t of
+    The split is cut into STREAMS contiguous streams; step t predicts position t of
     every stream. A window's context is the preceding bytes of its own stream (zero-padded
     at the stream's start), so every byte in a context was predicted at an earlier step.
     """
-    length = -(-n // streams)
-    grid = np.arange(streams)[None, :] * length + np.arange(length)[:, None]  # step, stream
+    length = -(-n // STREAMS)
+    grid = np.arange(STREAMS)[None, :] * length + np.arange(length)[:, None]  # step, stream
     sizes = (grid < n).sum(axis=1)
     return grid[grid < n], sizes[sizes > 0]
 
