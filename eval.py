@@ -50,6 +50,7 @@ TRAIN_WINDOWS = {"full": 1_600_000, "smoke": 40_000}  # training budget, in wind
 EVAL_BYTES = {"full": None, "smoke": 4_000}  # None: the whole split
 TIME_LIMIT_S = {"full": 120.0, "smoke": 20.0}  # training wall-clock cap
 STREAMS = 64  # the split is scored as this many contiguous streams, one byte of each a step
+PADDED_SHARE = 1 / 32  # training windows whose context starts padded, as a stream's first
 CHUNK = 16_384  # training windows sent at once
 MAX_CHUNK = 1 << 20  # the most the model's process may ask for at once
 # the model's process runs the research code; this file gives it the protocol's other end
@@ -84,13 +85,19 @@ class TrainData:
     def __init__(self, tokens: np.ndarray, *, windows: int, seed: int):
         self._tokens = tokens
         self._rng = np.random.default_rng(seed + 1_000_003)
+        self._padding = np.random.default_rng(seed + 2_000_003)  # the windows stay as they were
         self.remaining = windows
 
     def take(self, n: int) -> np.ndarray:
         n = max(0, min(n, self.remaining))
         self.remaining -= n
         starts = self._rng.integers(0, len(self._tokens) - CONTEXT - 1, size=n)
-        return self._tokens[starts[:, None] + np.arange(CONTEXT + 1)]
+        windows = self._tokens[starts[:, None] + np.arange(CONTEXT + 1)]
+        # as at a stream's start in the evaluation, some contexts begin with zero padding
+        padded = self._padding.random(n) < PADDED_SHARE
+        zeros = self._padding.integers(1, CONTEXT + 1, size=n)
+        windows[padded[:, None] & (np.arange(CONTEXT + 1) < zeros[:, None])] = 0
+        return windows
 
 
 def stream_order(n: int) -> tuple[np.ndarray, np.ndarray]:
