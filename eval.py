@@ -128,6 +128,10 @@ class Model:
     def __init__(self, seed: int):
         env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
         env.update({k: os.environ[k] for k in KEEP_IN_CHILD if k in os.environ})
+        # glibc maps and unmaps every block above 128 KiB until a large free raises that
+        # limit: numpy's temporaries would then cost the model's process 20% of its time
+        env.setdefault("MALLOC_MMAP_THRESHOLD_", str(16 << 20))
+        env.setdefault("MALLOC_TRIM_THRESHOLD_", str(64 << 20))
         self.process = subprocess.Popen(
             [sys.executable, "-c", MODEL_PROCESS, "--seed", str(seed)],
             stdin=subprocess.PIPE,
