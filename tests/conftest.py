@@ -6,7 +6,10 @@ no user or system git setting (hooks path, signing, identity) leaks into a test.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -94,6 +97,17 @@ def commit_config(repo: Path, edit: Callable[[str], str], message: str = "config
     that configures the harness commits the change (`repo` must be on main)."""
     text = edit((repo / "pyproject.toml").read_text(encoding="utf-8"))
     return commit_files(repo, {"pyproject.toml": text}, message, meta=True)
+
+
+def configure_eval(repo: Path, command: list[str]) -> None:
+    """Make `command` the configured evaluation (committed as the human, in META_MODE):
+    a row of `harness eval -- CMD` never counts, a row of the configured command does."""
+    line = f"eval = {json.dumps(shlex.join(command))}"
+    commit_config(
+        repo,
+        lambda text: re.sub(r'(?m)^eval = "[^"]*"', lambda _: line, text),
+        "the evaluation for this test",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import pytest
 from harness.cli import describe_os_error
 from harness.queue.local import LocalBackend
 from harness.record.results import format_row, read_results
-from tests.conftest import git
+from tests.conftest import configure_eval, git
 from tests.fs_helpers import unwritable
 from tests.queue_helpers import wait_until
 
@@ -194,9 +194,11 @@ def test_a_non_utf8_report_is_named(research_repo: Path, cli) -> None:
     assert cli("idea", "new", "good", "--title", "a good idea", cwd=research_repo).code == 0
     git(research_repo, "worktree", "add", "--quiet", "5_worktrees/good", "-b", "exp/good")
     worktree = research_repo / "5_worktrees" / "good"
+    code = "import sys; print('---'); print(f'val_bpb: 1.{sys.argv[-1]}')"
+    configure_eval(research_repo, ["python", "-c", code])
+    git(worktree, "merge", "--quiet", "main")  # the branch runs the configured evaluation
     for seed in ("0", "1"):
-        run = printing("---", f"val_bpb: 1.{seed}")
-        assert cli("eval", "--seed", seed, "--", *run, cwd=worktree).code == 0
+        assert cli("eval", "--seed", seed, cwd=worktree).code == 0
     assert cli("report", "good", "--force", cwd=research_repo).code == 0
     (report,) = (research_repo / "9_reports").glob("*_good.md")
     report.write_bytes(report.read_bytes() + b"\xc3\n")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from harness.layout import idea_of
 from harness.record.results import read_results
 from harness.rules.appendonly import is_valid_append
 from harness.runs.evaluation import has_code_changes, split_seed
-from tests.conftest import commit_files, git
+from tests.conftest import commit_files, configure_eval, git
 
 
 def rows_of(repo: Path) -> list[dict]:
@@ -64,7 +66,9 @@ def test_a_run_gets_a_complete_row_and_a_journal_entry(research_repo: Path, cli)
     head = git(research_repo, "rev-parse", "HEAD").strip()
     assert row["idea"] == "baseline" and row["branch"] == "main" and row["commit"] == head
     assert (row["seed"], row["metric"], row["value"], row["status"]) == (0, "val_bpb", 1.25, "ok")
-    assert row["dirty"] is False and row["integrity"] == "ok" and len(row["frozen_sha"]) == 16
+    assert row["dirty"] is False and len(row["frozen_sha"]) == 16
+    assert row["integrity"] == "command", "not the configured evaluation: it never counts"
+    assert json.loads(row["extra"])["command"] == shlex.join(command)
     assert row["question"] == "does it run?" and row["hypothesis"] == "expect 1.2"
     assert row["duration_s"] > 0 and row["host"] and row["timestamp"].endswith("Z")
     extra = json.loads(row["extra"])
@@ -244,7 +248,7 @@ def test_a_run_in_a_worktree_is_recorded_in_the_root(research_repo: Path, cli) -
     assert cli("eval", "--", *printing("---", "val_bpb: 1.5"), cwd=worktree).code == 0
     (row,) = rows_of(research_repo)
     assert (row["idea"], row["branch"], row["commit"]) == ("wider", "exp/wider", sha)
-    assert row["dirty"] is False and row["integrity"] == "ok"
+    assert row["dirty"] is False and row["integrity"] == "command"
     assert "wider seed 0 · ok" in journal_of(research_repo)
     assert (worktree / "results.tsv").read_text().count("\n") == 1  # the branch's copy: header
     assert "wider" not in journal_of(worktree)
@@ -272,17 +276,18 @@ def test_a_run_with_changed_frozen_files_is_flagged(research_repo: Path, cli) ->
 
 
 def test_the_record_files_do_not_make_the_root_dirty(research_repo: Path, cli) -> None:
+    configure_eval(research_repo, printing("---", "val_bpb: 1"))
     for _ in range(2):
-        assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 0
+        assert cli("eval", cwd=research_repo).code == 0
     assert [row["dirty"] for row in rows_of(research_repo)] == [False, False]
     (research_repo / "9_reports" / "index.html").write_text("<html></html>")
     (research_repo / "1_ideas" / "2026-01-01_new.md").write_text("---\n---\n")
-    assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 0
+    assert cli("eval", cwd=research_repo).code == 0
     assert rows_of(research_repo)[-1]["dirty"] is False, "records are not code"
     (research_repo / "train.py").write_text("# edited\n")
-    assert cli("eval", "--", *printing("---", "val_bpb: 1"), cwd=research_repo).code == 1
+    assert cli("eval", cwd=research_repo).code == 1
     assert len(rows_of(research_repo)) == 3, "refused: nothing ran, nothing recorded"
-    dirty = cli("eval", "--allow-dirty", "--", *printing("---", "val_bpb: 1"), cwd=research_repo)
+    dirty = cli("eval", "--allow-dirty", cwd=research_repo)
     assert dirty.code == 0
     assert rows_of(research_repo)[-1]["dirty"] is True
     best = cli("results", "best", "--json", cwd=research_repo)
@@ -353,3 +358,54 @@ def test_idea_and_seed_helpers() -> None:
     assert split_seed(("python", "x.py", "--seed", "3"), None) == (("python", "x.py"), 3)
     assert split_seed(("python", "x.py", "--seed", "3"), 5) == (("python", "x.py"), 5)
     assert split_seed(("python", "x.py"), 7) == (("python", "x.py"), 7)
+
+
+WRITE = "import os; f = open(os.environ['HARNESS_METRICS_FILE'], 'w'); "
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (
+            WRITE + "f.write('{\"val_bpb\": 1.0}'); f.write('{\"val_bpb\": 0.5}'); f.close();",
+            "HARNESS_METRICS_FILE received a second summary: write one JSON object, once",
+        ),
+        (
+            WRITE + "f.write('{\"val_bpb\": 1.0} done'); f.close();",
+            "HARNESS_METRICS_FILE received output after the summary ('done'): "
+            "write one JSON object, once",
+        ),
+        (
+            WRITE + "f.write('{oops'); f.close();",
+            "HARNESS_METRICS_FILE is not valid JSON "
+            "(Expecting property name enclosed in double quotes)",
+        ),
+    ],
+)
+def test_the_metrics_channel_takes_one_summary_and_outranks_stdout(
+    research_repo: Path, cli, code: str, reason: str
+) -> None:
+    """Once the channel received anything, the stdout summary is never used."""
+    configure_eval(research_repo, printing("---", "val_bpb: 0.25", code=code))
+    assert cli("eval", cwd=research_repo).code == 1
+    (row,) = rows_of(research_repo)
+    assert (row["status"], row["value"]) == ("crash", None)
+    assert row["description"].startswith(reason + "; log tail: ")
+
+
+def test_the_metrics_channel_is_the_first_process_s_alone(research_repo: Path, cli) -> None:
+    """HARNESS_METRICS_FILE names nothing under the repository, and a process the
+    evaluation starts cannot open it (unless the evaluation passes the descriptor on)."""
+    child = "import os; open(os.environ['HARNESS_METRICS_FILE'], 'w').write('{}')"
+    code = (
+        "import os, subprocess, sys; "
+        "print('channel: ' + os.environ['HARNESS_METRICS_FILE']); "
+        f"r = subprocess.run([sys.executable, '-c', {child!r}], stderr=subprocess.DEVNULL); "
+        "print('---'); print(f'val_bpb: {r.returncode}')"
+    )
+    configure_eval(research_repo, ["python", "-c", code])
+    result = cli("eval", cwd=research_repo)
+    assert result.code == 0, result.err
+    (row,) = rows_of(research_repo)
+    assert row["value"] == 1.0, "the child failed to open the channel: the stdout summary counts"
+    assert re.search(r"channel: /dev/fd/\d+\n", result.out)

@@ -46,9 +46,10 @@ def eval_(
 ) -> int:
     """Run the evaluation in this worktree and record the run in results.tsv and the journal.
 
-    The command comes from [tool.harness] eval unless given after `--`; it gets
-    `--seed N` appended and HARNESS_SEED, HARNESS_METRICS_FILE set. Its metrics are read
-    from that JSON file or from `key: value` lines after a `---` line. A crash, a missing
+    The command comes from [tool.harness] eval unless given after `--` (then its row has
+    integrity `command` and never counts); it gets `--seed N` appended and HARNESS_SEED,
+    HARNESS_METRICS_FILE set. Its metrics are read from that JSON file (a pipe only the
+    command's first process holds) or from `key: value` lines after a `---` line. A crash, a missing
     metric, a timeout or Ctrl-C is recorded too. Rows and entries go to the main
     worktree's results.tsv and RESEARCH_JOURNAL.md, whichever worktree this runs in.
     Refuses a worktree whose research code has uncommitted changes (naming them) unless

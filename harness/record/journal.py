@@ -25,6 +25,7 @@ from harness.record.compare import (
 from harness.record.reference import Head, side_of_code
 from harness.record.results import best_run, is_finite, record_lock, sanitise, valid_runs
 from harness.rules.appendonly import prepend_entry
+from harness.rules.integrity import OTHER_COMMAND
 
 if TYPE_CHECKING:
     import polars as pl
@@ -77,7 +78,13 @@ def run_entry(
         )
     else:
         lines += _against_record(row, config=config, frame=frame, head=head)
-    if row.get("integrity") != "ok":
+    if row.get("integrity") == OTHER_COMMAND:
+        extra = row["extra"] if isinstance(row.get("extra"), dict) else {}
+        lines.append(
+            f"- Integrity: command: `{_text(extra.get('command'))}` is not the configured "
+            "evaluation; this run never counts as a result"
+        )
+    elif row.get("integrity") != "ok":
         which = f" ({', '.join(changed)})" if changed else ""
         lines.append(
             f"- Integrity: {row.get('integrity')}: the FROZEN files{which} differ from "

@@ -3,7 +3,9 @@
 Two ways, checked in this order (docs/architecture.md §3):
 
 1. a JSON object written to the file named by the environment variable
-   `HARNESS_METRICS_FILE`;
+   `HARNESS_METRICS_FILE` (a pipe only the evaluation process holds: `runs.channel`);
+   once it received anything, the stdout summary is ignored, and anything but exactly
+   one JSON object (a second summary, output after it) makes the run a crash;
 2. `key: value` lines on standard output after a line `---` (the last such line counts,
    so earlier progress output may use `---` too).
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 SEPARATOR = "---"
@@ -92,23 +93,41 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def read_metrics_file(path: Path) -> tuple[dict[str, Any] | None, str]:
-    """(metrics, problem): metrics is None when the file is absent or unusable."""
+def parse_channel(data: bytes, *, overflowed: bool = False) -> tuple[dict[str, Any] | None, str]:
+    """(metrics, problem) of what the metrics channel received; (None, "") when nothing.
+
+    The evaluation writes one JSON object: anything after it (a second object, or any other
+    output) was not written by the evaluation alone, and is a problem.
+    """
+    if overflowed:
+        return None, "HARNESS_METRICS_FILE received more than 1 MiB: not a summary"
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        return None, f"HARNESS_METRICS_FILE is not UTF-8 text ({exc.reason})"
+    if not text:
         return None, ""
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"cannot read HARNESS_METRICS_FILE ({exc})"
-    if not text.strip():
-        return None, ""
+    decoder = json.JSONDecoder()
     try:
-        data = json.loads(text)
+        found, end = decoder.raw_decode(text)
     except json.JSONDecodeError as exc:
         return None, f"HARNESS_METRICS_FILE is not valid JSON ({exc.msg})"
-    if not isinstance(data, dict):
-        return None, f"HARNESS_METRICS_FILE holds a {type(data).__name__}, not a JSON object"
-    return data, ""
+    if not isinstance(found, dict):
+        return None, f"HARNESS_METRICS_FILE holds a {type(found).__name__}, not a JSON object"
+    if rest := text[end:].strip():
+        return None, _after_summary(decoder, rest)
+    return found, ""
+
+
+def _after_summary(decoder: json.JSONDecoder, rest: str) -> str:
+    try:
+        decoder.raw_decode(rest)
+    except json.JSONDecodeError:
+        return (
+            f"HARNESS_METRICS_FILE received output after the summary ({rest[:40]!r}): "
+            "write one JSON object, once"
+        )
+    return "HARNESS_METRICS_FILE received a second summary: write one JSON object, once"
 
 
 def metric_value(metrics: dict[str, Any], name: str) -> tuple[float | None, str]:

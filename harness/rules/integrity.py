@@ -5,9 +5,13 @@ Every results row stores `frozen_sha`, computed from the worktree the evaluation
 FROZEN files of the main branch is `modified` and never counts as a result. This holds
 even when the pre-commit hook was bypassed.
 
-The hash covers (path, git blob id) of every file matching the FROZEN globs, in sorted
-order, so the same content gives the same hash whether it is read from a worktree or
-from a commit.
+The hash covers (path, git blob id, git file mode) of every file matching the FROZEN
+globs, in sorted order, so the same content gives the same hash whether it is read from
+a worktree or from a commit. The mode of a regular file (100644) is left out of the hash,
+so a row recorded before modes counted keeps its hash; an executable bit or a symlink
+changes it. `harness eval` takes the hash before the run and again after it, and looks
+at the FROZEN files' change times: FROZEN files swapped in for the length of a run (and
+swapped back) are seen too.
 """
 
 from __future__ import annotations
@@ -26,10 +30,26 @@ def blob_id(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
+REGULAR = "100644"
+OTHER_COMMAND = "command"  # the integrity of a row from a command other than `eval`
+
+
 def digest(entries: dict[str, str]) -> str:
-    """The hash of {path: blob id}; an empty set of files has a hash too."""
+    """The hash of {path: "blob id" or "blob id mode"}; an empty set of files has one too."""
     lines = "".join(f"{path}\t{blob}\n" for path, blob in sorted(entries.items()))
     return hashlib.sha256(lines.encode()).hexdigest()[:16]
+
+
+def entry(blob: str, mode: str) -> str:
+    """What the hash holds of one file: its blob id, and its mode unless a regular file's."""
+    return blob if mode == REGULAR else f"{blob} {mode}"
+
+
+def worktree_mode(target: Path) -> str:
+    """The git mode of a worktree file, as `git add` would record it."""
+    if target.is_symlink():
+        return "120000"
+    return "100755" if target.stat().st_mode & 0o100 else REGULAR
 
 
 def worktree_frozen_files(worktree: Path, patterns: tuple[str, ...]) -> dict[str, str]:
@@ -40,10 +60,29 @@ def worktree_frozen_files(worktree: Path, patterns: tuple[str, ...]) -> dict[str
         if matches(path, patterns):
             target = worktree / path
             if target.is_symlink():
-                entries[path] = blob_id(str(target.readlink()).encode())
+                entries[path] = entry(blob_id(str(target.readlink()).encode()), "120000")
             elif target.is_file():
-                entries[path] = blob_id(target.read_bytes())
+                entries[path] = entry(blob_id(target.read_bytes()), worktree_mode(target))
     return entries
+
+
+def touched_since(worktree: Path, patterns: tuple[str, ...], since_ns: int) -> list[str]:
+    """FROZEN paths of a worktree whose inode changed after `since_ns` (time.time_ns()).
+
+    The change time (ctime) moves with every write, rename, link or mode change, and no
+    one can set it back: a file swapped in and restored within a run, which leaves the
+    content hash as it was, shows here.
+    """
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=worktree)
+    touched = []
+    for path in sorted(set(filter(None, listed.split("\0")))):
+        if matches(path, patterns):
+            try:
+                if (worktree / path).lstat().st_ctime_ns > since_ns:
+                    touched.append(path)
+            except FileNotFoundError:
+                touched.append(path)
+    return touched
 
 
 def commit_frozen_files(repo: Path, rev: str, patterns: tuple[str, ...]) -> dict[str, str]:
@@ -54,7 +93,8 @@ def commit_frozen_files(repo: Path, rev: str, patterns: tuple[str, ...]) -> dict
             continue
         meta, path = record.split("\t", 1)
         if matches(path, patterns):
-            entries[path] = meta.split()[2]
+            mode, _, blob = meta.split()
+            entries[path] = entry(blob, mode)
     return entries
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import shutil
 import statistics
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -31,7 +32,13 @@ from harness.record.compare import Comparison, Noise, Side, beats, compare_sides
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import append_rows, is_finite, new_run_id, valid_runs
 from harness.rules.integrity import check_integrity
-from harness.runs.evaluation import EvalRequest, describe_worktree, execute, with_environment
+from harness.runs.evaluation import (
+    EvalRequest,
+    describe_worktree,
+    execute,
+    flag_changes,
+    with_environment,
+)
 from harness.runs.records import close_run, finalise, open_run
 
 if TYPE_CHECKING:
@@ -268,6 +275,7 @@ def run_seed(
     # the queue task's token and id (a queued confirmation): the next submit finds it by them
     request = with_environment(EvalRequest(seed=seed, question=question, idea=target.label))
     row = describe_worktree(here, held_out, request=request, seed=seed, run_id=new_run_id())
+    started_ns = time.time_ns()
     integrity = check_integrity(place, root=layout.root, config=config)
     row.update(branch=target.branch, frozen_sha=integrity.frozen_sha, integrity=integrity.status)
     argv = [*resolve_argv(config.confirm), "--seed", str(seed)]
@@ -285,6 +293,7 @@ def run_seed(
             run=run,
         )
     )
+    flag_changes(row, before=integrity, layout=here, config=config, since=started_ns)
     if row["status"] == "ok":
         row["status"] = STATUS
     finalise(layout, run, row)  # the closed record holds the row as appended (harness verify)

@@ -26,8 +26,10 @@ from __future__ import annotations
 import getpass
 import os
 import secrets
+import shlex
 import signal
 import socket
+import time
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,7 +43,7 @@ from harness.layout import Layout, find_layout, idea_of
 from harness.queue.base import is_past_deadline
 from harness.record.code import worktree_code
 from harness.record.journal import add_entry, run_entry
-from harness.record.metrics import metric_value, read_metrics_file
+from harness.record.metrics import metric_value, parse_channel
 from harness.record.reference import Head, line_head
 from harness.record.results import (
     append_locked,
@@ -54,7 +56,8 @@ from harness.record.results import (
     utc_now,
 )
 from harness.rules.globs import matches
-from harness.rules.integrity import check_integrity
+from harness.rules.integrity import OTHER_COMMAND, Integrity, check_integrity, touched_since
+from harness.runs.channel import MetricsChannel
 from harness.runs.preflight import check_writable
 from harness.runs.records import TREE_ENV, OpenRun, close_run, finalise, hand_over, open_run
 from harness.runs.streaming import Execution, run_logged
@@ -124,6 +127,7 @@ def evaluate(
         raise UsageError(f"--timeout must be a positive number of seconds, got {request.timeout}")
     refuse_uncommitted(layout, config, allow=request.allow_dirty)
     run_id = new_run_id()
+    started_ns = time.time_ns()
     integrity = check_integrity(layout.worktree, root=layout.root, config=config)
     row = describe_worktree(layout, config, request=request, seed=seed, run_id=run_id)
     row.update(frozen_sha=integrity.frozen_sha, integrity=integrity.status)
@@ -146,9 +150,12 @@ def evaluate(
         close_run(layout, run.run_id)
         raise
     row.update(ended)
+    changed = flag_changes(row, before=integrity, layout=layout, config=config, since=started_ns)
+    if request.command and command != config.eval:
+        flag_command(row, command=command)
     if request.description:
         row["description"] = _join(request.description, row["description"])
-    entry = record_run(layout, config, row, changed=integrity.changed, run=run)
+    entry = record_run(layout, config, row, changed=changed, run=run)
     return RecordedRun(row=row, log_path=log_path, entry=entry)
 
 
@@ -168,11 +175,8 @@ def execute(
     Its processes carry the run's marker (`run`'s, else a new one), so none outlives it.
     """
     marker = run.marker if run else f"{row['run_id']}.{secrets.token_hex(8)}"
-    metrics_file = layout.state_dir / "tmp" / f"{row['run_id']}.metrics.json"
-    metrics_file.parent.mkdir(parents=True, exist_ok=True)
-    metrics_file.unlink(missing_ok=True)
-    env = run_environment(run_id=row["run_id"], seed=row["seed"], metrics_file=metrics_file)
-    try:
+    with MetricsChannel() as channel:
+        env = run_environment(run_id=row["run_id"], seed=row["seed"], metrics=channel.env_value)
         execution = run_logged(
             argv,
             cwd=layout.worktree,
@@ -183,10 +187,39 @@ def execute(
             stderr=sinks[1],
             marker=(TREE_ENV, marker),
             heartbeat=run.path(layout) if run else None,
+            pass_fds=channel.pass_fds,
         )
-        return outcome(execution, metrics_file=metrics_file, config=config, log_path=log_path)
-    finally:
-        metrics_file.unlink(missing_ok=True)
+        data, overflowed = channel.received()  # the run's processes are gone by now
+    received = parse_channel(data, overflowed=overflowed)
+    return outcome(execution, received=received, config=config, log_path=log_path)
+
+
+def flag_changes(
+    row: dict[str, Any], *, before: Integrity, layout: Layout, config: Config, since: int
+) -> tuple[str, ...]:
+    """Mark the row `modified` when FROZEN files changed during the run (their hash after
+    it, or their change times); returns the FROZEN paths that differ from main."""
+    after = check_integrity(layout.worktree, root=layout.root, config=config)
+    during = touched_since(layout.worktree, config.rules.frozen, since)
+    if after.frozen_sha != before.frozen_sha or during:
+        listed = ", ".join(during or sorted(set(before.changed) ^ set(after.changed)))
+        row["integrity"] = "modified"
+        row["description"] = _join(
+            row.get("description", ""),
+            f"the FROZEN files changed during the run ({listed or 'their modes'}): "
+            "this run never counts",
+        )
+    return tuple(sorted(set(before.changed) | set(after.changed)))
+
+
+def flag_command(row: dict[str, Any], *, command: tuple[str, ...]) -> None:
+    """A row of a command other than the configured evaluation: kept, never counted."""
+    if row["integrity"] == "ok":  # `modified` says more, and never counts either
+        row["integrity"] = OTHER_COMMAND
+    text = (
+        shlex.join(command).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    )
+    row["extra"] = {**(row.get("extra") or {}), "command": text}
 
 
 def with_environment(request: EvalRequest) -> EvalRequest:
@@ -232,12 +265,12 @@ def _environment_seed() -> int:
         raise UsageError(f"HARNESS_SEED={text!r} is not an integer: unset or fix it") from None
 
 
-def run_environment(*, run_id: str, seed: int, metrics_file: Path) -> dict[str, str]:
+def run_environment(*, run_id: str, seed: int, metrics: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
             "HARNESS_SEED": str(seed),
-            "HARNESS_METRICS_FILE": str(metrics_file),
+            "HARNESS_METRICS_FILE": metrics,
             "HARNESS_RUN_ID": run_id,
             "PYTHONUNBUFFERED": "1",  # stream a Python evaluation's output as it comes
         }
@@ -322,14 +355,23 @@ def refuse_uncommitted(layout: Layout, config: Config, *, allow: bool | None) ->
 
 
 def outcome(
-    execution: Execution, *, metrics_file: Path, config: Config, log_path: Path
+    execution: Execution,
+    *,
+    received: tuple[dict[str, Any] | None, str],
+    config: Config,
+    log_path: Path,
 ) -> dict[str, Any]:
-    """status, value, duration, extra and description of a finished execution."""
-    metrics, problem = read_metrics_file(metrics_file)
+    """status, value, duration, extra and description of a finished execution.
+
+    `received` is what the metrics channel gave (`parse_channel`): once it gave anything,
+    a summary or a problem, the stdout summary is ignored.
+    """
+    metrics, problem = received
     repeated = ""
-    if metrics is None:
+    if metrics is None and not problem:
         metrics = execution.summary.metrics()
         repeated = execution.summary.repeat_problem(config.metric)
+    metrics = metrics or {}
     value, missing = metric_value(metrics, config.metric) if metrics else (None, "")
     if repeated:  # two values and no telling which is the result
         value = None

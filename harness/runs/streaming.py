@@ -149,12 +149,14 @@ def run_logged(
     grace: float = GRACE_S,
     marker: tuple[str, str] | None = None,
     heartbeat: Path | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> Execution:
     """Run argv to its end, its timeout, or an interrupt; never raises for those.
 
     `marker` (NAME, VALUE) is put in the command's environment and names its tree: every
     process carrying it is killed when the run ends or the harness dies. `heartbeat` is
-    a file the watchdog touches while the run lives.
+    a file the watchdog touches while the run lives. `pass_fds` are handed to the
+    command's first process only (its own children do not inherit them unless it says so).
     """
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     execution = Execution(ending="exited", exit_code=None, duration_s=0.0)
@@ -167,7 +169,7 @@ def run_logged(
         started = time.monotonic()
         watchdog = Watchdog(marker, heartbeat=heartbeat) if marker is not None else None
         try:
-            proc = _start(argv, cwd=cwd, env=env)
+            proc = _start(argv, cwd=cwd, env=env, pass_fds=pass_fds)
         except BaseException:
             if watchdog is not None:
                 watchdog.release()
@@ -217,7 +219,9 @@ def _open_log(path: Path) -> IO[str]:
         raise HarnessError(f"cannot write the run's log {path}: {exc.strerror}") from None
 
 
-def _start(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _start(
+    argv: list[str], *, cwd: Path, env: dict[str, str], pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
             argv,
@@ -228,6 +232,7 @@ def _start(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pop
             stderr=subprocess.PIPE,
             start_new_session=True,
             preexec_fn=_dies_with(os.getpid()),
+            pass_fds=pass_fds,
         )
     except FileNotFoundError:
         raise UsageError(
@@ -237,7 +242,7 @@ def _start(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Pop
         raise UsageError(f"cannot execute {argv[0]}: permission denied") from None
 
 
-def _load_prctl() -> Any:
+def load_prctl() -> Any:
     """libc's prctl, looked up once here: the child after fork must not load libraries."""
     if not sys.platform.startswith("linux"):
         return None
@@ -247,16 +252,16 @@ def _load_prctl() -> Any:
         return None
 
 
-_PRCTL = _load_prctl()
+PRCTL = load_prctl()  # also the metrics channel's seal (`channel`)
 
 
 def _dies_with(parent: int) -> Any:
     """The child's setup: SIGKILL when the harness dies, at once if it died already."""
-    if _PRCTL is None:
+    if PRCTL is None:
         return None
 
     def setup() -> None:
-        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the harness died before the signal was armed
             os.kill(os.getpid(), signal.SIGKILL)
 

@@ -1,9 +1,11 @@
 """The research code of the example problem: a byte-level MLP language model in numpy.
 
-Ideas change this file (in their own worktree). `eval.py` calls `train(data, seed=...)`
-and scores what it returns: any object with `log_probs(contexts) -> (n, 256)` array of
-normalised log-probabilities, where `contexts` is an (n, 16) uint8 array of the bytes
-before each position, oldest first.
+Ideas change this file (in their own worktree). `eval.py` runs it in a child process of
+its own: it calls `train(data, seed=...)` (`data.next_batch(n)` brings training windows
+over a pipe) and scores what it returns: any object with `log_probs(contexts) -> (n, 256)`
+array of normalised log-probabilities, where `contexts` is an (n, 16) uint8 array of the
+bytes before each position, oldest first (zeros before the start of a stream). What this
+process prints goes to stderr.
 """
 
 from __future__ import annotations
