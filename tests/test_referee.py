@@ -87,12 +87,21 @@ class Setup:
     def rows(self) -> pl.DataFrame:
         return read_results(self.record)
 
-    def commit_as_agent(self, worktree: Path, files: dict[str, str], message: str, **env: str):
+    def commit_as_agent(
+        self,
+        worktree: Path,
+        files: dict[str, str],
+        message: str,
+        *,
+        no_verify: bool = False,
+        **env: str,
+    ):
         for name, text in files.items():
             (worktree / name).write_text(text)
             shutil.chown(worktree / name, user=AGENT, group=AGENT)
         self.agent_git("add", "--", *files, cwd=worktree)
-        self.agent_git("commit", "--quiet", "-m", message, cwd=worktree, **env)
+        bypass = ("--no-verify",) if no_verify else ()  # the agent owns its hooks
+        self.agent_git("commit", "--quiet", *bypass, "-m", message, cwd=worktree, **env)
         return self.agent_git("rev-parse", "HEAD", cwd=worktree).strip()
 
 
@@ -139,12 +148,14 @@ def wait_idle(ctx: Setup) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def new_idea(ctx: Setup, slug: str, files: dict[str, str], **env: str) -> Path:
+def new_idea(
+    ctx: Setup, slug: str, files: dict[str, str], *, no_verify: bool = False, **env: str
+) -> Path:
     assert ctx.agent("idea", "new", slug, "--title", slug).returncode == 0
     done = ctx.agent("worktree", "create", slug)
     assert done.returncode == 0, done.stderr
     worktree = ctx.repo / "5_worktrees" / slug
-    ctx.commit_as_agent(worktree, files, slug, **env)
+    ctx.commit_as_agent(worktree, files, slug, no_verify=no_verify, **env)
     return worktree
 
 
@@ -374,12 +385,13 @@ def test_a_request_that_is_a_symlink_is_refused(setup: Setup) -> None:
 
 def test_a_config_changed_in_the_request_is_not_used(setup: Setup) -> None:
     """[tool.harness] is main's: a commit that points `eval` at a fake scorer and turns the
-    direction around runs main's evaluation, and its row never counts."""
+    direction around (past the agent's own hook, which refuses it) runs main's evaluation,
+    and its row never counts."""
     pyproject = (setup.repo / "pyproject.toml").read_text()
     forged = pyproject.replace('eval = "python eval.py"', "eval = \"python -c 'print(0)'\"")
     forged = forged.replace('direction = "min"', 'direction = "max"')
     assert forged.count("print(0)") == 1 and 'direction = "max"' in forged
-    worktree = new_idea(setup, "config", {"pyproject.toml": forged})
+    worktree = new_idea(setup, "config", {"pyproject.toml": forged}, no_verify=True)
 
     setup.agent("eval", "--seed", "1", cwd=worktree)
 

@@ -76,7 +76,7 @@ class OpenRun:
 
 
 def runs_dir(layout: Layout) -> Path:
-    return layout.state_dir / "runs"
+    return layout.record_state_dir / "runs"  # the referee's in referee mode
 
 
 def open_run(
