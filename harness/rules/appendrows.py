@@ -21,9 +21,18 @@ CHAIN_COLUMN = "chain"  # harness.record.chain.COLUMN: the one field an upgrade 
 
 def rows_problem(old: str, new: str) -> str | None:
     """How `new` breaks the rule against `old` (naming the first changed line), or None."""
-    if not old.startswith(FIRST_COLUMN + "\t") or is_appended(old, new) or is_upgrade(old, new):
+    if not old.startswith(FIRST_COLUMN + "\t") or is_appended(old, new):
         return None
-    return first_change(lines_of(old), lines_of(new))
+    before, after = lines_of(old), lines_of(new)
+    bad = upgrade_break(before, after)
+    if bad is None:
+        return None
+    if bad > 0 and after[0] != before[0]:  # a header extended, rows not kept
+        return (
+            f"line {bad + 1} is not its old row padded and sealed, as `harness results "
+            "upgrade` rewrites a row (no other field may change)"
+        )
+    return first_change(before, after)
 
 
 def is_appended(old: str, new: str) -> bool:
@@ -31,25 +40,23 @@ def is_appended(old: str, new: str) -> bool:
     return new.startswith(old) and (old.endswith("\n") or new[len(old) : len(old) + 1] in "\n")
 
 
-def is_upgrade(old: str, new: str) -> bool:
-    """True when `new` is `old` as `harness results upgrade` rewrites it, then any rows."""
-    before, after = lines_of(old), lines_of(new)
+def upgrade_break(before: list[str], after: list[str]) -> int | None:
+    """None when `after` is `before` as `harness results upgrade` rewrites it, then any
+    rows; else the index of the first line that is not (0: the header is no extension)."""
     old_header, new_header = before[0].split("\t"), after[0].split("\t")
-    if new_header[: len(old_header)] != old_header or len(after) < len(before):
-        return False
+    if new_header[: len(old_header)] != old_header:
+        return 0
     chain = new_header.index(CHAIN_COLUMN) if CHAIN_COLUMN in new_header else None
     padding = [""] * (len(new_header) - len(old_header))
-    for old_line, new_line in zip(before[1:], after[1:], strict=False):
-        fields, kept = new_line.split("\t"), old_line.split("\t") + padding
-        if len(fields) != len(kept):
-            return False
-        if chain is not None:
-            if not fields[chain]:
-                return False  # an upgrade seals every row
-            kept[chain] = fields[chain]
+    for number, old_line in enumerate(before[1:], start=1):
+        if number >= len(after):
+            return number
+        fields, kept = after[number].split("\t"), old_line.split("\t") + padding
+        if chain is not None and len(fields) == len(kept) and fields[chain]:
+            kept[chain] = fields[chain]  # an upgrade seals every row
         if fields != kept:
-            return False
-    return True
+            return number
+    return None
 
 
 def lines_of(text: str) -> list[str]:
