@@ -605,4 +605,4 @@ def test_the_rows_rule_names_the_schema_as_the_record_declares_it() -> None:
     from harness.record.schema import RESULTS_COLUMNS
     from harness.rules.appendrows import CHAIN_COLUMN, FIRST_COLUMN
 
-    assert (FIRST_COLUMN, CHAIN_COLUMN) == (next(iter(RESULTS_COLUMNS)), COLUMN)
+    assert (next(iter(RESULTS_COLUMNS)), COLUMN) == (FIRST_COLUMN, CHAIN_COLUMN)
