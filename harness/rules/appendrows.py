@@ -6,7 +6,8 @@ extended by new columns at its end, every old row padded with empty fields and s
 `chain` field set), every other field of every row unchanged, in the same order; rows
 may follow it as usual. Deciding either costs a prefix test; the upgrade, rare, one pass
 over the fields. A table whose old header is not the harness's (its first column is not
-`run_id`: another tool's layout) is not guarded: `harness results import` adopts it.
+`run_id`: another tool's layout), or that has no rows yet, is not guarded: nothing on
+record is lost when `harness results import` adopts it or a file replaces it.
 
 This module knows the two names it needs of the schema (harness.record.schema sits above
 the rules; tests/test_guard.py holds the names equal to it).
@@ -24,6 +25,8 @@ def rows_problem(old: str, new: str) -> str | None:
     if not old.startswith(FIRST_COLUMN + "\t") or is_appended(old, new):
         return None
     before, after = lines_of(old), lines_of(new)
+    if len(before) == 1:
+        return None  # a table without rows loses nothing on record, whatever replaces it
     bad = upgrade_break(before, after)
     if bad is None:
         return None
