@@ -130,3 +130,56 @@ def test_audit_of_a_repository_without_frozen_changes(tmp_path: Path, cli) -> No
     git(repo, "commit", "--quiet", "-m", "start")
     result = cli("audit", cwd=repo)
     assert (result.code, result.out) == (0, "no commit of the main branch changed a FROZEN file\n")
+
+
+ROWS_FIX = (
+    "restore the old rows byte for byte (new runs are appended at the end by the harness; "
+    "only `harness results upgrade` rewrites the header)"
+)
+
+
+def record_rows(repo: Path, *values: float) -> str:
+    """Append sealed rows as the harness does, and commit them through the hook."""
+    from harness.record.results import append_rows, new_run_id
+
+    rows = [
+        {"run_id": new_run_id(), "idea": "baseline", "value": v, "status": "ok"} for v in values
+    ]
+    append_rows(find_layout(repo), rows)
+    return commit_at(
+        repo, "2030-01-02T10:00:00Z", {"results.tsv": (repo / "results.tsv").read_text()}
+    )
+
+
+def test_audit_fails_on_rows_of_results_tsv_rewritten_past_the_hook(
+    research_repo: Path, cli
+) -> None:
+    record_rows(research_repo, 1.5, 1.4, 1.3)
+    lines = (research_repo / "results.tsv").read_text().splitlines(keepends=True)
+    edited = "".join([*lines[:2], lines[2].replace("1.4", "1.0"), *lines[3:]])
+    edit = commit_at(research_repo, "2030-01-02T11:00:00Z", {"results.tsv": edited}, verify=False)
+    deleted = "".join([lines[0], lines[1], lines[3]])
+    delete = commit_at(
+        research_repo, "2030-01-02T12:00:00Z", {"results.tsv": deleted}, verify=False
+    )
+    record_rows(research_repo, 1.2)  # appending after it is fine: the rewrites stay flagged
+    result = cli("audit", "--json", cwd=research_repo)
+    assert result.code == 3
+    assert json.loads(result.out)["problems"] == [
+        f"{delete[:10]}: results.tsv is APPEND-ONLY: line 3 was deleted; {ROWS_FIX}",
+        f"{edit[:10]}: results.tsv is APPEND-ONLY: line 3 was edited; {ROWS_FIX}",
+    ]
+
+
+def test_audit_passes_rows_appended_and_the_upgrade_rewrite(research_repo: Path, cli) -> None:
+    from harness.record.results import format_row
+    from harness.record.schema import FIRST_COLUMNS, header_line
+
+    old = header_line(FIRST_COLUMNS) + format_row({"run_id": "old", "value": 1.5}, FIRST_COLUMNS)
+    commit_at(research_repo, "2030-01-02T09:00:00Z", {"results.tsv": old}, verify=False)
+    git(research_repo, "update-ref", "refs/harness/audited", "HEAD")  # accepted, as before
+    assert cli("results", "upgrade", cwd=research_repo).code == 0
+    record_rows(research_repo, 1.4)
+    record_rows(research_repo, 1.3)
+    result = cli("audit", "--json", cwd=research_repo)
+    assert (result.code, json.loads(result.out)["problems"]) == (0, [])

@@ -453,3 +453,156 @@ def test_the_hook_sees_what_commit_a_and_commit_path_stage(worktree: Path, how: 
     assert proc.returncode == 1
     assert f"harness: {FROZEN_EDIT}" in proc.stderr.splitlines()
     assert head(worktree) == before
+
+
+# --- results.tsv takes rows at its end only ----------------------------------------------
+
+ROWS_FIX = (
+    "restore the old rows byte for byte (new runs are appended at the end by the harness; "
+    "only `harness results upgrade` rewrites the header)"
+)
+RUN = ("python", "-c", "print('---'); print('val_bpb: 1.5')")
+
+
+def rows_refusal(problem: str) -> str:
+    return f"results.tsv is APPEND-ONLY: {problem}; {ROWS_FIX}"
+
+
+@pytest.fixture
+def record_repo(research_repo: Path) -> Path:
+    """The research repository with three sealed rows on record, committed on main."""
+    from harness.layout import find_layout
+    from harness.record.results import append_rows
+
+    rows = [
+        {"run_id": f"r{n}", "idea": "baseline", "branch": "main", "value": v, "status": "ok"}
+        for n, v in enumerate((1.5, 1.4, 1.3), start=1)
+    ]
+    append_rows(find_layout(research_repo), rows)
+    git(research_repo, "add", "results.tsv")
+    accepted(research_repo)
+    return research_repo
+
+
+def rows_of(repo: Path) -> list[str]:
+    return (repo / "results.tsv").read_text().splitlines(keepends=True)
+
+
+REWRITES = {  # line 1 is the header, lines 2 to 4 the rows r1, r2, r3
+    "edit": (
+        lambda rows: [*rows[:3], rows[3].replace("1.3", "1.0"), *rows[4:]],
+        "line 4 was edited",
+    ),
+    "delete": (lambda rows: [rows[0], rows[1], rows[3]], "line 3 was deleted"),
+    "insert": (
+        lambda rows: [*rows[:2], rows[3].replace("r3", "r9"), *rows[2:]],
+        "a row was inserted at line 3",
+    ),
+    "reorder": (
+        lambda rows: [rows[0], rows[2], rows[1], rows[3]],
+        "line 2 was moved (rows reordered)",
+    ),
+    "truncate": (lambda rows: rows[:2], "2 row(s) from line 3 on were deleted"),
+}
+
+
+@pytest.mark.parametrize("how", list(REWRITES))
+def test_a_commit_that_rewrites_rows_of_results_tsv_is_refused(record_repo: Path, how: str) -> None:
+    rewrite, problem = REWRITES[how]
+    write(record_repo, "results.tsv", "".join(rewrite(rows_of(record_repo))))
+    refused(record_repo, rows_refusal(problem))
+    refused(record_repo, rows_refusal(problem), META_MODE="1")  # no grant lifts it
+
+
+def test_deleting_results_tsv_is_refused(record_repo: Path) -> None:
+    git(record_repo, "rm", "--quiet", "results.tsv")
+    refused(record_repo, rows_refusal("deleting it removes its entries"))
+
+
+def test_results_commit_after_runs_passes_the_guard(record_repo: Path, cli) -> None:
+    assert cli("eval", "--", *RUN, cwd=record_repo).code == 0
+    assert cli("eval", "--", *RUN, cwd=record_repo).code == 0
+    before = head(record_repo)
+    result = cli("results", "commit", cwd=record_repo)
+    assert result.code == 0, result.err
+    assert head(record_repo) != before
+    assert git(record_repo, "status", "--porcelain", "--", "results.tsv") == ""
+
+
+def old_layout(repo: Path) -> Path:
+    """results.tsv as a repository from before the chain has it: the first release's
+    header and unsealed rows, committed on main (with --no-verify: a header going back
+    is refused, as it should be)."""
+    from harness.record.results import format_row
+    from harness.record.schema import FIRST_COLUMNS, header_line
+
+    rows = [{"run_id": f"old{n}", "idea": "baseline", "value": 1.5 - n / 10} for n in range(3)]
+    text = header_line(FIRST_COLUMNS) + "".join(format_row(r, FIRST_COLUMNS) for r in rows)
+    (repo / "results.tsv").write_text(text)
+    git(repo, "add", "results.tsv")
+    git(repo, "commit", "--quiet", "--no-verify", "-m", "the old record")
+    return repo
+
+
+def test_the_upgrade_rewrite_with_new_runs_passes_the_guard(research_repo: Path, cli) -> None:
+    repo = old_layout(research_repo)
+    assert cli("results", "upgrade", cwd=repo).code == 0
+    assert cli("eval", "--", *RUN, cwd=repo).code == 0
+    result = cli("results", "commit", cwd=repo)
+    assert result.code == 0, result.err
+    assert git(repo, "status", "--porcelain", "--", "results.tsv") == ""
+
+
+def test_an_upgrade_that_changes_a_value_is_refused(research_repo: Path, cli) -> None:
+    repo = old_layout(research_repo)
+    assert cli("results", "upgrade", cwd=repo).code == 0
+    rows = rows_of(repo)
+    write(repo, "results.tsv", "".join([*rows[:2], rows[2].replace("1.4", "1.0"), *rows[3:]]))
+    refused(
+        repo,
+        rows_refusal(
+            "line 3 is not its old row padded and sealed, as `harness results upgrade` "
+            "rewrites a row (no other field may change)"
+        ),
+    )
+
+
+def test_row_rewrites_skipping_the_hook_are_caught_by_the_range_check(
+    record_repo: Path, cli
+) -> None:
+    rewrite, problem = REWRITES["edit"]
+    sha = no_verify(record_repo, {"results.tsv": "".join(rewrite(rows_of(record_repo)))}, "edit")
+    result = cli("guard", "--range", "HEAD~1..main", cwd=record_repo)
+    assert result.code == 3
+    assert result.err.splitlines() == [
+        f"harness: {sha[:10]}: {rows_refusal(problem)}",
+        "harness: 1 commit(s) checked: 1 rule violation(s)",
+    ]
+
+
+def test_a_merge_into_main_bringing_a_row_rewrite_is_refused(record_repo: Path) -> None:
+    git(record_repo, "checkout", "--quiet", "-b", "exp/rows")
+    rewrite, problem = REWRITES["delete"]
+    sha = no_verify(record_repo, {"results.tsv": "".join(rewrite(rows_of(record_repo)))}, "rows")
+    git(record_repo, "checkout", "--quiet", "main")
+    proc = run_git(record_repo, "merge", "--no-ff", "-m", "merge", "exp/rows")
+    assert proc.returncode != 0
+    assert f"harness: {sha[:10]}: {rows_refusal(problem)}" in proc.stderr.splitlines()
+
+
+def test_the_fast_path_sends_results_tsv_to_python_even_when_not_global(
+    research_repo: Path,
+) -> None:
+    from harness.config import Config, Rules
+    from harness.rules.hooks import guarded_patterns
+
+    patterns = guarded_patterns(Config(rules=Rules(global_=())))
+    assert patterns is not None and "results.tsv" in patterns
+
+
+def test_the_rows_rule_names_the_schema_as_the_record_declares_it() -> None:
+    from harness.record.chain import COLUMN
+    from harness.record.schema import RESULTS_COLUMNS
+    from harness.rules.appendrows import CHAIN_COLUMN, FIRST_COLUMN
+
+    assert (next(iter(RESULTS_COLUMNS)), COLUMN) == (FIRST_COLUMN, CHAIN_COLUMN)

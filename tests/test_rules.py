@@ -59,8 +59,12 @@ def test_meta_mode_lifts_frozen_and_protected_main_but_not_append_only() -> None
     assert rules_broken(changes, on("main", meta=True)) == [("RESEARCH_JOURNAL.md", "APPEND-ONLY")]
 
 
+ROWS = "run_id\tvalue\nr1\t1.5\n"
+APPENDED = {"old_text": ROWS, "new_text": ROWS + "r2\t1.4\n"}  # results.tsv takes only rows
+
+
 def test_global_files_are_refused_off_main_only() -> None:
-    change = Change("results.tsv", "modify")
+    change = Change("results.tsv", "modify", **APPENDED)
     (violation,) = check([change], on("exp/idea"))
     assert (violation.path, violation.rule) == ("results.tsv", "GLOBAL")
     assert violation.message == (
@@ -76,7 +80,7 @@ def test_protected_main_allows_records_global_and_journals_only() -> None:
         Change("1_ideas/2025-01-01_wider.md", "add"),
         Change("9_reports/x.md", "modify"),
         Change("0_docs/papers/a b.pdf", "delete"),
-        Change("results.tsv", "modify"),
+        Change("results.tsv", "modify", **APPENDED),
         Change("human_journal.md", "add"),
     ]
     assert check(allowed, on("main")) == []

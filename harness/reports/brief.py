@@ -21,6 +21,7 @@ from harness.loop.state import BASELINE, LoopState, mean_of, next_action
 from harness.reports import trunk
 from harness.reports.dashboard import newest_entries
 from harness.reports.report import find_report
+from harness.rules.appendrows import RECORD_TABLES
 
 MAX_IDEAS = 60  # idea lines shown; the rest are counted
 LESSONS = 5  # journal entries of reports, decisions and notes
@@ -94,6 +95,8 @@ def program_lines(config: Config) -> list[str]:
         f"- GLOBAL (the harness writes the root copy; committed on {config.main_branch} only): "
         f"{', '.join(rules.global_)}",
         f"- APPEND-ONLY (new entries on top, old text unchanged): {', '.join(rules.append_only)}",
+        f"- APPEND-ONLY rows (appended at the end by the harness, old rows unchanged): "
+        f"{', '.join(RECORD_TABLES)}",
         f"- records (committed by `harness results commit`): {', '.join(rules.records)}",
         f"- {config.main_branch} is protected: code reaches it only by merging an exp/ branch",
         "- a result counts only with status ok, integrity ok and committed code",

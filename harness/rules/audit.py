@@ -7,8 +7,8 @@ fails on:
 
 - a FROZEN or config change without a grant (the first commit, which creates the FROZEN
   files and the table, needs none);
-- an APPEND-ONLY violation anywhere in main's history (a journal truncated with
-  `--no-verify`, say);
+- an APPEND-ONLY violation anywhere in main's history (a journal truncated, or a row of
+  results.tsv edited or deleted, with `--no-verify`, say);
 - a rewritten history: the head of main it last audited (kept in `refs/harness/audited`)
   is no longer an ancestor of main (a `rebase -i --root` that folds a FROZEN change into
   the first commit, a reset, a force-push pulled).
@@ -144,7 +144,7 @@ def content_checks(
 
     def wanted(sha: str, path: str) -> bool:
         return path == CONFIG_FILE or (
-            sha not in accepted and matches(path, config.rules.append_only)
+            sha not in accepted and matches(path, policy.appended(config.rules))
         )
 
     commits = [
@@ -170,7 +170,7 @@ def content_checks(
 
 
 def append_only_problems(changes: list[Change], context: Context) -> list[str]:
-    return [v.message for c in changes for v in policy.check_append_only(c, context)]
+    return [v.message for c in changes for v in policy.check_append(c, context)]
 
 
 def accepted_commits(cwd: Path, head: str, *, main: str) -> tuple[list[str], set[str]]:

@@ -11,8 +11,8 @@ GIT_NO_REPLACE_OBJECTS=1, so no git call of theirs reads a `git replace` ref.
 `pre-commit`: it runs the same guard, which checks every commit the merge brings.
 
 **The fast path.** Most commits, on `exp/` branches, touch no guarded path. The
-pre-commit script has the guarded globs (FROZEN, GLOBAL, APPEND-ONLY, pyproject.toml)
-baked in when it is installed, with the blob id of main's pyproject.toml they came from;
+pre-commit script has the guarded globs (FROZEN, GLOBAL, APPEND-ONLY, results.tsv,
+pyproject.toml) baked in when it is installed, with the blob id of main's pyproject.toml;
 a commit off main and the trunk, not concluding a merge, whose staged paths match none of
 them (matched by `case`, a superset of the rule globs: `*` crosses `/` there) is decided
 in the shell, without starting Python. Anything else, and any commit once main's
@@ -36,6 +36,7 @@ from harness.errors import HarnessError
 from harness.fileio import write_atomic
 from harness.gitops import git
 from harness.layout import find_layout
+from harness.rules.policy import appended
 
 HOOK_NAME = "pre-commit"
 MERGE_HOOK_NAME = "pre-merge-commit"
@@ -159,7 +160,7 @@ def fast_path(root: Path) -> str:
 def guarded_patterns(config: Config) -> list[str] | None:
     """`case` patterns matching at least every path a rule guards off main, or None."""
     rules = config.rules
-    globs = {*rules.frozen, *rules.global_, *rules.append_only, CONFIG_FILE}
+    globs = {*rules.frozen, *rules.global_, *appended(rules), CONFIG_FILE}
     patterns = []
     for glob in sorted(globs):
         stem = glob.strip().strip("/")

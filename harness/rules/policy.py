@@ -5,6 +5,8 @@
 - GLOBAL: committed only on the main branch.
 - APPEND-ONLY: the new file is the old header, added text, then the old entries unchanged;
   deleting, truncating or replacing the file is refused. This holds in META_MODE too.
+  The record table (results.tsv) is APPEND-ONLY by rows: the old file, then added lines,
+  or the rewrite of `harness results upgrade` (harness.rules.appendrows).
 - protected main: on the main branch without META_MODE only GLOBAL, APPEND-ONLY and record
   files may change; code reaches main through an `exp/` branch and a reviewed merge.
 - the `[tool.harness]` table of the root pyproject.toml is FROZEN too (the rest of the file
@@ -16,13 +18,14 @@ contents of APPEND-ONLY files, see `needs_content`) and calls `check`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from harness.config import CONFIG_FILE, Rules, changed_keys, harness_table
 from harness.errors import ConfigError
 from harness.rules.appendonly import ENTRY_MARK, is_valid_append, split_header
+from harness.rules.appendrows import RECORD_TABLES, rows_problem
 from harness.rules.globs import matches
 
 ChangeKind = Literal["add", "modify", "delete", "rename", "mode", "symlink", "typechange"]
@@ -87,7 +90,12 @@ def needs_content(change: Change, rules: Rules) -> bool:
     any change of pyproject.toml, whose [tool.harness] table is FROZEN)."""
     if CONFIG_FILE in change.paths:
         return True
-    return change.kind in ("modify", "mode") and matches(change.path, rules.append_only)
+    return change.kind in ("modify", "mode") and matches(change.path, appended(rules))
+
+
+def appended(rules: Rules) -> tuple[str, ...]:
+    """The globs of every appended file: the APPEND-ONLY journals and the record table."""
+    return (*rules.append_only, *RECORD_TABLES)
 
 
 def check(changes: Iterable[Change], context: Context) -> list[Violation]:
@@ -98,7 +106,7 @@ def check(changes: Iterable[Change], context: Context) -> list[Violation]:
         found += check_frozen(change, context)
         found += config
         found += check_global(change, context)
-        found += check_append_only(change, context)
+        found += check_append(change, context)
         if not config:  # a config change on main is reported once, as the FROZEN table
             found += check_protected_main(change, context)
     return found
@@ -197,6 +205,27 @@ def check_global(change: Change, context: Context) -> list[Violation]:
     ]
 
 
+def check_append(change: Change, context: Context) -> list[Violation]:
+    """The APPEND-ONLY violations of `change`: the journals', then the record table's."""
+    return check_append_only(change, context) + check_append_rows(change)
+
+
+def check_append_rows(change: Change) -> list[Violation]:
+    found = []
+    for path in change.paths:
+        if not matches(path, RECORD_TABLES):
+            continue
+        problem = append_only_problem(change, path, edit=rows_problem)
+        if problem:
+            message = (
+                f"{path} is APPEND-ONLY: {problem}; restore the old rows byte for byte (new "
+                "runs are appended at the end by the harness; only `harness results upgrade` "
+                "rewrites the header)"
+            )
+            found.append(Violation(path, "APPEND-ONLY", message))
+    return found
+
+
 def check_append_only(change: Change, context: Context) -> list[Violation]:
     patterns = context.rules.append_only
     found = []
@@ -213,8 +242,11 @@ def check_append_only(change: Change, context: Context) -> list[Violation]:
     return found
 
 
-def append_only_problem(change: Change, path: str) -> str | None:
-    """What breaks the APPEND-ONLY rule for `path` in `change`, or None."""
+def append_only_problem(
+    change: Change, path: str, *, edit: Callable[[str, str], str | None] | None = None
+) -> str | None:
+    """What breaks the APPEND-ONLY rule for `path` in `change`, or None (`edit` judges an
+    edit of the text: the journals' rule by default)."""
     if change.kind == "add" or (change.kind == "rename" and path == change.path):
         return None
     if change.kind == "rename":
@@ -225,7 +257,7 @@ def append_only_problem(change: Change, path: str) -> str | None:
         return "it must stay a regular file"
     if change.old_text is None or change.new_text is None:
         raise ValueError(f"the contents of {path} are needed to check it (see needs_content)")
-    return edit_problem(change.old_text, change.new_text)
+    return (edit or edit_problem)(change.old_text, change.new_text)
 
 
 def edit_problem(old: str, new: str) -> str | None:
