@@ -28,8 +28,10 @@ sections below follow it; the numbers are the issue's "What we measured").
 - The configuration reader ([tool.harness] is read from main's commit, never from a
   working copy), 2: a fake scorer in the working copy for the length of a run;
   `direction = "max"` in the working copy; `frozen = []` in the working copy.
-- The pre-commit hook ([tool.harness] is FROZEN, the rest of pyproject.toml is not), 3:
-  `frozen = []` committed on an exp/ branch (then the range check, past `--no-verify`).
+- The pre-commit hook ([tool.harness] is FROZEN, the rest of pyproject.toml is not;
+  results.tsv takes rows only at the end), 3, 4: `frozen = []` committed on an exp/ branch
+  (then the range check, past `--no-verify`); an edited record committed on main (then
+  the chain, past `--no-verify`).
 - The pre-merge-commit hook, 3: a plain local merge of an unfreezing into main (then the
   audit, past `--no-verify`); a plain local merge of an eval.py change into the trunk.
 - The range check (grants from committed history only, replace refs ignored), 5:
@@ -45,8 +47,8 @@ sections below follow it; the numbers are the issue's "What we measured").
 - The record's chain (every row hashes the previous row's chain and its own content; every
   reader names the first line where it breaks, and no row from there on counts), 4:
   an edited row; a deleted row; an inserted row; an early row edited so all after it
-  changes; an edited record committed on main (with the hook or without); the same break
-  seen by a reader in another process.
+  changes; an edited record committed on main past the hook; the same break seen by a
+  reader in another process.
 - The run records (`harness verify`: every row an evaluation wrote has its run record and
   log, and matches it), 4: appended fabricated `ok` rows (submit refuses them too); a row
   whose run record or log is missing; an edit with the chain recomputed; the chain
@@ -906,21 +908,27 @@ def test_rows_after_a_break_do_not_count(recorded: Path, cli) -> None:
     assert read_results(recorded / "results.tsv", untrusted=True).height == 4  # bookkeeping
 
 
-@pytest.mark.parametrize("no_verify", [False, True], ids=["hook", "no-verify"])
-def test_an_edited_record_committed_on_main_is_a_break(
-    recorded: Path, cli, no_verify: bool
-) -> None:
-    """Attack: commit an edited results.tsv on main (with or without the hook). The
-    pre-commit guard lets it through (results.tsv is GLOBAL: main may change it, and the
-    APPEND-ONLY rule covers the journals only). Stopped by: the chain, on every read."""
+def test_an_edited_record_committed_on_main_is_a_break(recorded: Path, cli) -> None:
+    """Attack: commit an edited results.tsv on main, through the hook and then past it with
+    --no-verify. Stopped by: the pre-commit hook (results.tsv takes rows only at the end),
+    and past it by the chain, on every read, and the run record."""
     assert cli("results", "commit", cwd=recorded).code == 0
     lines = lines_of(recorded)
     lines[2] = lines[2].replace("\t2.0\t", "\t2.25\t", 1)
     write_lines(recorded, lines)
     git(recorded, "add", "results.tsv")
-    git(recorded, "commit", "-q", "-m", "tidy", *(["--no-verify"] if no_verify else []))
-    edited = lines[2].split("\t", 1)[0]
+    hooked = shell(recorded, "git", "commit", "-q", "-m", "tidy")
 
+    # layer: the pre-commit hook
+    assert hooked.returncode == 1
+    assert harness_lines(hooked.stderr)[0] == (
+        "harness: results.tsv is APPEND-ONLY: line 3 was edited; restore the old rows byte "
+        "for byte (new runs are appended at the end by the harness; only `harness results "
+        "upgrade` rewrites the header)"
+    )
+
+    git(recorded, "commit", "-q", "-m", "tidy", "--no-verify")
+    edited = lines[2].split("\t", 1)[0]
     verify = cli("verify", cwd=recorded)
 
     # layer: the record's chain, then the run record
