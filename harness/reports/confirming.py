@@ -18,7 +18,6 @@ from harness.config import Config
 from harness.layout import Layout
 from harness.queue.base import TOKEN_ENV, TaskState
 from harness.record.standing import Standing
-from harness.reports.report import head_target
 from harness.runs import confirm as held_out
 from harness.runs.confirm_tokens import (
     Pending,
@@ -50,7 +49,7 @@ def confirmation_progress(
     """Queue the confirmation of this decision, wait for it, or judge it from its own runs."""
     slug = where.side.label
     candidate = held_out.target_of(layout, config, frame, slug)
-    reference = head_target(where)
+    reference = held_out.head_target(layout, config, frame, where.head)
     seeds = held_out.seeds_of(where.side, config)
     pending = load_pending(layout, slug)
     if pending is None or not pending.serves(candidate, reference, seeds):
@@ -137,7 +136,7 @@ def queue_runs(
         ]  # fmt: skip
         question = (
             LABEL.format(slug=pair[0].label)
-            + f"held-out {held_out.confirm_metric(config)} of {target.label} at "
+            + f"held-out {held_out.confirm_metric(config)} of {target.shown} at "
             f"{target.commit[:10]}, seed {seed}"
         )
         (spec,) = make_specs(

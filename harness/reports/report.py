@@ -160,11 +160,6 @@ def status_after(status: str) -> str:
     return "reported"
 
 
-def head_target(where: Standing) -> held_out.Target:
-    """The reference of a held-out confirmation: the head of the line, at its commit."""
-    return held_out.Target("baseline", where.head.branch, where.head.commit)
-
-
 def recorded_confirmation(
     layout: Layout, config: Config, frame: pl.DataFrame, where: Standing
 ) -> held_out.Confirmation | None:
@@ -172,7 +167,7 @@ def recorded_confirmation(
     if not held_out.is_configured(config) or where.best is None:
         return None
     candidate = held_out.target_of(layout, config, frame, where.side.label)
-    reference = head_target(where)
+    reference = held_out.head_target(layout, config, frame, where.head)
     seeds = held_out.seeds_of(where.side, config)
     return held_out.judge(
         config,

@@ -52,7 +52,6 @@ from harness.reports.confirming import confirmation_progress
 from harness.reports.report import (
     Report,
     check_seeds,
-    head_target,
     num,
     signed,
     write_report,
@@ -295,7 +294,7 @@ def run_confirmation(
         config,
         frame,
         candidate=held_out.target_of(layout, config, frame, where.side.label),
-        reference=head_target(where),
+        reference=held_out.head_target(layout, config, frame, where.head),
         seeds=held_out.seeds_of(where.side, config),
         stdout=sinks[0],
         stderr=sinks[1],
