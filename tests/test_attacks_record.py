@@ -308,3 +308,50 @@ def test_chain_values_blanked_turn_no_row_into_an_old_one(repo: Path, cli) -> No
         f"results.tsv line 2 (run {first}) has no chain value, though its run was recorded by "
         "a harness that seals every row: the chain was removed"
     )
+
+
+def test_appended_confirm_rows_do_not_change_the_reports_held_out_numbers(repo: Path, cli) -> None:
+    """Attack: append `confirm` rows for both sides (copied from real rows, a valid chain)
+    so that the report shows a held-out win no run made, before any submit and after it.
+    Stopped by: the report's own reading of the confirmation. It shows only the runs submit
+    queued (matched by the task tokens it kept): "not confirmed yet" before, those runs'
+    values after, whatever else is on record."""
+
+    def held_out_section() -> str:
+        assert cli("report", "lower", cwd=repo).code == 0
+        (path,) = (repo / "9_reports").glob("*_lower.md")
+        text = path.read_text()
+        return text[text.index("## Held-out confirmation") : text.index("## Observations")]
+
+    def append_fakes(slug: str, value: float, **changes: object) -> None:
+        real = read_results(repo / "results.tsv").filter(pl.col("idea") == slug).to_dicts()
+        fakes = [
+            {**row, "chain": None, "run_id": f"{row['run_id']}-fake{value}", "task_token": None}
+            | {"status": "confirm", "metric": "test_bpb", "value": value, **changes}
+            for row in real
+            if row["status"] in ("ok", "confirm") and "-fake" not in row["run_id"]
+        ]
+        append_rows(find_layout(repo), fakes)
+
+    worktree = start_idea(cli, repo, "lower", "1.95")
+    evaluate(cli, worktree)
+    append_fakes("lower", 1.0, commit=git(repo, "rev-parse", "exp/lower").strip())
+    append_fakes("baseline", 3.0)
+
+    before = held_out_section()
+
+    assert "Not confirmed yet: `harness submit lower`" in before
+    assert "-fake" not in before and "better than" not in before
+    assert cli("submit", "lower", cwd=repo).code == 0
+    assert cli("queue", "wait", cwd=repo).code == 0
+    assert cli("submit", "lower", cwd=repo).code == 0
+    frame = read_results(repo / "results.tsv")
+    trusted = frame.filter(pl.col("task_token").is_not_null()).get_column("run_id").to_list()
+    assert len(trusted) == 6
+    append_fakes("lower", 0.5)
+
+    after = held_out_section()
+
+    assert "-fake" not in after
+    assert all(run_id in after for run_id in trusted)
+    assert "lower is better than baseline by 0.05" in after

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.config import Config
 from harness.layout import Layout
@@ -22,11 +22,11 @@ from harness.runs import confirm as held_out
 from harness.runs.confirm_tokens import (
     Pending,
     QueuedRun,
-    clear_pending,
-    is_valid,
+    judged,
     load_pending,
     rows_of,
     save_pending,
+    settle_pending,
     target_text,
 )
 
@@ -73,43 +73,8 @@ def confirmation_progress(
             kept = tuple(run for run in pending.runs if run.token in rows)
             save_pending(layout, slug, replace(pending, runs=(*kept, *again)))
             return Progress(None, tuple(run.queue_task for run in again), queued_now=True)
-    clear_pending(layout, slug)  # decided: a later submit queues afresh
+    settle_pending(layout, slug)  # decided: a later submit queues afresh, the report keeps it
     return Progress(judged(config, pending, rows, candidate, reference, missing))
-
-
-def judged(
-    config: Config,
-    pending: Pending,
-    rows: dict[str, dict[str, Any]],
-    candidate: held_out.Target,
-    reference: held_out.Target,
-    failed: list[QueuedRun],
-) -> held_out.Confirmation:
-    def side(label: str) -> tuple[dict[str, Any], ...]:
-        found = [rows[run.token] for run in pending.runs if run.label == label]
-        return tuple(sorted((row for row in found if is_valid(row)), key=lambda r: r["seed"]))
-
-    result = held_out.judge(
-        config,
-        seeds=pending.seeds,
-        candidate=candidate,
-        reference=reference,
-        candidate_rows=side(candidate.label),
-        reference_rows=side(reference.label),
-    )
-    result = replace(result, ran=tuple(rows.values()))
-    broken = [
-        f"{row['idea']} seed {row['seed']} {row['status']}"
-        for row in rows.values()
-        if not is_valid(row)
-    ]
-    broken += [
-        f"{run.label} seed {run.seed}: task {run.queue_task} left no trusted row" for run in failed
-    ]
-    if broken:
-        reason = f"confirmation runs failed ({', '.join(broken)})"
-        result = replace(result, holds=False, reason=reason)
-    return result
 
 
 def queue_runs(

@@ -102,13 +102,15 @@ def write_report(
     status: str | None = None,
     inferences: str | None = None,
     force: bool = False,
+    confirmation: held_out.Confirmation | None = None,
 ) -> Report:
     """Render (or update) the report of `slug`, its plot, the idea's status and the journal.
 
     `status` is the idea's status the report states (default: what it is once reported),
     for `submit`, which renders the report just before it records the submission.
     `inferences` fills the Inferences section. Fewer valid seeds than `seeds` is refused
-    unless `force`.
+    unless `force`. `confirmation`: the one submit has just decided from (else the one
+    of the runs submit queued, `recorded_confirmation`).
     """
     if inferences is not None and not inferences.strip():
         raise UsageError("the Inferences text is empty: write what the observations mean")
@@ -120,7 +122,8 @@ def write_report(
     day = (today or datetime.now(UTC).date()).isoformat()
     path = existing or layout.reports_dir / f"{day}_{slug}.md"
     plot = path.with_suffix(".svg")
-    confirmation = recorded_confirmation(layout, config, frame, where)
+    if confirmation is None:
+        confirmation = recorded_confirmation(layout, config, frame, where)
     context = report_context(
         idea, config, frame, where=where, confirmation=confirmation, plot=plot.name
     )
@@ -163,20 +166,25 @@ def status_after(status: str) -> str:
 def recorded_confirmation(
     layout: Layout, config: Config, frame: pl.DataFrame, where: Standing
 ) -> held_out.Confirmation | None:
-    """The confirmation as results.tsv holds it (pending when runs are missing)."""
+    """The confirmation from the runs submit queued for it, matched by their task tokens
+    (confirm rows on record are text anyone can append); "not confirmed yet" without them."""
+    from harness.runs.confirm_tokens import trusted_confirmation
+
     if not held_out.is_configured(config) or where.best is None:
         return None
     candidate = held_out.target_of(layout, config, frame, where.side.label)
     reference = held_out.head_target(layout, config, frame, where.head)
     seeds = held_out.seeds_of(where.side, config)
-    return held_out.judge(
-        config,
-        seeds=seeds,
-        candidate=candidate,
-        reference=reference,
-        candidate_rows=held_out.recorded_rows(frame, config, candidate, seeds),
-        reference_rows=held_out.recorded_rows(frame, config, reference, seeds),
+    found = trusted_confirmation(
+        layout, config, frame, candidate=candidate, reference=reference, seeds=seeds
     )
+    if found is not None:
+        return found
+    none = held_out.judge(
+        config, seeds=seeds, candidate=candidate, reference=reference,
+        candidate_rows=(), reference_rows=(),
+    )  # fmt: skip
+    return replace(none, reason="not confirmed yet")
 
 
 # -- the context the template sees ----------------------------------------------------------

@@ -163,7 +163,9 @@ def submit(
         add_entry(layout, held_out.confirm_entry(confirmation))
     submitted, reason = decide(where, confirmation)
     status = "submitted" if submitted else None
-    report = write_report(layout, config, slug, journal=False, status=status, force=True)
+    report = write_report(
+        layout, config, slug, journal=False, status=status, force=True, confirmation=confirmation
+    )
     merged, pull_request = None, None
     if submitted and config.advance == "trunk":
         merged, pull_request = advance_trunk(layout, config, idea, report, where, confirmation)

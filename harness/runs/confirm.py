@@ -141,26 +141,6 @@ def _code_of_row(layout: Layout, config: Config, row: dict[str, Any]) -> str | N
     return code_of(layout.root, commit, record=record_paths(config)) if commit else None
 
 
-def recorded_rows(
-    frame: pl.DataFrame, config: Config, target: Target, seeds: tuple[int, ...]
-) -> tuple[dict[str, Any], ...]:
-    """The valid confirm rows of `target` at its commit, the latest per seed, by seed."""
-    import polars as pl
-
-    rows = frame.filter(
-        (pl.col("idea") == target.label)
-        & (pl.col("status") == STATUS)
-        & (pl.col("integrity") == "ok")
-        & (pl.col("metric") == confirm_metric(config))
-        & (pl.col("commit") == target.commit)
-    )
-    latest: dict[int, dict[str, Any]] = {}
-    for row in rows.iter_rows(named=True):
-        if row["seed"] in seeds and is_finite(row["value"]):
-            latest[row["seed"]] = row
-    return tuple(latest[seed] for seed in seeds if seed in latest)
-
-
 def judge(
     config: Config,
     *,
