@@ -24,8 +24,14 @@ from harness.fileio import read_text, write_atomic
 from harness.layout import IDEAS_DIR, REPORTS_DIR, Layout
 from harness.loop.expectation import idea_expected
 from harness.loop.ideas import FILE_NAME, STATUSES, Idea, advance, find_idea, section_bounds
-from harness.loop.inferences import PLACEHOLDER, replace_inferences
-from harness.loop.ratchet import idea_standing
+from harness.loop.inferences import (
+    PLACEHOLDER,
+    inferences_of,
+    is_unfilled,
+    replace_inferences,
+    stamp_inferences,
+)
+from harness.loop.ratchet import code_now, idea_standing
 from harness.record.compare import (
     Comparison,
     effect_threshold,
@@ -133,6 +139,7 @@ def write_report(
         text = keep_inferences(text, read_text(existing))
     if inferences is not None:
         text = replace_inferences(text, inferences)
+    text = stamp_written(layout, config, idea, text, rewritten=inferences is not None)
     save_plot(frame, config, slug, target=plot)
     write_atomic(path, text)
     idea = advance(layout, slug, "reported", note=f"report {REPORTS_DIR}/{path.name}")
@@ -141,6 +148,16 @@ def write_report(
         report = replace(report, entry=report_entry(report, config))
         add_entry(layout, report.entry)
     return report
+
+
+def stamp_written(layout: Layout, config: Config, idea: Idea, text: str, *, rewritten: bool) -> str:
+    """Inferences written now, or still to write, are for the idea's code now; Inferences
+    kept from before keep the code they were written for (`harness.loop.inferences`)."""
+    section = inferences_of(text)
+    if not rewritten and (section is None or not is_unfilled(section)):
+        return text
+    code = code_now(layout, config, idea)
+    return stamp_inferences(text, code) if code else text
 
 
 def check_seeds(where: Standing, config: Config, *, command: str, force: bool) -> None:

@@ -42,7 +42,8 @@ from harness.loop.ideas import (
     log_change,
     rewrite_idea,
 )
-from harness.loop.ratchet import check_fresh, idea_standing
+from harness.loop.inferences import is_outdated
+from harness.loop.ratchet import check_fresh, code_now, idea_standing
 from harness.loop.worktrees import find_worktree
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import read_results
@@ -52,6 +53,7 @@ from harness.reports.confirming import confirmation_progress
 from harness.reports.report import (
     Report,
     check_seeds,
+    find_report,
     num,
     signed,
     write_report,
@@ -146,6 +148,7 @@ def submit(
     check_run_records(layout, frame, idea, where)
     check_fresh(layout, config, idea, where)
     check_seeds(where, config, command="submit", force=force)
+    check_inferences_current(layout, config, idea, force=force)
     pushed = push(layout, config, idea)
     confirmation = None
     if where.is_winner and held_out.is_configured(config) and wait:
@@ -233,6 +236,18 @@ def check_guard(layout: Layout, config: Config, idea: Idea) -> None:
         f"`harness guard --range {spec}` fails: {first}{more}; the pull request would be "
         f"refused: take those commits out of {idea.branch} (e.g. `git rebase -i "
         f"{config.main_branch}` in its worktree), then submit again"
+    )
+
+
+def check_inferences_current(layout: Layout, config: Config, idea: Idea, *, force: bool) -> None:
+    """Refuse a decision whose report interprets older code (`harness.loop.inferences`)."""
+    path = find_report(layout, idea.slug)
+    if force or path is None or not is_outdated(read_text(path), code_now(layout, config, idea)):
+        return
+    raise UsageError(
+        f"{idea.slug}'s report has Inferences written before its code now (it changed since, "
+        f"e.g. by `harness rebase`): write them again with `harness report {idea.slug} "
+        "--inferences FILE`, or pass --force to submit anyway"
     )
 
 
