@@ -281,3 +281,25 @@ def test_inferences_written_before_a_rebase_are_asked_for_again(repo: Path, cli)
     assert (next_of(repo).kind, next_of(repo).slug) == ("submit", "other")
     result = cli("submit", "other", "--wait", cwd=repo)
     assert result.code == 0 and result.out.startswith("submitted: other beats the head"), result
+
+
+def test_the_reports_plot_draws_the_heads_chain_with_error_bars(repo: Path, cli) -> None:
+    """The report's plot is the dashboard's: the best-so-far line is the chain of heads,
+    each at its mean over seeds with its error bar, not the single-run minimum."""
+    winner = idea_with_effect(cli, repo, "winner", "-0.05")
+    evaluate_seeds(cli, winner)
+    assert cli("submit", "winner", "--wait", cwd=repo).code == 0
+    merge_into_main(repo, "exp/winner")
+    later = idea_with_effect(cli, repo, "later", "0.0")
+    evaluate_seeds(cli, later)
+    assert cli("report", "later", cwd=repo).code == 0
+
+    (plot,) = (repo / "9_reports").glob("*_later.svg")
+    svg = plot.read_text()
+
+    spreads = re.findall(r'class="spread"><title>(head [^<]+)</title>', svg)
+    assert [title.split(":")[0] for title in spreads] == [
+        f"head main@{git(repo, 'rev-parse', 'main^1').strip()[:8]}",  # the baseline's main
+        f"head {head(repo)}",  # the winner's merge
+    ]
+    assert "the head of the line: green steps, mean ± se" in svg

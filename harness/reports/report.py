@@ -42,6 +42,7 @@ from harness.record.journal import add_entry, heading_time
 from harness.record.results import is_finite, read_results, sanitise
 from harness.record.standing import Standing
 from harness.record.views import shown_values
+from harness.reports.chainplot import chain_steps
 from harness.reports.svgplot import PlotPoint, points_from_rows, progression_file
 from harness.runs import confirm as held_out
 
@@ -140,7 +141,7 @@ def write_report(
     if inferences is not None:
         text = replace_inferences(text, inferences)
     text = stamp_written(layout, config, idea, text, rewritten=inferences is not None)
-    save_plot(frame, config, slug, target=plot)
+    save_plot(layout, config, frame, slug, target=plot)
     write_atomic(path, text)
     idea = advance(layout, slug, "reported", note=f"report {REPORTS_DIR}/{path.name}")
     report = Report(path, plot, idea, where, confirmation, existing is None, "")
@@ -473,13 +474,21 @@ def plot_points(frame: pl.DataFrame, config: Config, slug: str) -> list[PlotPoin
     return points_from_rows(rows, highlight=lambda idea: idea == slug)
 
 
-def save_plot(frame: pl.DataFrame, config: Config, slug: str, *, target: Path) -> Path:
-    """The report's plot: the dashboard's chart, drawn by the same function, as a file."""
+def save_plot(
+    layout: Layout, config: Config, frame: pl.DataFrame, slug: str, *, target: Path
+) -> Path:
+    """The report's plot: the dashboard's chart (the chain of heads, mean ± se, as the
+    best-so-far line), drawn by the same function, as a file."""
+    try:
+        chain = chain_steps(layout, config, frame)
+    except HarnessError:
+        chain = ()  # the heads cannot be read here: the single-run best so far stands in
     svg = progression_file(
         plot_points(frame, config, slug),
         metric=config.metric,
         direction=config.direction,
         highlighted=slug,
+        chain=chain,
     )
     try:
         write_atomic(target, svg)
