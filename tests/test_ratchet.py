@@ -281,6 +281,10 @@ def test_inferences_written_before_a_rebase_are_asked_for_again(repo: Path, cli)
     assert (next_of(repo).kind, next_of(repo).slug) == ("submit", "other")
     result = cli("submit", "other", "--wait", cwd=repo)
     assert result.code == 0 and result.out.startswith("submitted: other beats the head"), result
+    # review mode, main moved by the winner: the held-out reference is named as the head
+    assert f"held-out test_bpb: other is better than head {head(repo)} by " in result.out
+    journal = (repo / "RESEARCH_JOURNAL.md").read_text()
+    assert " · confirm · winner vs baseline · holds\n" in journal  # main was the baseline's
 
 
 def test_the_reports_plot_draws_the_heads_chain_with_error_bars(repo: Path, cli) -> None:

@@ -74,10 +74,10 @@ def test_two_winners_found_in_parallel_both_join_the_trunk_in_order(repo: Path, 
     )
     journal = (repo / "RESEARCH_JOURNAL.md").read_text()
     assert f" · confirm · second vs {head} · holds\n" in journal
-    assert " · confirm · first vs baseline · holds\n" in journal  # the head was main's
+    assert f" · confirm · first vs head {TRUNK}@{main[:8]} · holds\n" in journal
     (report,) = (repo / "9_reports").glob("*_second.md")
     assert f"second is better than {head} by " in report.read_text()
-    assert "than baseline" not in result.out + report.read_text()
+    assert "than baseline" not in body + result.out + report.read_text()
     assert "   - Report: [9_reports/" in body
     assert f"gh pr create --base main --head {TRUNK}" in result.out
     checked = cli("guard", "--range", f"main..{TRUNK}", cwd=repo)  # CI on trunk -> main

@@ -123,13 +123,15 @@ def target_of(layout: Layout, config: Config, frame: pl.DataFrame, label: str) -
 
 def head_target(layout: Layout, config: Config, frame: pl.DataFrame, head: Head) -> Target:
     """The reference of a held-out confirmation: the head of the line, at its commit. Its
-    rows are the baseline's (idea `baseline`); it is named "baseline" only while the head
-    is the code the first baseline was measured on, else as the head it is."""
+    rows are the baseline's (idea `baseline`); it is named "baseline" only in review mode
+    while main's head is the code the first baseline was measured on, else as the head it
+    is (in trunk mode, always: the line is the trunk)."""
     import polars as pl
 
     target = Target(BASELINE, head.branch, head.commit)
     first = valid_runs(frame, config).filter(pl.col("idea") == BASELINE).head(1).to_dicts()
-    if first and _code_of_row(layout, config, first[0]) == head.code:
+    original = first and _code_of_row(layout, config, first[0]) == head.code
+    if original and config.advance == "review":
         return target
     return replace(target, name=f"head {head.label}")
 
