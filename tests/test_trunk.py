@@ -77,6 +77,7 @@ def test_two_winners_found_in_parallel_both_join_the_trunk_in_order(repo: Path, 
     assert f" · confirm · first vs head {TRUNK}@{main[:8]} · holds\n" in journal
     (report,) = (repo / "9_reports").glob("*_second.md")
     assert f"second is better than {head} by " in report.read_text()
+    assert f" | {head} | 0 | " in report.read_text()  # its confirmation runs, named so too
     assert "than baseline" not in body + result.out + report.read_text()
     assert "   - Report: [9_reports/" in body
     assert f"gh pr create --base main --head {TRUNK}" in result.out

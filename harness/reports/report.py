@@ -346,14 +346,16 @@ def confirm_context(
     comparison = confirmation.comparison
     if comparison is not None:
         sides = [_table_row(s.label, s.mean, s.std, s.n, "") for s in (comparison.b, comparison.a)]
-    rows = [*confirmation.candidate_rows, *confirmation.reference_rows]
+    reference = confirmation.reference.shown  # its rows are recorded as `baseline`'s
+    runs = [run_line(row) for row in confirmation.candidate_rows]
+    runs += [{**run_line(row), "idea": reference} for row in confirmation.reference_rows]
     return {
         "configured": True,
         "pending": confirmation.pending,
         "command": command,
         "metric": confirmation.metric,
         "seeds": ", ".join(map(str, confirmation.seeds)),
-        "runs": [run_line(row) for row in rows],
+        "runs": runs,
         "table": sides,
         "verdict": confirmation.reason,
         "holds": confirmation.holds,
