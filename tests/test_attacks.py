@@ -54,8 +54,9 @@ sections below follow it; the numbers are the issue's "What we measured").
   whose run record or log is missing; an edit with the chain recomputed; the chain
   values blanked.
 - Submit's own confirmation (confirmation rows on record are never trusted: submit queues
-  its runs and decides from exactly those, matched by their task tokens), 4: appended
-  `confirm` rows with a copied frozen_sha; a copied task token.
+  its runs and decides from exactly those, matched by their task tokens; the report shows
+  only those), 4: appended `confirm` rows with a copied frozen_sha; a copied task token;
+  appended `confirm` rows to change the report's held-out numbers.
 
 Referee mode (another user owns the record and runs the evaluations) stops the attacks
 that remain possible here (reading the held-out data from disk, writing the record or the
@@ -1118,3 +1119,52 @@ def test_a_copied_task_token_makes_submit_queue_that_run_again(recorded: Path, c
     assert "confirmed on held-out data: held-out test_bpb: lower is better than baseline" in (
         done.out
     )
+
+
+def test_appended_confirm_rows_do_not_change_the_reports_held_out_numbers(
+    recorded: Path, cli
+) -> None:
+    """Attack: append `confirm` rows for both sides (copied from real rows, a valid chain)
+    so that the report shows a held-out win no run made, before any submit and after it.
+    Stopped by: the report's own reading of the confirmation. It shows only the runs submit
+    queued (matched by the task tokens it kept): "not confirmed yet" before, those runs'
+    values after, whatever else is on record."""
+
+    def held_out_section() -> str:
+        assert cli("report", "lower", cwd=recorded).code == 0
+        (path,) = (recorded / "9_reports").glob("*_lower.md")
+        text = path.read_text()
+        return text[text.index("## Held-out confirmation") : text.index("## Observations")]
+
+    def append_fakes(slug: str, value: float, **changes: object) -> None:
+        real = read_results(recorded / "results.tsv").filter(pl.col("idea") == slug).to_dicts()
+        fakes = [
+            {**row, "chain": None, "run_id": f"{row['run_id']}-fake{value}", "task_token": None}
+            | {"status": "confirm", "metric": "test_bpb", "value": value, **changes}
+            for row in real
+            if row["status"] in ("ok", "confirm") and "-fake" not in row["run_id"]
+        ]
+        append_rows(find_layout(recorded), fakes)
+
+    worktree = start_idea(cli, recorded, "lower", "1.95")
+    evaluate(cli, worktree)
+    append_fakes("lower", 1.0, commit=git(recorded, "rev-parse", "exp/lower").strip())
+    append_fakes("baseline", 3.0)
+
+    before = held_out_section()
+
+    assert "Not confirmed yet: `harness submit lower`" in before
+    assert "-fake" not in before and "better than" not in before
+    assert cli("submit", "lower", cwd=recorded).code == 0
+    assert cli("queue", "wait", cwd=recorded).code == 0
+    assert cli("submit", "lower", cwd=recorded).code == 0
+    frame = read_results(recorded / "results.tsv")
+    trusted = frame.filter(pl.col("task_token").is_not_null()).get_column("run_id").to_list()
+    assert len(trusted) == 6
+    append_fakes("lower", 0.5)
+
+    after = held_out_section()
+
+    assert "-fake" not in after
+    assert all(run_id in after for run_id in trusted)
+    assert "lower is better than baseline by 0.05" in after

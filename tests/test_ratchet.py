@@ -242,3 +242,68 @@ def test_an_old_results_file_without_the_code_column_still_ratchets(
     standing = where(root, "lower")
     assert standing.is_winner and standing.against_head is not None
     assert standing.against_head.a.n == 3
+
+
+def test_inferences_written_before_a_rebase_are_asked_for_again(repo: Path, cli) -> None:
+    """A reported idea rebased onto a new head has new runs and new numbers: the Inferences
+    written for its old code no longer say what they mean. `next` asks for them again (after
+    the new runs), and submit refuses until they are rewritten (or --force)."""
+    winner = idea_with_effect(cli, repo, "winner", "-0.05")
+    other = idea_with_effect(cli, repo, "other", "-0.03")
+    evaluate_seeds(cli, winner)
+    evaluate_seeds(cli, other)
+    notes = repo / "notes.md"
+    notes.write_text("other lowers the level by itself.\n")
+    assert cli("report", "other", "--inferences", str(notes), cwd=repo).code == 0
+    assert cli("submit", "winner", "--wait", cwd=repo).code == 0
+    merge_into_main(repo, "exp/winner")
+    assert cli("rebase", "other", "--no-queue", cwd=repo).code == 0
+    assert next_of(repo).rule == "retest-outdated"  # the new runs first
+    evaluate_seeds(cli, other)
+
+    action = next_of(repo)
+    refused = cli("submit", "other", "--wait", cwd=repo)
+
+    assert (action.kind, action.slug, action.rule) == ("infer", "other", "infer-report")
+    assert action.reason == (
+        "other's code changed since its report's Inferences were written (a rebase, a new "
+        "commit): write them again for its runs now"
+    )
+    assert action.commands[0].startswith("harness report other --inferences ")
+    assert refused.code == 2
+    assert refused.err.strip() == (
+        "harness: other's report has Inferences written before its code now (it changed "
+        "since, e.g. by `harness rebase`): write them again with `harness report other "
+        "--inferences FILE`, or pass --force to submit anyway"
+    )
+    notes.write_text("on top of winner, other still lowers the level.\n")
+    assert cli("report", "other", "--inferences", str(notes), cwd=repo).code == 0
+    assert (next_of(repo).kind, next_of(repo).slug) == ("submit", "other")
+    result = cli("submit", "other", "--wait", cwd=repo)
+    assert result.code == 0 and result.out.startswith("submitted: other beats the head"), result
+    # review mode, main moved by the winner: the held-out reference is named as the head
+    assert f"held-out test_bpb: other is better than head {head(repo)} by " in result.out
+    journal = (repo / "RESEARCH_JOURNAL.md").read_text()
+    assert " · confirm · winner vs baseline · holds\n" in journal  # main was the baseline's
+
+
+def test_the_reports_plot_draws_the_heads_chain_with_error_bars(repo: Path, cli) -> None:
+    """The report's plot is the dashboard's: the best-so-far line is the chain of heads,
+    each at its mean over seeds with its error bar, not the single-run minimum."""
+    winner = idea_with_effect(cli, repo, "winner", "-0.05")
+    evaluate_seeds(cli, winner)
+    assert cli("submit", "winner", "--wait", cwd=repo).code == 0
+    merge_into_main(repo, "exp/winner")
+    later = idea_with_effect(cli, repo, "later", "0.0")
+    evaluate_seeds(cli, later)
+    assert cli("report", "later", cwd=repo).code == 0
+
+    (plot,) = (repo / "9_reports").glob("*_later.svg")
+    svg = plot.read_text()
+
+    spreads = re.findall(r'class="spread"><title>(head [^<]+)</title>', svg)
+    assert [title.split(":")[0] for title in spreads] == [
+        f"head main@{git(repo, 'rev-parse', 'main^1').strip()[:8]}",  # the baseline's main
+        f"head {head(repo)}",  # the winner's merge
+    ]
+    assert "the head of the line: green steps, mean ± se" in svg

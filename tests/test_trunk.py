@@ -67,7 +67,18 @@ def test_two_winners_found_in_parallel_both_join_the_trunk_in_order(repo: Path, 
     assert body.index("`exp/first`") < body.index("`exp/second`")
     assert "exp/nothing" not in body
     assert "   - Effect: -0.0" in body and "over head research/trunk@" in body
-    assert "   - Held-out: held-out test_bpb: second is better than baseline" in body
+    head = f"head {TRUNK}@{git(repo, 'rev-parse', f'{TRUNK}^1').strip()[:8]}"  # first's merge
+    assert f"   - Held-out: held-out test_bpb: second is better than {head} by " in body
+    assert f"confirmed on held-out data: held-out test_bpb: second is better than {head}" in (
+        result.out
+    )
+    journal = (repo / "RESEARCH_JOURNAL.md").read_text()
+    assert f" · confirm · second vs {head} · holds\n" in journal
+    assert f" · confirm · first vs head {TRUNK}@{main[:8]} · holds\n" in journal
+    (report,) = (repo / "9_reports").glob("*_second.md")
+    assert f"second is better than {head} by " in report.read_text()
+    assert f" | {head} | 0 | " in report.read_text()  # its confirmation runs, named so too
+    assert "than baseline" not in body + result.out + report.read_text()
     assert "   - Report: [9_reports/" in body
     assert f"gh pr create --base main --head {TRUNK}" in result.out
     checked = cli("guard", "--range", f"main..{TRUNK}", cwd=repo)  # CI on trunk -> main

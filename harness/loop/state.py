@@ -28,8 +28,8 @@ from harness.errors import HarnessError
 from harness.layout import WORKTREES_DIR, Layout
 from harness.loop.critique import pick_idea
 from harness.loop.ideas import FILE_NAME, Idea, load_ideas
-from harness.loop.inferences import has_unfilled_inferences
-from harness.loop.ratchet import RatchetState, read_ratchet
+from harness.loop.inferences import has_unfilled_inferences, is_outdated
+from harness.loop.ratchet import RatchetState, code_now, read_ratchet
 from harness.loop.worktrees import Worktree, list_worktrees
 from harness.queue.base import TaskState
 from harness.record.compare import mean_of as finite_mean
@@ -97,6 +97,7 @@ class LoopState:
     active_tasks: tuple[TaskState, ...] = ()  # queued or running
     ratchet: RatchetState | None = None  # the head of the line, its runs, the stale ideas
     uninferred: frozenset[str] = frozenset()  # slugs whose report's Inferences are unfilled
+    outdated_inferences: frozenset[str] = frozenset()  # ... written before the code now
     uncommitted_runs: int = 0  # rows of results.tsv not yet committed on the main branch
     heads: tuple[tuple[str, str], ...] = ()  # (branch, commit) of the local branches
     drafts: Path | None = None  # where the agent writes the texts `needs` asks for
@@ -307,6 +308,22 @@ def uninferred_reports(layout: Layout) -> frozenset[str]:
     )
 
 
+def outdated_inferences(layout: Layout, config: Config, ideas: tuple[Idea, ...]) -> frozenset[str]:
+    """Open ideas whose report's Inferences were written for code other than theirs now."""
+    if not layout.reports_dir.is_dir():
+        return frozenset()
+    open_ideas = {idea.slug: idea for idea in ideas if is_open(idea)}
+    found = set()
+    for path in layout.reports_dir.iterdir():
+        match = FILE_NAME.fullmatch(path.name)
+        idea = open_ideas.get(match.group(2)) if match else None
+        if idea is not None:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if is_outdated(text, code_now(layout, config, idea)):
+                found.add(idea.slug)
+    return frozenset(found)
+
+
 def count_uncommitted_runs(layout: Layout) -> int:
     """Rows of the root results.tsv beyond those committed at the root's HEAD."""
     if not layout.results_tsv.exists():
@@ -347,6 +364,7 @@ def build_state(layout: Layout, config: Config) -> LoopState:
         active_tasks=tuple(task for task in tasks if not task.is_final),
         finished_tasks=count_finished(tasks),
         uninferred=uninferred_reports(layout),
+        outdated_inferences=outdated_inferences(layout, config, ideas),
         uncommitted_runs=count_uncommitted_runs(layout),
         heads=branch_heads(layout),
         drafts=layout.state_dir / DRAFTS,
@@ -562,25 +580,35 @@ def baseline_head(state: LoopState, config: Config) -> Action | None:
 
 
 def infer_report(state: LoopState, config: Config) -> Action | None:
-    """A report whose Inferences section still holds the placeholder, before its submission."""
+    """A report whose Inferences section still holds the placeholder, or was written before
+    the idea's code changed (once its runs at the code now are complete), before submission."""
+    retest = state.ratchet.outdated if state.ratchet else ()
     for idea in state.ideas:
-        if idea.slug not in state.uninferred or not is_open(idea) or state.tasks_of(idea.slug):
+        slug = idea.slug
+        unfilled, outdated = slug in state.uninferred, slug in state.outdated_inferences
+        if not (unfilled or outdated) or not is_open(idea) or state.tasks_of(slug):
             continue
-        if missing_seeds(state, idea.slug, config):
+        if missing_seeds(state, slug, config) or (outdated and slug in retest):
             continue
-        draft = state.draft(f"inferences-{idea.slug}.md")
+        draft = state.draft(f"inferences-{slug}.md")
         need = Need(
             "inferences",
             "the report's Inferences: what the observations mean, what you believe and why, "
             "what would change your mind, what to try next (see `harness report "
-            f"{idea.slug}`'s file in 9_reports/)",
+            f"{slug}`'s file in 9_reports/)",
             file=draft,
+        )
+        reason = (
+            f"{slug}'s report has no Inferences yet: interpret its observations"
+            if unfilled
+            else f"{slug}'s code changed since its report's Inferences were written (a "
+            "rebase, a new commit): write them again for its runs now"
         )
         return Action(
             "infer",
-            f"{idea.slug}'s report has no Inferences yet: interpret its observations",
-            idea.slug,
-            (f"harness report {idea.slug} --inferences {_q(str(draft))}",),
+            reason,
+            slug,
+            (f"harness report {slug} --inferences {_q(str(draft))}",),
             needs=(need,),
         )
     return None
@@ -593,6 +621,10 @@ def submit_reported(state: LoopState, config: Config) -> Action | None:
             continue
         if idea.slug in state.uninferred or missing_seeds(state, idea.slug, config):
             continue
+        if idea.slug in state.outdated_inferences:
+            continue  # infer-report, once its runs at the code now are complete
+        if state.ratchet and idea.slug in state.ratchet.outdated:
+            continue  # its runs are of older code: retest-outdated first
         if state.confirming(idea.slug):
             continue  # its held-out confirmation runs: wait, then submit again
         if state.ratchet and idea.slug in state.ratchet.waiting:
@@ -900,11 +932,17 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("rebase-stale", "rebase", "an open idea's parent is no longer the head", rebase_stale),
     Rule("baseline-first", "baseline", "no valid baseline run, nothing queued", baseline_first),
-    Rule("infer-report", "infer", "a report's Inferences are unfilled", infer_report),
+    Rule(
+        "infer-report",
+        "infer",
+        "a report's Inferences are unfilled, or written before the idea's code now",
+        infer_report,
+    ),
     Rule(
         "submit-reported",
         "submit",
-        "reported, every seed, not decided, no confirmation running",
+        "reported, every seed at its code now, Inferences current, not decided, no "
+        "confirmation running",
         submit_reported,
     ),
     Rule("retest-outdated", "test", "an idea's code changed since its runs", retest_outdated),

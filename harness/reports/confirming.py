@@ -12,22 +12,21 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.config import Config
 from harness.layout import Layout
 from harness.queue.base import TOKEN_ENV, TaskState
 from harness.record.standing import Standing
-from harness.reports.report import head_target
 from harness.runs import confirm as held_out
 from harness.runs.confirm_tokens import (
     Pending,
     QueuedRun,
-    clear_pending,
-    is_valid,
+    judged,
     load_pending,
     rows_of,
     save_pending,
+    settle_pending,
     target_text,
 )
 
@@ -50,7 +49,7 @@ def confirmation_progress(
     """Queue the confirmation of this decision, wait for it, or judge it from its own runs."""
     slug = where.side.label
     candidate = held_out.target_of(layout, config, frame, slug)
-    reference = head_target(where)
+    reference = held_out.head_target(layout, config, frame, where.head)
     seeds = held_out.seeds_of(where.side, config)
     pending = load_pending(layout, slug)
     if pending is None or not pending.serves(candidate, reference, seeds):
@@ -74,43 +73,8 @@ def confirmation_progress(
             kept = tuple(run for run in pending.runs if run.token in rows)
             save_pending(layout, slug, replace(pending, runs=(*kept, *again)))
             return Progress(None, tuple(run.queue_task for run in again), queued_now=True)
-    clear_pending(layout, slug)  # decided: a later submit queues afresh
+    settle_pending(layout, slug)  # decided: a later submit queues afresh, the report keeps it
     return Progress(judged(config, pending, rows, candidate, reference, missing))
-
-
-def judged(
-    config: Config,
-    pending: Pending,
-    rows: dict[str, dict[str, Any]],
-    candidate: held_out.Target,
-    reference: held_out.Target,
-    failed: list[QueuedRun],
-) -> held_out.Confirmation:
-    def side(label: str) -> tuple[dict[str, Any], ...]:
-        found = [rows[run.token] for run in pending.runs if run.label == label]
-        return tuple(sorted((row for row in found if is_valid(row)), key=lambda r: r["seed"]))
-
-    result = held_out.judge(
-        config,
-        seeds=pending.seeds,
-        candidate=candidate,
-        reference=reference,
-        candidate_rows=side(candidate.label),
-        reference_rows=side(reference.label),
-    )
-    result = replace(result, ran=tuple(rows.values()))
-    broken = [
-        f"{row['idea']} seed {row['seed']} {row['status']}"
-        for row in rows.values()
-        if not is_valid(row)
-    ]
-    broken += [
-        f"{run.label} seed {run.seed}: task {run.queue_task} left no trusted row" for run in failed
-    ]
-    if broken:
-        reason = f"confirmation runs failed ({', '.join(broken)})"
-        result = replace(result, holds=False, reason=reason)
-    return result
 
 
 def queue_runs(
@@ -137,7 +101,7 @@ def queue_runs(
         ]  # fmt: skip
         question = (
             LABEL.format(slug=pair[0].label)
-            + f"held-out {held_out.confirm_metric(config)} of {target.label} at "
+            + f"held-out {held_out.confirm_metric(config)} of {target.shown} at "
             f"{target.commit[:10]}, seed {seed}"
         )
         (spec,) = make_specs(

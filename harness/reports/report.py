@@ -24,8 +24,14 @@ from harness.fileio import read_text, write_atomic
 from harness.layout import IDEAS_DIR, REPORTS_DIR, Layout
 from harness.loop.expectation import idea_expected
 from harness.loop.ideas import FILE_NAME, STATUSES, Idea, advance, find_idea, section_bounds
-from harness.loop.inferences import PLACEHOLDER, replace_inferences
-from harness.loop.ratchet import idea_standing
+from harness.loop.inferences import (
+    PLACEHOLDER,
+    inferences_of,
+    is_unfilled,
+    replace_inferences,
+    stamp_inferences,
+)
+from harness.loop.ratchet import code_now, idea_standing
 from harness.record.compare import (
     Comparison,
     effect_threshold,
@@ -36,6 +42,7 @@ from harness.record.journal import add_entry, heading_time
 from harness.record.results import is_finite, read_results, sanitise
 from harness.record.standing import Standing
 from harness.record.views import shown_values
+from harness.reports.chainplot import chain_steps
 from harness.reports.svgplot import PlotPoint, points_from_rows, progression_file
 from harness.runs import confirm as held_out
 
@@ -102,13 +109,15 @@ def write_report(
     status: str | None = None,
     inferences: str | None = None,
     force: bool = False,
+    confirmation: held_out.Confirmation | None = None,
 ) -> Report:
     """Render (or update) the report of `slug`, its plot, the idea's status and the journal.
 
     `status` is the idea's status the report states (default: what it is once reported),
     for `submit`, which renders the report just before it records the submission.
     `inferences` fills the Inferences section. Fewer valid seeds than `seeds` is refused
-    unless `force`.
+    unless `force`. `confirmation`: the one submit has just decided from (else the one
+    of the runs submit queued, `recorded_confirmation`).
     """
     if inferences is not None and not inferences.strip():
         raise UsageError("the Inferences text is empty: write what the observations mean")
@@ -120,7 +129,8 @@ def write_report(
     day = (today or datetime.now(UTC).date()).isoformat()
     path = existing or layout.reports_dir / f"{day}_{slug}.md"
     plot = path.with_suffix(".svg")
-    confirmation = recorded_confirmation(layout, config, frame, where)
+    if confirmation is None:
+        confirmation = recorded_confirmation(layout, config, frame, where)
     context = report_context(
         idea, config, frame, where=where, confirmation=confirmation, plot=plot.name
     )
@@ -130,7 +140,8 @@ def write_report(
         text = keep_inferences(text, read_text(existing))
     if inferences is not None:
         text = replace_inferences(text, inferences)
-    save_plot(frame, config, slug, target=plot)
+    text = stamp_written(layout, config, idea, text, rewritten=inferences is not None)
+    save_plot(layout, config, frame, slug, target=plot)
     write_atomic(path, text)
     idea = advance(layout, slug, "reported", note=f"report {REPORTS_DIR}/{path.name}")
     report = Report(path, plot, idea, where, confirmation, existing is None, "")
@@ -138,6 +149,16 @@ def write_report(
         report = replace(report, entry=report_entry(report, config))
         add_entry(layout, report.entry)
     return report
+
+
+def stamp_written(layout: Layout, config: Config, idea: Idea, text: str, *, rewritten: bool) -> str:
+    """Inferences written now, or still to write, are for the idea's code now; Inferences
+    kept from before keep the code they were written for (`harness.loop.inferences`)."""
+    section = inferences_of(text)
+    if not rewritten and (section is None or not is_unfilled(section)):
+        return text
+    code = code_now(layout, config, idea)
+    return stamp_inferences(text, code) if code else text
 
 
 def check_seeds(where: Standing, config: Config, *, command: str, force: bool) -> None:
@@ -160,28 +181,28 @@ def status_after(status: str) -> str:
     return "reported"
 
 
-def head_target(where: Standing) -> held_out.Target:
-    """The reference of a held-out confirmation: the head of the line, at its commit."""
-    return held_out.Target("baseline", where.head.branch, where.head.commit)
-
-
 def recorded_confirmation(
     layout: Layout, config: Config, frame: pl.DataFrame, where: Standing
 ) -> held_out.Confirmation | None:
-    """The confirmation as results.tsv holds it (pending when runs are missing)."""
+    """The confirmation from the runs submit queued for it, matched by their task tokens
+    (confirm rows on record are text anyone can append); "not confirmed yet" without them."""
+    from harness.runs.confirm_tokens import trusted_confirmation
+
     if not held_out.is_configured(config) or where.best is None:
         return None
     candidate = held_out.target_of(layout, config, frame, where.side.label)
-    reference = head_target(where)
+    reference = held_out.head_target(layout, config, frame, where.head)
     seeds = held_out.seeds_of(where.side, config)
-    return held_out.judge(
-        config,
-        seeds=seeds,
-        candidate=candidate,
-        reference=reference,
-        candidate_rows=held_out.recorded_rows(frame, config, candidate, seeds),
-        reference_rows=held_out.recorded_rows(frame, config, reference, seeds),
+    found = trusted_confirmation(
+        layout, config, frame, candidate=candidate, reference=reference, seeds=seeds
     )
+    if found is not None:
+        return found
+    none = held_out.judge(
+        config, seeds=seeds, candidate=candidate, reference=reference,
+        candidate_rows=(), reference_rows=(),
+    )  # fmt: skip
+    return replace(none, reason="not confirmed yet")
 
 
 # -- the context the template sees ----------------------------------------------------------
@@ -325,14 +346,16 @@ def confirm_context(
     comparison = confirmation.comparison
     if comparison is not None:
         sides = [_table_row(s.label, s.mean, s.std, s.n, "") for s in (comparison.b, comparison.a)]
-    rows = [*confirmation.candidate_rows, *confirmation.reference_rows]
+    reference = confirmation.reference.shown  # its rows are recorded as `baseline`'s
+    runs = [run_line(row) for row in confirmation.candidate_rows]
+    runs += [{**run_line(row), "idea": reference} for row in confirmation.reference_rows]
     return {
         "configured": True,
         "pending": confirmation.pending,
         "command": command,
         "metric": confirmation.metric,
         "seeds": ", ".join(map(str, confirmation.seeds)),
-        "runs": [run_line(row) for row in rows],
+        "runs": runs,
         "table": sides,
         "verdict": confirmation.reason,
         "holds": confirmation.holds,
@@ -453,13 +476,21 @@ def plot_points(frame: pl.DataFrame, config: Config, slug: str) -> list[PlotPoin
     return points_from_rows(rows, highlight=lambda idea: idea == slug)
 
 
-def save_plot(frame: pl.DataFrame, config: Config, slug: str, *, target: Path) -> Path:
-    """The report's plot: the dashboard's chart, drawn by the same function, as a file."""
+def save_plot(
+    layout: Layout, config: Config, frame: pl.DataFrame, slug: str, *, target: Path
+) -> Path:
+    """The report's plot: the dashboard's chart (the chain of heads, mean ± se, as the
+    best-so-far line), drawn by the same function, as a file."""
+    try:
+        chain = chain_steps(layout, config, frame)
+    except HarnessError:
+        chain = ()  # the heads cannot be read here: the single-run best so far stands in
     svg = progression_file(
         plot_points(frame, config, slug),
         metric=config.metric,
         direction=config.direction,
         highlighted=slug,
+        chain=chain,
     )
     try:
         write_atomic(target, svg)

@@ -42,7 +42,8 @@ from harness.loop.ideas import (
     log_change,
     rewrite_idea,
 )
-from harness.loop.ratchet import check_fresh, idea_standing
+from harness.loop.inferences import is_outdated
+from harness.loop.ratchet import check_fresh, code_now, idea_standing
 from harness.loop.worktrees import find_worktree
 from harness.record.journal import add_entry, heading_time
 from harness.record.results import read_results
@@ -52,7 +53,7 @@ from harness.reports.confirming import confirmation_progress
 from harness.reports.report import (
     Report,
     check_seeds,
-    head_target,
+    find_report,
     num,
     signed,
     write_report,
@@ -147,6 +148,7 @@ def submit(
     check_run_records(layout, frame, idea, where)
     check_fresh(layout, config, idea, where)
     check_seeds(where, config, command="submit", force=force)
+    check_inferences_current(layout, config, idea, force=force)
     pushed = push(layout, config, idea)
     confirmation = None
     if where.is_winner and held_out.is_configured(config) and wait:
@@ -164,7 +166,9 @@ def submit(
         add_entry(layout, held_out.confirm_entry(confirmation))
     submitted, reason = decide(where, confirmation)
     status = "submitted" if submitted else None
-    report = write_report(layout, config, slug, journal=False, status=status, force=True)
+    report = write_report(
+        layout, config, slug, journal=False, status=status, force=True, confirmation=confirmation
+    )
     merged, pull_request = None, None
     if submitted and config.advance == "trunk":
         merged, pull_request = advance_trunk(layout, config, idea, report, where, confirmation)
@@ -235,6 +239,18 @@ def check_guard(layout: Layout, config: Config, idea: Idea) -> None:
     )
 
 
+def check_inferences_current(layout: Layout, config: Config, idea: Idea, *, force: bool) -> None:
+    """Refuse a decision whose report interprets older code (`harness.loop.inferences`)."""
+    path = find_report(layout, idea.slug)
+    if force or path is None or not is_outdated(read_text(path), code_now(layout, config, idea)):
+        return
+    raise UsageError(
+        f"{idea.slug}'s report has Inferences written before its code now (it changed since, "
+        f"e.g. by `harness rebase`): write them again with `harness report {idea.slug} "
+        "--inferences FILE`, or pass --force to submit anyway"
+    )
+
+
 def check_integrity_of_runs(frame: pl.DataFrame, config: Config, idea: Idea) -> None:
     import polars as pl
 
@@ -295,7 +311,7 @@ def run_confirmation(
         config,
         frame,
         candidate=held_out.target_of(layout, config, frame, where.side.label),
-        reference=head_target(where),
+        reference=held_out.head_target(layout, config, frame, where.head),
         seeds=held_out.seeds_of(where.side, config),
         stdout=sinks[0],
         stderr=sinks[1],

@@ -28,8 +28,10 @@ from harness import gitops
 from harness.config import Config, resolve_argv
 from harness.errors import HarnessError
 from harness.layout import Layout, find_layout
+from harness.record.code import code_of, record_paths
 from harness.record.compare import Comparison, Noise, Side, beats, compare_sides
 from harness.record.journal import add_entry, heading_time
+from harness.record.reference import Head
 from harness.record.results import append_rows, is_finite, new_run_id, valid_runs
 from harness.rules.integrity import check_integrity
 from harness.runs.evaluation import (
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 STATUS = "confirm"
+BASELINE = "baseline"  # the reference's rows are recorded under this idea
 NOISE = Noise(None, 0, "the spread of the confirmation runs (held-out noise is not measured)")
 
 
@@ -52,9 +55,14 @@ NOISE = Noise(None, 0, "the spread of the confirmation runs (held-out noise is n
 class Target:
     """One side of a confirmation: an idea (or the baseline) at the commit to evaluate."""
 
-    label: str
+    label: str  # the `idea` of its rows
     branch: str
     commit: str
+    name: str = ""  # how the confirmation names it (else its label)
+
+    @property
+    def shown(self) -> str:
+        return self.name or self.label
 
 
 @dataclass(frozen=True)
@@ -94,8 +102,8 @@ def target_of(layout: Layout, config: Config, frame: pl.DataFrame, label: str) -
     commit of its latest valid run (the baseline: main at the time of its runs)."""
     import polars as pl
 
-    branch = config.main_branch if label == "baseline" else f"exp/{label}"
-    if label != "baseline":
+    branch = config.main_branch if label == BASELINE else f"exp/{label}"
+    if label != BASELINE:
         head = gitops.resolve_commit(layout.root, f"refs/heads/{branch}")
         if head:
             return Target(label, branch, head)
@@ -113,24 +121,26 @@ def target_of(layout: Layout, config: Config, frame: pl.DataFrame, label: str) -
     return Target(label, branch, head)
 
 
-def recorded_rows(
-    frame: pl.DataFrame, config: Config, target: Target, seeds: tuple[int, ...]
-) -> tuple[dict[str, Any], ...]:
-    """The valid confirm rows of `target` at its commit, the latest per seed, by seed."""
+def head_target(layout: Layout, config: Config, frame: pl.DataFrame, head: Head) -> Target:
+    """The reference of a held-out confirmation: the head of the line, at its commit. Its
+    rows are the baseline's (idea `baseline`); it is named "baseline" only in review mode
+    while main's head is the code the first baseline was measured on, else as the head it
+    is (in trunk mode, always: the line is the trunk)."""
     import polars as pl
 
-    rows = frame.filter(
-        (pl.col("idea") == target.label)
-        & (pl.col("status") == STATUS)
-        & (pl.col("integrity") == "ok")
-        & (pl.col("metric") == confirm_metric(config))
-        & (pl.col("commit") == target.commit)
-    )
-    latest: dict[int, dict[str, Any]] = {}
-    for row in rows.iter_rows(named=True):
-        if row["seed"] in seeds and is_finite(row["value"]):
-            latest[row["seed"]] = row
-    return tuple(latest[seed] for seed in seeds if seed in latest)
+    target = Target(BASELINE, head.branch, head.commit)
+    first = valid_runs(frame, config).filter(pl.col("idea") == BASELINE).head(1).to_dicts()
+    original = first and _code_of_row(layout, config, first[0]) == head.code
+    if original and config.advance == "review":
+        return target
+    return replace(target, name=f"head {head.label}")
+
+
+def _code_of_row(layout: Layout, config: Config, row: dict[str, Any]) -> str | None:
+    if row.get("code"):
+        return str(row["code"])
+    commit = row.get("commit")
+    return code_of(layout.root, commit, record=record_paths(config)) if commit else None
 
 
 def judge(
@@ -149,14 +159,14 @@ def judge(
         have = {row["seed"] for row in rows}
         absent = [str(seed) for seed in seeds if seed not in have]
         if absent:
-            missing.append(f"{target.label} (seeds {', '.join(absent)})")
+            missing.append(f"{target.shown} (seeds {', '.join(absent)})")
     comparison, holds = None, False
     if missing:
         reason = f"no held-out {metric} yet for {' and '.join(missing)}"
     else:
         comparison = compare_sides(
-            _side(reference.label, reference_rows),
-            _side(candidate.label, candidate_rows),
+            _side(reference.shown, reference_rows),
+            _side(candidate.shown, candidate_rows),
             config=replace(config, metric=metric),
             noise=NOISE,
         )
@@ -243,7 +253,7 @@ def run_target(
         rows = []
         for number, seed in enumerate(seeds, start=1):
             logger.info(
-                f"held-out confirmation: {target.label} at {target.commit[:10]}, seed {seed} "
+                f"held-out confirmation: {target.shown} at {target.commit[:10]}, seed {seed} "
                 f"({number} of {len(seeds)}): {' '.join(config.confirm)}"
             )
             rows.append(
@@ -269,7 +279,7 @@ def run_seed(
     held_out = replace(config, metric=confirm_metric(config))
     candidate, reference = against
     question = (
-        f"held-out confirmation: does {candidate.label} beat {reference.label} "
+        f"held-out confirmation: does {candidate.shown} beat {reference.shown} "
         f"on {held_out.metric}?"
     )
     # the queue task's token and id (a queued confirmation): the next submit finds it by them
@@ -306,10 +316,10 @@ def confirm_entry(result: Confirmation) -> str:
     """The journal entry of a confirmation: both sides per seed, and the verdict."""
     outcome = "holds" if result.holds else "does not hold"
     lines = [
-        f"## {heading_time()} · confirm · {result.candidate.label} vs "
-        f"{result.reference.label} · {outcome}",
+        f"## {heading_time()} · confirm · {result.candidate.shown} vs "
+        f"{result.reference.shown} · {outcome}",
         "",
-        f"- Question: does {result.candidate.label} beat {result.reference.label} on the "
+        f"- Question: does {result.candidate.shown} beat {result.reference.shown} on the "
         f"held-out {result.metric}, with seeds {', '.join(map(str, result.seeds))}?",
     ]
     for target, rows in (
@@ -317,7 +327,7 @@ def confirm_entry(result: Confirmation) -> str:
         (result.reference, result.reference_rows),
     ):
         values = ", ".join(f"seed {row['seed']}: {row['value']:.6g}" for row in rows) or "none"
-        lines.append(f"- Observation: {target.label} at {target.commit[:10]}: {values}")
+        lines.append(f"- Observation: {target.shown} at {target.commit[:10]}: {values}")
     if result.ran:
         lines.append(f"- Ran: {', '.join(row['run_id'] for row in result.ran)}")
     lines.append(f"- Verdict: {result.reason}")
