@@ -87,6 +87,19 @@ def read_blobs(blob_ids: Iterable[str], *, cwd: Path) -> dict[str, str]:
     return texts
 
 
+def existing_commits(revisions: Iterable[str], *, cwd: Path) -> set[str]:
+    """Those of `revisions` that name a commit here, in one `git cat-file --batch-check`
+    (a record can name thousands of commits, most of them long gone). git answers each
+    line with `<id> commit <size>`, or `<revision> missing`."""
+    asked = sorted(set(revisions))
+    if not asked:
+        return set()
+    lines = "".join(f"{revision}^{{commit}}\n" for revision in asked).encode()
+    answers = git_bytes("cat-file", "--batch-check", cwd=cwd, input=lines).splitlines()
+    pairs = zip(asked, answers, strict=True)  # one answer line per asked line
+    return {revision for revision, answer in pairs if answer.split()[1:2] == [b"commit"]}
+
+
 def is_repository(path: Path) -> bool:
     proc = subprocess.run(
         ["git", *NO_REPLACE, "rev-parse", "--git-dir"], cwd=path, capture_output=True, check=False

@@ -71,9 +71,14 @@ def fill_codes(frame: pl.DataFrame, root: Path, config: Config) -> pl.DataFrame:
     if missing.is_empty():
         return frame
     record = record_paths(config)
-    known: dict[str, str | None] = {}
-    for commit in missing.get_column("commit").unique().to_list():
-        known[commit] = code_of(root, commit, record=record) if commit else None
+    commits = [commit for commit in missing.get_column("commit").unique().to_list() if commit]
+    try:
+        present = gitops.existing_commits(commits, cwd=root)  # one call, not one per commit
+    except GitError:
+        present = set()
+    known: dict[str, str | None] = {commit: None for commit in commits}
+    for commit in present:
+        known[commit] = code_of(root, commit, record=record)
     computed = pl.col("commit").replace_strict(known, default=None, return_dtype=pl.String)
     marked = pl.when(pl.col("dirty").fill_null(False)).then(computed + DIRTY).otherwise(computed)
     return frame.with_columns(pl.coalesce(pl.col("code"), marked).alias("code"))
