@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.config import load_config
-from harness.layout import find_layout
+from harness.config import Config, load_config
+from harness.layout import Layout, find_layout
 from harness.runs.confirm import STATUS, Target, run_target
 
 LABEL = "confirm {slug}: "  # how the queue labels a confirmation task of idea `slug`
@@ -35,9 +35,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
     layout = find_layout()
-    config = load_config(layout.root)
+    return run_parsed(layout, load_config(layout.root), parse(argv))
+
+
+def run_parsed(layout: Layout, config: Config, args: argparse.Namespace, *, who: str = "") -> int:
+    """Run the one confirmation `args` name, print its value; 0 when it gave one.
+    `who` prefixes the line (the referee runs queued confirmations through this too)."""
     (row,) = run_target(
         layout,
         config,
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         against=(args.candidate, args.reference),
         sinks=(sys.stdout, sys.stderr),
     )
-    print(f"held-out {row['metric']} of {args.run.label} seed {args.seed}: {row['value']}")
+    print(f"{who}held-out {row['metric']} of {args.run.label} seed {args.seed}: {row['value']}")
     return 0 if row["status"] == STATUS else 1
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from harness.config import Config, load_config, resolve_argv
 from harness.layout import find_layout
 from harness.queue.spool import read_json
-from harness.runs.confirm import STATUS, run_target
+from harness.runs.confirm_task import run_parsed
 from harness.runs.evaluation import EvalRequest, evaluate
 from harness.runs.referee import confirm_args, is_confirmation
 from harness.runs.referee_home import HELDOUT_ENV, Home, user_ids
@@ -62,17 +62,12 @@ def main(argv: list[str]) -> int:
 
 
 def confirm(home: Home, request: dict[str, Any], config: Config) -> int:
-    args = confirm_args(request)
-    (row,) = run_target(
+    return run_parsed(
         find_layout(home.clone),
         runner_config(config, home, held_out=True),
-        args.run,
-        (args.seed,),
-        against=(args.candidate, args.reference),
-        sinks=(sys.stdout, sys.stderr),
+        confirm_args(request),
+        who="referee: ",
     )
-    print(f"referee: held-out {row['metric']} of {args.run.label} seed {args.seed}: {row['value']}")
-    return 0 if row["status"] == STATUS else 1
 
 
 if __name__ == "__main__":
